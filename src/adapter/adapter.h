@@ -1,0 +1,52 @@
+/* adapter.h — a loaded LoRA adapter, resolved against a model's weight slots.
+ * Loaders (GGUF adapter files, PEFT directories) fill this; sequences turn a
+ * stack of adapters into per-slot lorc_lora_lists for lorc_matmul. */
+#ifndef LORC_ADAPTER_ADAPTER_H
+#define LORC_ADAPTER_ADAPTER_H
+
+#include <stdbool.h>
+
+#include "../model/model.h"
+#include "../tensor/matmul.h"
+#include "lorc.h"
+
+typedef struct lorc_adapter_weight {
+    bool has_lora;
+    lorc_tensor a;       /* ggml [n_in, r] (token_embd: [r, n_vocab], see below) */
+    lorc_tensor b;       /* ggml [r, n_out] */
+    float scale;         /* the adapter's own factor: alpha/r, alpha/sqrt(r) (rsLoRA), or 1 */
+    bool has_replace;
+    lorc_tensor replace; /* full replacement of the base weight (modules_to_save, DoRA-merged) */
+} lorc_adapter_weight;
+
+struct lorc_adapter {
+    char *path;              /* owned */
+    const lorc_model *model; /* borrowed: the base it was checked against */
+    int n_slots;
+    lorc_adapter_weight *slots; /* owned [n_slots]; tensor data lives in the storage below */
+    int rank;                   /* largest r, for inspect */
+    bool is_dora;
+    void *storage;              /* owned: implementation-specific (mmaps, buffers); freed by lorc_adapter_free */
+    void (*free_storage)(void *storage);
+};
+
+/* For token_embd the A matrix is stored transposed: ne = [r, n_vocab], so the
+ * embedding of token t gains scale * B·A[t,:]. */
+
+/* Per-sequence adapter stack, expanded per slot. */
+typedef struct lorc_adapter_set {
+    int n_adapters;
+    lorc_adapter **adapters; /* borrowed, owned array */
+    float *scales;           /* owned [n_adapters] user scales */
+    int n_slots;
+    lorc_lora_list *lists;   /* owned [n_slots]; n_terms == 0 && !replace: untouched */
+    lorc_lora_term *terms;   /* owned storage the lists point into */
+} lorc_adapter_set;
+
+lorc_status lorc_adapter_set_build(lorc_adapter_set *set, const lorc_model *model, lorc_adapter *const *adapters,
+                                   const float *scales, int n, lorc_error *err);
+void lorc_adapter_set_clear(lorc_adapter_set *set);
+/* The list for a slot, or NULL when no adapter touches it. */
+const lorc_lora_list *lorc_adapter_set_slot(const lorc_adapter_set *set, int slot);
+
+#endif

@@ -1,0 +1,19 @@
+/* threadpool.h — a persistent pool of worker threads (created once per
+ * context, reused by every matrix product; no thread per call). */
+#ifndef LORC_BASE_THREADPOOL_H
+#define LORC_BASE_THREADPOOL_H
+
+typedef struct lorc_threadpool lorc_threadpool;
+
+/* Work split across threads: called once on each of the nth threads with
+ * ith = 0..nth-1 (the calling thread takes ith 0). */
+typedef void (*lorc_parallel_fn)(void *user, int ith, int nth);
+
+/* n_threads >= 1 (1: no workers, everything runs on the caller). NULL on failure. */
+lorc_threadpool *lorc_threadpool_new(int n_threads);
+void lorc_threadpool_free(lorc_threadpool *pool);
+int lorc_threadpool_size(const lorc_threadpool *pool);
+/* Runs fn on all threads and returns when every one has finished. */
+void lorc_threadpool_run(lorc_threadpool *pool, lorc_parallel_fn fn, void *user);
+
+#endif

@@ -1,0 +1,75 @@
+/* cli.c — number parsing, error printing and the progress bar of the CLI. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+bool cli_parse_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) {
+        fprintf(stderr, "lorc %s: invalid value '%s' for %s (expected an integer in %ld..%ld)\n", cmd, s, opt, min, max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_float(const char *cmd, const char *opt, const char *s, float *out) {
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !isfinite(v)) {
+        fprintf(stderr, "lorc %s: invalid value '%s' for %s (expected a number)\n", cmd, s, opt);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || *s == '-') {
+        fprintf(stderr, "lorc %s: invalid value '%s' for %s (expected a non-negative integer)\n", cmd, s, opt);
+        return false;
+    }
+    *out = (uint64_t)v;
+    return true;
+}
+
+bool cli_opt(int argc, char **argv, int *i, const char *opt, const char **val, bool *missing) {
+    if (strcmp(argv[*i], opt) != 0) return false;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "lorc: option %s needs a value\n", opt);
+        *missing = true;
+        *val = NULL;
+        return true;
+    }
+    *val = argv[++*i];
+    return true;
+}
+
+int cli_fail(const char *cmd, const lorc_error *err) {
+    fprintf(stderr, "lorc %s: %s\n", cmd, err->message);
+    return 1;
+}
+
+void cli_progress(void *user, uint64_t done, uint64_t total) {
+    if (!isatty(STDOUT_FILENO) || total == 0) return;
+    const char *label = user ? (const char *)user : "";
+    int width = 40;
+    int filled = (int)((double)done / (double)total * width);
+    if (filled > width) filled = width;
+    printf("\r%s [", label);
+    for (int i = 0; i < width; i++) putchar(i < filled ? '#' : ' ');
+    printf("] %3d%%", (int)(100.0 * (double)done / (double)total));
+    if (done >= total) putchar('\n');
+    fflush(stdout);
+}

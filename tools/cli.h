@@ -1,0 +1,28 @@
+/* cli.h — helpers shared by the CLI subcommands: strict number parsing,
+ * one-line errors, and a progress bar drawn only when stdout is a terminal. */
+#ifndef LORC_TOOLS_CLI_H
+#define LORC_TOOLS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lorc.h"
+
+/* Strict parses: the whole string must be a number in range. On failure they
+ * print "lorc CMD: invalid value 'S' for OPT" and return false. */
+bool cli_parse_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
+bool cli_parse_float(const char *cmd, const char *opt, const char *s, float *out);
+bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+
+/* True when argv[*i] is `opt`; then *val is the next argument (error and
+ * *missing = true when there is none). Advances *i past the value. */
+bool cli_opt(int argc, char **argv, int *i, const char *opt, const char **val, bool *missing);
+
+/* Prints "lorc CMD: <message>" for a failed library call, returns 1. */
+int cli_fail(const char *cmd, const lorc_error *err);
+
+/* Progress bar on stdout when it is a terminal; no-op otherwise. Matches
+ * lorc_progress_fn; `user` is the label (const char *). */
+void cli_progress(void *user, uint64_t done, uint64_t total);
+
+#endif
