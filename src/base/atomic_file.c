@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -34,6 +35,8 @@ lorc_status lorc_atomic_file_open(lorc_atomic_file *af, const char *path, lorc_e
         atomic_file_release(af);
         return lorc_fail(err, LORC_ERR_IO, "%s: cannot create temporary file: %s", path, strerror(e));
     }
+    /* mkstemp creates 0600; outputs are ordinary files others may read */
+    fchmod(fd, 0644);
     af->fp = fdopen(fd, "wb");
     if (!af->fp) {
         int e = errno;

@@ -105,6 +105,8 @@ double gguf_arr_get_f64(const gguf_kv *kv, uint64_t i);
 int64_t gguf_arr_get_i64(const gguf_kv *kv, uint64_t i);
 
 const char *gguf_value_type_name(gguf_value_type t);
+/* Bytes of one value of a fixed-size type; 0 for STRING, ARRAY and invalid ids. */
+size_t gguf_value_type_size(gguf_value_type t);
 
 /* ------------------------------------------------------------- writer */
 
@@ -124,6 +126,15 @@ lorc_status gguf_writer_set_u64(gguf_writer *w, const char *key, uint64_t v);
 lorc_status gguf_writer_set_f32(gguf_writer *w, const char *key, float v);
 lorc_status gguf_writer_set_bool(gguf_writer *w, const char *key, bool v);
 lorc_status gguf_writer_set_str(gguf_writer *w, const char *key, const char *v);
+/* The remaining scalar types (added for completeness: round trips, copies). */
+lorc_status gguf_writer_set_u8(gguf_writer *w, const char *key, uint8_t v);
+lorc_status gguf_writer_set_i8(gguf_writer *w, const char *key, int8_t v);
+lorc_status gguf_writer_set_u16(gguf_writer *w, const char *key, uint16_t v);
+lorc_status gguf_writer_set_i16(gguf_writer *w, const char *key, int16_t v);
+lorc_status gguf_writer_set_i64(gguf_writer *w, const char *key, int64_t v);
+lorc_status gguf_writer_set_f64(gguf_writer *w, const char *key, double v);
+/* A string of `len` bytes (may hold any bytes, including NUL). */
+lorc_status gguf_writer_set_strn(gguf_writer *w, const char *key, const char *v, size_t len);
 /* Array of fixed-size elements (n elements of elem_type, little-endian bytes copied). */
 lorc_status gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_value_type elem_type, const void *data,
                                 uint64_t n);

@@ -19,7 +19,4 @@ typedef struct gguf_file_impl {
     gguf_name_ref *tensor_index; /* owned, n_tensors entries sorted by name */
 } gguf_file_impl;
 
-/* Size in bytes of a fixed-size value type; 0 for STRING / ARRAY / invalid. */
-size_t gguf_value_type_size(gguf_value_type t);
-
 #endif

@@ -21,13 +21,17 @@ typedef struct reader {
     const uint8_t *data;
     uint64_t size;
     uint64_t pos;
+    uint64_t field; /* start of the field read last: where messages point */
     const char *path;
     lorc_error *err;
+    bool str_len_read; /* after a failed rd_str: whether its length was read */
+    uint64_t str_len;  /* ... and its value */
 } reader;
 
 static uint64_t remaining(const reader *r) { return r->size - r->pos; }
 
 static bool rd_u32(reader *r, uint32_t *out) {
+    r->field = r->pos;
     if (remaining(r) < 4) return false;
     const uint8_t *p = r->data + r->pos;
     *out = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -37,9 +41,14 @@ static bool rd_u32(reader *r, uint32_t *out) {
 
 static bool rd_u64(reader *r, uint64_t *out) {
     uint32_t lo, hi;
-    if (remaining(r) < 8) return false;
+    uint64_t start = r->pos;
+    if (remaining(r) < 8) {
+        r->field = start;
+        return false;
+    }
     rd_u32(r, &lo);
     rd_u32(r, &hi);
+    r->field = start;
     *out = (uint64_t)hi << 32 | lo;
     return true;
 }
@@ -47,12 +56,24 @@ static bool rd_u64(reader *r, uint64_t *out) {
 /* A length-prefixed string; false when the length or the bytes are cut off. */
 static bool rd_str(reader *r, gguf_string *s) {
     uint64_t len;
+    r->str_len_read = false;
     if (!rd_u64(r, &len)) return false;
+    r->str_len_read = true;
+    r->str_len = len;
     if (len > remaining(r)) return false;
     s->ptr = (const char *)(r->data + r->pos);
     s->len = len;
     r->pos += len;
     return true;
+}
+
+/* Why the last rd_str failed, for messages: "truncated" or "length N
+ * exceeds the M bytes left". */
+static const char *str_problem(const reader *r, char *buf, size_t cap) {
+    if (!r->str_len_read) return "truncated";
+    snprintf(buf, cap, "length %llu exceeds the %llu bytes left", (unsigned long long)r->str_len,
+             (unsigned long long)remaining(r));
+    return buf;
 }
 
 /* "<path>: <message> (at byte N)" for a field that runs past the end. */
@@ -64,7 +85,7 @@ static lorc_status fail_at(reader *r, const char *fmt, ...) {
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     return lorc_fail(r->err, LORC_ERR_FORMAT, "%s: %s (at byte %llu of %llu)", r->path, what,
-                     (unsigned long long)r->pos, (unsigned long long)r->size);
+                     (unsigned long long)r->field, (unsigned long long)r->size);
 }
 
 size_t gguf_value_type_size(gguf_value_type t) {
@@ -84,17 +105,36 @@ size_t gguf_value_type_size(gguf_value_type t) {
     }
 }
 
-/* Reads a name (key or tensor name): non-empty, no NUL byte, copied. */
+/* Makes room for element `i` in an array that starts small and doubles up
+ * to `limit` elements: memory follows the entries actually present in the
+ * file, never a count it merely claims. New elements are zeroed. */
+static bool grow(void **arr, uint64_t *cap, uint64_t i, uint64_t limit, size_t elem) {
+    if (i < *cap) return true;
+    uint64_t ncap = *cap ? *cap * 2 : 64;
+    if (ncap > limit) ncap = limit;
+    if (ncap <= i || ncap > SIZE_MAX / elem) return false;
+    void *p = realloc(*arr, (size_t)ncap * elem);
+    if (!p) return false;
+    memset((char *)p + (size_t)*cap * elem, 0, (size_t)(ncap - *cap) * elem);
+    *arr = p;
+    *cap = ncap;
+    return true;
+}
+
+/* Reads a name (key or tensor name): non-empty, printable, copied. */
 static lorc_status rd_name(reader *r, const char *kind, uint64_t i, char **out) {
     gguf_string s;
-    uint64_t start = r->pos;
-    if (!rd_str(r, &s)) {
-        r->pos = start;
-        return fail_at(r, "%s #%llu: name truncated", kind, (unsigned long long)i);
-    }
+    char why[96];
+    if (!rd_str(r, &s))
+        return fail_at(r, "%s #%llu: name %s", kind, (unsigned long long)i, str_problem(r, why, sizeof why));
     if (s.len == 0) return fail_at(r, "%s #%llu has an empty name", kind, (unsigned long long)i);
-    if (memchr(s.ptr, 0, (size_t)s.len))
-        return fail_at(r, "%s #%llu: name contains a NUL byte", kind, (unsigned long long)i);
+    /* names end up in messages and lookups: no NUL, no control bytes */
+    for (uint64_t k = 0; k < s.len; k++) {
+        unsigned char c = (unsigned char)s.ptr[k];
+        if (c < 0x20 || c == 0x7f)
+            return fail_at(r, "%s #%llu: name contains %s byte 0x%02x", kind, (unsigned long long)i,
+                           c ? "a control" : "a NUL", c);
+    }
     char *name = malloc((size_t)s.len + 1);
     if (!name) return lorc_fail(r->err, LORC_ERR_NOMEM, "%s: out of memory", r->path);
     memcpy(name, s.ptr, (size_t)s.len);
@@ -141,12 +181,20 @@ static lorc_status parse_array(reader *r, gguf_kv *kv) {
         if (n > remaining(r) / 8)
             return fail_at(r, "key '%s': array of %llu strings does not fit in the %llu bytes left", kv->key,
                            (unsigned long long)n, (unsigned long long)remaining(r));
-        kv->arr_strs = malloc(n ? (size_t)n * sizeof *kv->arr_strs : 1);
-        if (!kv->arr_strs) return lorc_fail(r->err, LORC_ERR_NOMEM, "%s: out of memory", r->path);
-        for (uint64_t i = 0; i < n; i++)
+        char why[96];
+        uint64_t cap = 0;
+        void *strs = NULL;
+        if (n == 0 && !grow(&strs, &cap, 0, 1, sizeof *kv->arr_strs))
+            return lorc_fail(r->err, LORC_ERR_NOMEM, "%s: out of memory", r->path);
+        kv->arr_strs = strs;
+        for (uint64_t i = 0; i < n; i++) {
+            if (!grow(&strs, &cap, i, n, sizeof *kv->arr_strs))
+                return lorc_fail(r->err, LORC_ERR_NOMEM, "%s: out of memory reading key '%s'", r->path, kv->key);
+            kv->arr_strs = strs;
             if (!rd_str(r, &kv->arr_strs[i]))
-                return fail_at(r, "key '%s': string %llu of %llu truncated", kv->key, (unsigned long long)i,
-                               (unsigned long long)n);
+                return fail_at(r, "key '%s': string %llu of %llu: %s", kv->key, (unsigned long long)i,
+                               (unsigned long long)n, str_problem(r, why, sizeof why));
+        }
         return LORC_OK;
     }
     uint64_t esz = gguf_value_type_size(kv->arr_type), bytes;
@@ -155,10 +203,13 @@ static lorc_status parse_array(reader *r, gguf_kv *kv) {
                        (unsigned long long)n, gguf_value_type_name(kv->arr_type), (unsigned long long)remaining(r));
     kv->arr_data = r->data + r->pos;
     if (kv->arr_type == GGUF_TYPE_BOOL)
-        for (uint64_t i = 0; i < n; i++)
-            if (kv->arr_data[i] > 1)
+        for (uint64_t i = 0; i < n; i++) {
+            if (kv->arr_data[i] > 1) {
+                r->field = r->pos + i;
                 return fail_at(r, "key '%s': element %llu is not a valid bool (%u)", kv->key, (unsigned long long)i,
                                kv->arr_data[i]);
+            }
+        }
     r->pos += bytes;
     return LORC_OK;
 }
@@ -171,13 +222,16 @@ static lorc_status parse_kv(reader *r, uint64_t i, gguf_kv *kv) {
     if (t >= GGUF_TYPE_COUNT) return fail_at(r, "key '%s' has invalid value type %u", kv->key, t);
     kv->type = (gguf_value_type)t;
     if (kv->type == GGUF_TYPE_STRING) {
-        if (!rd_str(r, &kv->str)) return fail_at(r, "key '%s': string value truncated", kv->key);
+        char why[96];
+        if (!rd_str(r, &kv->str))
+            return fail_at(r, "key '%s': string value %s", kv->key, str_problem(r, why, sizeof why));
         return LORC_OK;
     }
     if (kv->type == GGUF_TYPE_ARRAY) return parse_array(r, kv);
     size_t n = gguf_value_type_size(kv->type);
     if (remaining(r) < n) return fail_at(r, "key '%s': %s value truncated", kv->key, gguf_value_type_name(kv->type));
     const uint8_t *p = r->data + r->pos;
+    r->field = r->pos;
     if (kv->type == GGUF_TYPE_BOOL && p[0] > 1)
         return fail_at(r, "key '%s' is not a valid bool (%u)", kv->key, p[0]);
     decode_scalar(kv, kv->type, p);
@@ -251,7 +305,7 @@ static lorc_status read_alignment(reader *r, gguf_file_impl *fi) {
     return LORC_OK;
 }
 
-static lorc_status parse_header(reader *r, gguf_file *f) {
+static lorc_status parse_header(reader *r, gguf_file *f, uint64_t *out_n_kv, uint64_t *out_n_tensors) {
     if (r->size < 4 || memcmp(r->data, "GGUF", 4) != 0) {
         if (r->size < 4)
             return lorc_fail(r->err, LORC_ERR_FORMAT, "%s: not a GGUF file (only %llu bytes)", r->path,
@@ -265,40 +319,41 @@ static lorc_status parse_header(reader *r, gguf_file *f) {
         return lorc_fail(r->err, LORC_ERR_UNSUPPORTED, "%s: GGUF version 1 is not supported (only 2 and 3)", r->path);
     if (f->version != 2 && f->version != 3)
         return lorc_fail(r->err, LORC_ERR_FORMAT, "%s: unsupported GGUF version %u (expected 2 or 3%s)", r->path,
-                         f->version, (f->version & 0xffff) == 0 ? "; big-endian file?" : "");
+                         f->version, f->version && (f->version & 0xffff) == 0 ? "; big-endian file?" : "");
     uint64_t n_tensors, n_kv;
     if (!rd_u64(r, &n_tensors)) return fail_at(r, "header truncated in the tensor count");
     if (!rd_u64(r, &n_kv)) return fail_at(r, "header truncated in the metadata count");
     uint64_t left = remaining(r);
     if (n_kv > left / GGUF_MIN_KV_BYTES)
-        return lorc_fail(r->err, LORC_ERR_FORMAT, "%s: metadata count %llu cannot fit in the %llu bytes left",
+        return lorc_fail(r->err, LORC_ERR_FORMAT,
+                         "%s: metadata count %llu cannot fit in the %llu bytes left (truncated or corrupt header)",
                          r->path, (unsigned long long)n_kv, (unsigned long long)left);
     left -= n_kv * GGUF_MIN_KV_BYTES;
     if (n_tensors > left / GGUF_MIN_TENSOR_INFO_BYTES)
-        return lorc_fail(r->err, LORC_ERR_FORMAT, "%s: tensor count %llu cannot fit in the bytes left", r->path,
-                         (unsigned long long)n_tensors);
-    f->kv = calloc(n_kv ? (size_t)n_kv : 1, sizeof *f->kv);
-    f->tensors = calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *f->tensors);
-    if (!f->kv || !f->tensors) return lorc_fail(r->err, LORC_ERR_NOMEM, "%s: out of memory", r->path);
-    /* counts grow as entries are parsed, so gguf_close frees exactly those */
-    f->n_kv = 0;
-    f->n_tensors = 0;
-    r->pos = r->pos; /* cursor now at the first kv */
-    /* stash the declared counts in the unused fields until the end */
-    f->data_offset = n_kv;
-    f->alignment = n_tensors;
+        return lorc_fail(r->err, LORC_ERR_FORMAT,
+                         "%s: tensor count %llu cannot fit in the %llu bytes left (truncated or corrupt header)",
+                         r->path, (unsigned long long)n_tensors, (unsigned long long)left);
+    *out_n_kv = n_kv;
+    *out_n_tensors = n_tensors;
     return LORC_OK;
 }
 
 static lorc_status parse(reader *r, gguf_file_impl *fi) {
     gguf_file *f = &fi->pub;
-    lorc_status st = parse_header(r, f);
+    uint64_t n_kv, n_tensors;
+    lorc_status st = parse_header(r, f, &n_kv, &n_tensors);
     if (st) return st;
-    uint64_t n_kv = f->data_offset, n_tensors = f->alignment;
-    f->data_offset = 0;
     f->alignment = GGUF_DEFAULT_ALIGNMENT;
 
+    /* f->n_kv / f->n_tensors count the entries parsed so far, so that
+     * gguf_close frees exactly those after a failure half-way */
+
+    uint64_t cap = 0;
     for (uint64_t i = 0; i < n_kv; i++) {
+        void *arr = f->kv;
+        if (!grow(&arr, &cap, i, n_kv, sizeof *f->kv))
+            return lorc_fail(r->err, LORC_ERR_NOMEM, "%s: out of memory", r->path);
+        f->kv = arr;
         f->n_kv = i + 1;
         if ((st = parse_kv(r, i, &f->kv[i]))) return st;
     }
@@ -309,7 +364,12 @@ static lorc_status parse(reader *r, gguf_file_impl *fi) {
     if (dup) return lorc_fail(r->err, LORC_ERR_FORMAT, "%s: duplicate key '%s'", r->path, dup);
     if ((st = read_alignment(r, fi))) return st;
 
+    cap = 0;
     for (uint64_t i = 0; i < n_tensors; i++) {
+        void *arr = f->tensors;
+        if (!grow(&arr, &cap, i, n_tensors, sizeof *f->tensors))
+            return lorc_fail(r->err, LORC_ERR_NOMEM, "%s: out of memory", r->path);
+        f->tensors = arr;
         f->n_tensors = i + 1;
         if ((st = parse_tensor_info(r, i, f->alignment, &f->tensors[i]))) return st;
     }
@@ -339,13 +399,22 @@ static lorc_status parse(reader *r, gguf_file_impl *fi) {
                              r->path, ti->name, (unsigned long long)ti->offset, (unsigned long long)ti->nbytes,
                              (unsigned long long)data_size);
         ti->data = r->data + f->data_offset + ti->offset;
+        /* kernels read F32 values and fp16 block scales in place: a tiny
+         * general.alignment (1 or 2) must not hand them misaligned data */
+        size_t bb = lorc_type_get(ti->type)->block_bytes;
+        uintptr_t need = bb % 4 == 0 ? 4 : bb % 2 == 0 ? 2 : 1;
+        if ((uintptr_t)ti->data % need != 0)
+            return lorc_fail(r->err, LORC_ERR_UNSUPPORTED,
+                             "%s: tensor '%s' data (file byte %llu) is not %u-byte aligned (general.alignment %llu)",
+                             r->path, ti->name, (unsigned long long)(f->data_offset + ti->offset), (unsigned)need,
+                             (unsigned long long)f->alignment);
     }
     return LORC_OK;
 }
 
 static lorc_status open_common(gguf_file_impl *fi, lorc_error *err) {
     gguf_file *f = &fi->pub;
-    reader r = {f->map.data, f->map.size, 0, f->path, err};
+    reader r = {f->map.data, f->map.size, 0, 0, f->path, err, false, 0};
     return parse(&r, fi);
 }
 

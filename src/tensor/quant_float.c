@@ -23,17 +23,6 @@ float lorc_f32_vec_dot(const void *w, const void *x, int64_t n) {
     return (s0 + s1) + (s2 + s3);
 }
 
-/* Branch-light half -> float for the hot loops: normals and zero by bit
- * moves, the rare subnormal/inf/NaN through the exact library routine. */
-static inline float half_fast(uint16_t h) {
-    uint32_t e = h & 0x7c00u;
-    if (e == 0 || e == 0x7c00u) return lorc_fp16_to_fp32(h);
-    uint32_t u = ((uint32_t)(h & 0x8000u) << 16) | (((uint32_t)(h & 0x7fffu) << 13) + 0x38000000u);
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 static inline float bf16_fast(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
     float f;
@@ -43,7 +32,7 @@ static inline float bf16_fast(uint16_t h) {
 
 void lorc_f16_to_float(const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
-    for (int64_t i = 0; i < n; i++) dst[i] = half_fast(lorc_rd_u16(p + 2 * i));
+    for (int64_t i = 0; i < n; i++) dst[i] = lorc_half_inline(lorc_rd_u16(p + 2 * i));
 }
 
 void lorc_f16_from_float(const float *src, void *dst, int64_t n) {
@@ -57,10 +46,10 @@ float lorc_f16_vec_dot(const void *w, const void *x, int64_t n) {
     float s0 = 0, s1 = 0;
     int64_t i = 0;
     for (; i + 2 <= n; i += 2) {
-        s0 += half_fast(lorc_rd_u16(p + 2 * i)) * b[i];
-        s1 += half_fast(lorc_rd_u16(p + 2 * i + 2)) * b[i + 1];
+        s0 += lorc_half_inline(lorc_rd_u16(p + 2 * i)) * b[i];
+        s1 += lorc_half_inline(lorc_rd_u16(p + 2 * i + 2)) * b[i + 1];
     }
-    for (; i < n; i++) s0 += half_fast(lorc_rd_u16(p + 2 * i)) * b[i];
+    for (; i < n; i++) s0 += lorc_half_inline(lorc_rd_u16(p + 2 * i)) * b[i];
     return s0 + s1;
 }
 
