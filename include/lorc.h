@@ -88,6 +88,11 @@ int lorc_vocab_n_tokens(const lorc_vocab *vocab);
 int32_t lorc_vocab_bos(const lorc_vocab *vocab); /* -1 when absent */
 int32_t lorc_vocab_eos(const lorc_vocab *vocab);
 bool lorc_vocab_is_eog(const lorc_vocab *vocab, int32_t token); /* end of generation */
+/* Raw text of a token as stored in the vocab ("<s>", "\u2581the", "\u0120the");
+ * NULL when out of range. */
+const char *lorc_vocab_token_text(const lorc_vocab *vocab, int32_t token);
+bool lorc_vocab_is_control(const lorc_vocab *vocab, int32_t token); /* control or unknown: piece is "" */
+bool lorc_vocab_add_bos(const lorc_vocab *vocab); /* does LORC_TOKENIZE_ADD_BOS add a BOS? */
 
 /* ------------------------------------------------------------- context */
 
@@ -125,9 +130,11 @@ typedef struct lorc_sampler_params {
     float top_p;          /* >= 1: off */
     float min_p;          /* <= 0: off */
     float repeat_penalty; /* 1: off */
-    int repeat_last_n;    /* tokens the penalty looks back on */
-    uint64_t seed;
+    int repeat_last_n;    /* tokens the penalty looks back on; 0: off, < 0: all accepted */
+    uint64_t seed;        /* LORC_SEED_RANDOM: drawn from the OS at lorc_sampler_new */
 } lorc_sampler_params;
+
+#define LORC_SEED_RANDOM UINT64_MAX
 
 lorc_sampler_params lorc_sampler_default_params(void);
 lorc_sampler *lorc_sampler_new(const lorc_sampler_params *params);
@@ -136,6 +143,8 @@ void lorc_sampler_free(lorc_sampler *sampler);
 int32_t lorc_sampler_sample(lorc_sampler *sampler, float *logits, int n_vocab);
 /* Records a token (prompt or generated) for the repetition penalty. */
 void lorc_sampler_accept(lorc_sampler *sampler, int32_t token);
+/* The seed in use (the drawn one when the params asked for LORC_SEED_RANDOM). */
+uint64_t lorc_sampler_seed(const lorc_sampler *sampler);
 
 /* ------------------------------------------------------------ adapters */
 
