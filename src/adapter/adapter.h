@@ -16,7 +16,11 @@ typedef struct lorc_adapter_weight {
     lorc_tensor b;       /* ggml [r, n_out] */
     float scale;         /* the adapter's own factor: alpha/r, alpha/sqrt(r) (rsLoRA), or 1 */
     bool has_replace;
-    lorc_tensor replace; /* full replacement of the base weight (modules_to_save, DoRA-merged) */
+    lorc_tensor replace; /* full replacement of the base weight (modules_to_save) */
+    bool dora;           /* DoRA slot: a/b/scale and `magnitude` define a replacement that depends on
+                            the user scale. The set adds NO term for it and takes the replacement
+                            from lorc_adapter_weight_for_scale(). */
+    lorc_tensor magnitude; /* DoRA: F32 [n_out], one magnitude per output row (GGUF row order) */
 } lorc_adapter_weight;
 
 struct lorc_adapter {
@@ -32,6 +36,17 @@ struct lorc_adapter {
 
 /* For token_embd the A matrix is stored transposed: ne = [r, n_vocab], so the
  * embedding of token t gains scale * B·A[t,:]. */
+
+/* The weight that replaces the model's weight at `slot` while `adapter` is
+ * used at `user_scale`: the modules_to_save tensor, or (DoRA slots)
+ * m·(W + s·B·A)/‖W + s·B·A‖ with s = user_scale·scale and the norm per output
+ * row, computed from the weight in use (model->w) on first request and
+ * cached in the adapter per (scale, weight) — thread-safe, valid until
+ * lorc_adapter_free. *out = NULL when the adapter replaces nothing there.
+ * The set builder: for each adapter and slot, add a term when
+ * `has_lora && !dora`, and use this function for the replacement. */
+lorc_status lorc_adapter_weight_for_scale(lorc_adapter *adapter, int slot, float user_scale,
+                                          const lorc_tensor **out, lorc_error *err);
 
 /* Per-sequence adapter stack, expanded per slot. */
 typedef struct lorc_adapter_set {

@@ -13,6 +13,36 @@
 #include "../tensor/matmul.h"
 #include "model.h"
 
+/* Shared by the sequences of one model: the pool, and scratch sized once for
+ * n_batch tokens so a forward pass allocates nothing (the matmul scratch
+ * grows only the first time an adapter shape needs more). */
+struct lorc_context {
+    lorc_model *model;        /* borrowed */
+    lorc_threadpool *pool;    /* owned */
+    int n_threads;
+    int n_ctx;                /* positions per sequence */
+    int n_batch;              /* max tokens per forward pass */
+    lorc_matmul_scratch mm;   /* owned */
+    float *arena;             /* owned: every activation buffer below points into it */
+    float *x;                 /* [n_batch][n_embd] residual stream */
+    float *xn;                /* [n_batch][n_embd] normed input of a block */
+    float *tmp;               /* [n_batch][n_embd] block output before the residual add */
+    float *q;                 /* [n_batch][n_head*head_dim] */
+    float *k;                 /* [n_batch][n_head_kv*head_dim] */
+    float *v;                 /* [n_batch][n_head_kv*head_dim] */
+    float *att;               /* [n_batch][n_head*head_dim] attention output */
+    float *gate;              /* [n_batch][n_ff] */
+    float *up;                /* [n_batch][n_ff] */
+    float *rope_cs;           /* [n_batch][rope_dim] cos/sin pairs per token */
+    float *scores;            /* [n_threads][n_ctx] attention weights, one row per thread */
+    float *vec;               /* [max(n_embd, n_head*head_dim)] norm/bias weights as F32 */
+    const lorc_lora_list **row_lora; /* owned [n_batch]: per-row adapter list of one slot */
+    int32_t *out_rows;        /* owned [n_batch]: batch rows that want logits */
+    int32_t *dec_pos;         /* owned [n_batch]: lorc_decode's batch */
+    lorc_sequence **dec_seqs; /* owned [n_batch] */
+    bool *dec_want;           /* owned [n_batch] */
+};
+
 struct lorc_sequence {
     lorc_context *ctx;     /* borrowed */
     int n_ctx;             /* capacity in positions */

@@ -79,4 +79,17 @@ struct lorc_model {
     uint64_t fingerprint;      /* xxhash64 of the tensor table (names, types, dims), for overlays/adapters */
 };
 
+/* The output projection in use: output.weight, or token_embd when the model
+ * ties them (w[GW_OUTPUT] is NULL then; adapters may still target the
+ * "output.weight" slot, and such terms apply to the output product only). */
+static inline const lorc_tensor *lorc_model_output(const struct lorc_model *m) {
+    return m->w[GW_OUTPUT] ? m->w[GW_OUTPUT] : m->w[GW_TOKEN_EMBD];
+}
+
+/* xxhash64 (seed 0) of a GGUF's tensor table, in file order: for each tensor
+ * its name with the terminating NUL, then type and n_dims as little-endian
+ * u32, then ne[0..n_dims) as little-endian i64. What lorc_model.fingerprint
+ * holds; overlays and tools compute it on files without loading a model. */
+uint64_t lorc_tensor_table_fingerprint(const gguf_file *f);
+
 #endif

@@ -44,6 +44,10 @@ typedef struct lorc_matmul_scratch {
 } lorc_matmul_scratch;
 
 void lorc_matmul_scratch_free(lorc_matmul_scratch *s);
+/* Returns a block of at least `size` bytes (contents unspecified), growing
+ * the scratch when needed; NULL when memory runs out. Other users of a
+ * context's scratch (embedding LoRA terms) borrow it between products. */
+void *lorc_matmul_scratch_get(lorc_matmul_scratch *s, size_t size);
 
 /* y = x·Wᵀ (+ bias) (+ per-row adapter terms), split across the pool.
  * Returns 0, or -1 when scratch memory cannot be allocated. */

@@ -1,0 +1,226 @@
+/* forward.c — one forward pass of a llama/qwen2 model over a batch of tokens
+ * (possibly from several sequences, each with its own KV cache and
+ * adapters). Every linear layer is one lorc_matmul over all batch rows;
+ * attention runs per (token, head) on the thread pool; the final norm and
+ * output projection run only for the rows that want logits. */
+#include <math.h>
+#include <string.h>
+
+#include "../base/error.h"
+#include "../tensor/ops.h"
+#include "../tensor/types.h"
+#include "context.h"
+
+/* A 1-D weight (norm, bias, rope factors) as F32: in place when it is F32,
+ * else dequantized into `buf`. NULL stays NULL. */
+static const float *vec_f32(const lorc_tensor *t, float *buf) {
+    if (!t) return NULL;
+    if (t->type == LORC_TYPE_F32) return t->data;
+    lorc_tensor_row_f32(t, 0, buf);
+    return buf;
+}
+
+/* Per-row adapter lists of `slot` for the rows listed in `rows` (NULL: all),
+ * or NULL when none of those rows' sequences carries an adapter. */
+static const lorc_lora_list *const *row_lists(lorc_context *ctx, const lorc_batch *b, int slot,
+                                              const int32_t *rows, int n) {
+    bool any = false;
+    for (int i = 0; i < n; i++) {
+        const lorc_sequence *s = b->seqs[rows ? rows[i] : i];
+        const lorc_lora_list *l = lorc_adapter_set_slot(&s->adapters, slot);
+        ctx->row_lora[i] = l;
+        any |= l != NULL;
+    }
+    return any ? (const lorc_lora_list *const *)ctx->row_lora : NULL;
+}
+
+static lorc_status linear(lorc_context *ctx, const lorc_batch *b, int slot, const float *bias, const float *x,
+                          float *y, const int32_t *rows, int n, lorc_error *err) {
+    const lorc_tensor *w = slot == lorc_slot_global(GW_OUTPUT) ? lorc_model_output(ctx->model) : ctx->model->w[slot];
+    lorc_matmul_args a = {w, bias, x, y, n, row_lists(ctx, b, slot, rows, n)};
+    if (lorc_matmul(ctx->pool, &ctx->mm, &a) != 0) {
+        char name[96];
+        return lorc_fail(err, LORC_ERR_NOMEM, "forward: matrix product for '%s' failed (out of memory or an unusable "
+                         "adapter tensor)", lorc_model_slot_name(ctx->model, slot, name, sizeof name));
+    }
+    return LORC_OK;
+}
+
+/* ------------------------------------------------------------ attention */
+
+/* Below this many multiply-adds attention runs on the calling thread; the
+ * result is the same either way (one thread computes each (row, head)). */
+#define ATTN_PARALLEL_MIN_WORK 32768
+
+typedef struct attn_job {
+    lorc_context *ctx;
+    const lorc_batch *b;
+    int layer;
+} attn_job;
+
+/* Work item (row, head) pairs are dealt round-robin so the long-context rows
+ * of a prompt spread over the threads. */
+static void attn_run(void *user, int ith, int nth) {
+    const attn_job *jb = user;
+    lorc_context *ctx = jb->ctx;
+    const lorc_hparams *hp = &ctx->model->hp;
+    const int hd = hp->head_dim, n_head = hp->n_head, group = hp->n_head / hp->n_head_kv;
+    const int64_t q_dim = (int64_t)n_head * hd, kv_dim = (int64_t)hp->n_head_kv * hd;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *sc = ctx->scores + (int64_t)ith * ctx->n_ctx;
+    const int64_t items = (int64_t)jb->b->n_tokens * n_head;
+    for (int64_t it = ith; it < items; it += nth) {
+        int i = (int)(it / n_head), h = (int)(it % n_head), kvh = h / group;
+        const lorc_sequence *s = jb->b->seqs[i];
+        const int n_kv = jb->b->pos[i] + 1;
+        const size_t layer_off = (size_t)jb->layer * (size_t)s->n_ctx * (size_t)kv_dim;
+        const float *kc = s->k_cache + layer_off + (int64_t)kvh * hd;
+        const float *vc = s->v_cache + layer_off + (int64_t)kvh * hd;
+        const float *q = ctx->q + i * q_dim + (int64_t)h * hd;
+        for (int t = 0; t < n_kv; t++) {
+            const float *k = kc + (int64_t)t * kv_dim;
+            float d = 0;
+            for (int e = 0; e < hd; e++) d += q[e] * k[e];
+            sc[t] = d * scale;
+        }
+        lorc_softmax(sc, n_kv);
+        float *o = ctx->att + i * q_dim + (int64_t)h * hd;
+        memset(o, 0, (size_t)hd * sizeof(float));
+        for (int t = 0; t < n_kv; t++) {
+            const float *v = vc + (int64_t)t * kv_dim;
+            const float p = sc[t];
+            for (int e = 0; e < hd; e++) o[e] += p * v[e];
+        }
+    }
+}
+
+/* ------------------------------------------------------------ checks */
+
+/* Tokens in range; positions inside each sequence's context and consecutive
+ * from its n_past, in batch order. Nothing is computed before this passes. */
+static lorc_status check_batch(const lorc_context *ctx, const lorc_batch *b, const float *logits, lorc_error *err) {
+    const int n_vocab = ctx->model->hp.n_vocab;
+    if (b->n_tokens < 0 || b->n_tokens > ctx->n_batch)
+        return lorc_fail(err, LORC_ERR_INVALID, "forward: %d tokens in a batch, the context allows 1..%d", b->n_tokens,
+                         ctx->n_batch);
+    bool any_logits = false;
+    for (int i = 0; i < b->n_tokens; i++) {
+        const lorc_sequence *s = b->seqs[i];
+        if (!s || s->ctx != ctx)
+            return lorc_fail(err, LORC_ERR_INVALID, "forward: batch row %d has no sequence of this context", i);
+        if (b->tokens[i] < 0 || b->tokens[i] >= n_vocab)
+            return lorc_fail(err, LORC_ERR_INVALID, "forward: token %d at batch row %d is outside the vocabulary (0..%d)",
+                             b->tokens[i], i, n_vocab - 1);
+        int expect = s->n_past;
+        for (int j = i - 1; j >= 0; j--)
+            if (b->seqs[j] == s) {
+                expect = b->pos[j] + 1;
+                break;
+            }
+        if (b->pos[i] != expect)
+            return lorc_fail(err, LORC_ERR_INVALID, "forward: batch row %d is at position %d, its sequence expects %d", i,
+                             b->pos[i], expect);
+        if (b->pos[i] >= s->n_ctx)
+            return lorc_fail(err, LORC_ERR_CONTEXT_FULL,
+                             "context full: %d positions used, position %d requested, capacity %d", s->n_past,
+                             b->pos[i], s->n_ctx);
+        any_logits |= !b->want_logits || b->want_logits[i];
+    }
+    if (any_logits && !logits) return lorc_fail(err, LORC_ERR_INVALID, "forward: logits wanted but no output buffer");
+    return LORC_OK;
+}
+
+/* ------------------------------------------------------------ forward */
+
+lorc_status lorc_forward(lorc_context *ctx, const lorc_batch *b, float *logits, lorc_error *err) {
+    lorc_status st = check_batch(ctx, b, logits, err);
+    if (st != LORC_OK || b->n_tokens == 0) return st;
+    const lorc_model *m = ctx->model;
+    const lorc_hparams *hp = &m->hp;
+    const int n = b->n_tokens, n_embd = hp->n_embd, n_ff = hp->n_ff, hd = hp->head_dim;
+    const int64_t q_dim = (int64_t)hp->n_head * hd, kv_dim = (int64_t)hp->n_head_kv * hd;
+
+    /* Embeddings (with each row's token_embd adapter terms). */
+    for (int i = 0; i < n; i++) {
+        const lorc_lora_list *l = lorc_adapter_set_slot(&b->seqs[i]->adapters, lorc_slot_global(GW_TOKEN_EMBD));
+        if (lorc_embed_row(m->w[GW_TOKEN_EMBD], l, b->tokens[i], ctx->x + (int64_t)i * n_embd, &ctx->mm) != 0)
+            return lorc_fail(err, LORC_ERR_NOMEM, "forward: embedding lookup with adapters failed");
+    }
+
+    /* RoPE angles once per token, shared by every layer and head. */
+    lorc_rope_cfg rope = {
+        .head_dim = hd,
+        .n_rot = hp->rope_dim,
+        .neox = hp->rope_neox,
+        .freq_base = hp->rope_freq_base,
+        .freq_scale = 1.0f / hp->rope_scale,
+        .freq_factors = vec_f32(m->w[GW_ROPE_FREQS], ctx->vec),
+    };
+    for (int i = 0; i < n; i++) lorc_rope_angles(&rope, b->pos[i], ctx->rope_cs + (int64_t)i * hp->rope_dim);
+    /* Multiply-adds of one layer's attention: small ones (a short context
+     * on a tiny model) are not worth waking the pool for. */
+    int64_t attn_work = 0;
+    for (int i = 0; i < n; i++) attn_work += (int64_t)(b->pos[i] + 1) * hp->n_head * hd * 2;
+
+    for (int l = 0; l < hp->n_layer; l++) {
+        const lorc_tensor *const *w = m->w + lorc_slot_layer(l, 0);
+        /* Attention block. */
+        const float *norm = vec_f32(w[LW_ATTN_NORM], ctx->vec);
+        for (int i = 0; i < n; i++)
+            lorc_rmsnorm(ctx->xn + (int64_t)i * n_embd, ctx->x + (int64_t)i * n_embd, norm, n_embd, hp->norm_eps);
+        if ((st = linear(ctx, b, lorc_slot_layer(l, LW_ATTN_Q), vec_f32(w[LW_ATTN_Q_BIAS], ctx->vec), ctx->xn, ctx->q,
+                         NULL, n, err)) ||
+            (st = linear(ctx, b, lorc_slot_layer(l, LW_ATTN_K), vec_f32(w[LW_ATTN_K_BIAS], ctx->vec), ctx->xn, ctx->k,
+                         NULL, n, err)) ||
+            (st = linear(ctx, b, lorc_slot_layer(l, LW_ATTN_V), vec_f32(w[LW_ATTN_V_BIAS], ctx->vec), ctx->xn, ctx->v,
+                         NULL, n, err)))
+            goto fail;
+        for (int i = 0; i < n; i++) {
+            const float *cs = ctx->rope_cs + (int64_t)i * hp->rope_dim;
+            lorc_rope_apply(&rope, ctx->q + i * q_dim, hp->n_head, cs);
+            lorc_rope_apply(&rope, ctx->k + i * kv_dim, hp->n_head_kv, cs);
+            lorc_sequence *s = b->seqs[i];
+            size_t off = ((size_t)l * (size_t)s->n_ctx + (size_t)b->pos[i]) * (size_t)kv_dim;
+            memcpy(s->k_cache + off, ctx->k + i * kv_dim, (size_t)kv_dim * sizeof(float));
+            memcpy(s->v_cache + off, ctx->v + i * kv_dim, (size_t)kv_dim * sizeof(float));
+        }
+        attn_job aj = {ctx, b, l};
+        if (attn_work > ATTN_PARALLEL_MIN_WORK)
+            lorc_threadpool_run(ctx->pool, attn_run, &aj);
+        else
+            attn_run(&aj, 0, 1);
+        if ((st = linear(ctx, b, lorc_slot_layer(l, LW_ATTN_OUT), NULL, ctx->att, ctx->tmp, NULL, n, err))) goto fail;
+        for (int64_t e = 0; e < (int64_t)n * n_embd; e++) ctx->x[e] += ctx->tmp[e];
+
+        /* Feed-forward block (SwiGLU). */
+        norm = vec_f32(w[LW_FFN_NORM], ctx->vec);
+        for (int i = 0; i < n; i++)
+            lorc_rmsnorm(ctx->xn + (int64_t)i * n_embd, ctx->x + (int64_t)i * n_embd, norm, n_embd, hp->norm_eps);
+        if ((st = linear(ctx, b, lorc_slot_layer(l, LW_FFN_GATE), NULL, ctx->xn, ctx->gate, NULL, n, err)) ||
+            (st = linear(ctx, b, lorc_slot_layer(l, LW_FFN_UP), NULL, ctx->xn, ctx->up, NULL, n, err)))
+            goto fail;
+        lorc_swiglu(ctx->gate, ctx->up, (int64_t)n * n_ff);
+        if ((st = linear(ctx, b, lorc_slot_layer(l, LW_FFN_DOWN), NULL, ctx->gate, ctx->tmp, NULL, n, err))) goto fail;
+        for (int64_t e = 0; e < (int64_t)n * n_embd; e++) ctx->x[e] += ctx->tmp[e];
+    }
+
+    /* Final norm and output projection for the rows that want logits, packed
+     * into xn in batch order. */
+    int n_out = 0;
+    const float *onorm = vec_f32(m->w[GW_OUTPUT_NORM], ctx->vec);
+    for (int i = 0; i < n; i++) {
+        if (b->want_logits && !b->want_logits[i]) continue;
+        lorc_rmsnorm(ctx->xn + (int64_t)n_out * n_embd, ctx->x + (int64_t)i * n_embd, onorm, n_embd, hp->norm_eps);
+        ctx->out_rows[n_out++] = i;
+    }
+    if (n_out > 0 &&
+        (st = linear(ctx, b, lorc_slot_global(GW_OUTPUT), NULL, ctx->xn, logits, ctx->out_rows, n_out, err)))
+        goto fail;
+
+    for (int i = 0; i < n; i++) b->seqs[i]->n_past = b->pos[i] + 1;
+    return LORC_OK;
+fail:
+    /* KV rows past each n_past may have been written; they are dead data, as
+     * n_past is unchanged. */
+    return st;
+}
