@@ -3,8 +3,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
+#include "inspect_finetune.h"
 #include "commands.h"
 #include "format/gguf.h"
 #include "tensor/types.h"
@@ -14,13 +16,16 @@
 
 static void usage(FILE *fp) {
     fprintf(fp,
-            "usage: lorc inspect [--all] FILE\n"
+            "usage: lorc inspect [--all] [--base MODEL] FILE\n"
             "\n"
             "Validates a GGUF file and prints its version, alignment, metadata\n"
             "(arrays shortened to their type, length and first elements) and tensor\n"
-            "table (name, type, dims, bytes, offset), with totals.\n"
+            "table (name, type, dims, bytes, offset), with totals. For a LoRA adapter\n"
+            "(GGUF file or PEFT directory) or a tensor overlay it adds a summary: the\n"
+            "base it fits, ranks, targets, sizes.\n"
             "\n"
-            "  --all    print every array element and whole strings\n");
+            "  --all          print every array element and whole strings\n"
+            "  --base MODEL   check that the adapter/overlay fits this base model\n");
 }
 
 /* Prints a string quoted, escaping control bytes and quotes; cut at `max`
@@ -124,15 +129,9 @@ static void print_tensors(const gguf_file *f) {
     putchar('\n');
 }
 
-/* ---- ADAPTER / OVERLAY SUMMARY ----------------------------------------
- * Reserved for the adapters work: when the file is a LoRA adapter or a
- * tensor-subset overlay, print what it targets (base model, rank, alpha,
- * tensors replaced). Called after the tensor table; prints nothing now. */
-static void print_adapter_summary(const gguf_file *f) { (void)f; }
-/* ---- end of ADAPTER / OVERLAY SUMMARY --------------------------------- */
 
 int lorc_cmd_inspect(int argc, char **argv) {
-    const char *path = NULL;
+    const char *path = NULL, *base_path = NULL;
     bool all = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -140,6 +139,12 @@ int lorc_cmd_inspect(int argc, char **argv) {
             return 0;
         } else if (!strcmp(argv[i], "--all") || !strcmp(argv[i], "-a")) {
             all = true;
+        } else if (!strcmp(argv[i], "--base")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "lorc inspect: --base needs a model file\n");
+                return 1;
+            }
+            base_path = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] != 0) {
             fprintf(stderr, "lorc inspect: unknown option '%s'\n", argv[i]);
             return 1;
@@ -151,18 +156,23 @@ int lorc_cmd_inspect(int argc, char **argv) {
         }
     }
     if (!path) {
-        fprintf(stderr, "lorc inspect: no file given (usage: lorc inspect [--all] FILE)\n");
+        fprintf(stderr, "lorc inspect: no file given (usage: lorc inspect [--all] [--base MODEL] FILE)\n");
         return 1;
     }
-    gguf_file *f;
     lorc_error err = {0};
-    if (gguf_open(path, &f, &err) != LORC_OK) return cli_fail("inspect", &err);
-    printf("%s\n", path);
-    printf("GGUF version %u, alignment %" PRIu64 ", %" PRIu64 " bytes, tensor data at byte %" PRIu64 "\n", f->version,
-           f->alignment, (uint64_t)f->map.size, f->data_offset);
-    print_metadata(f, all);
-    print_tensors(f);
-    print_adapter_summary(f);
-    gguf_close(f);
+    struct stat st;
+    /* a PEFT adapter is a directory: it only has the fine-tune summary */
+    if (!(stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
+        gguf_file *f;
+        if (gguf_open(path, &f, &err) != LORC_OK) return cli_fail("inspect", &err);
+        printf("%s\n", path);
+        printf("GGUF version %u, alignment %" PRIu64 ", %" PRIu64 " bytes, tensor data at byte %" PRIu64 "\n",
+               f->version, f->alignment, (uint64_t)f->map.size, f->data_offset);
+        print_metadata(f, all);
+        print_tensors(f);
+        gguf_close(f);
+    }
+    /* adapters and overlays: which base they fit, ranks, targets */
+    if (inspect_finetune(path, base_path, stdout, &err) < 0) return cli_fail("inspect", &err);
     return 0;
 }

@@ -40,7 +40,7 @@ static bool rd_u32(reader *r, uint32_t *out) {
 }
 
 static bool rd_u64(reader *r, uint64_t *out) {
-    uint32_t lo, hi;
+    uint32_t lo = 0, hi = 0;
     uint64_t start = r->pos;
     if (remaining(r) < 8) {
         r->field = start;
@@ -320,7 +320,7 @@ static lorc_status parse_header(reader *r, gguf_file *f, uint64_t *out_n_kv, uin
     if (f->version != 2 && f->version != 3)
         return lorc_fail(r->err, LORC_ERR_FORMAT, "%s: unsupported GGUF version %u (expected 2 or 3%s)", r->path,
                          f->version, f->version && (f->version & 0xffff) == 0 ? "; big-endian file?" : "");
-    uint64_t n_tensors, n_kv;
+    uint64_t n_tensors = 0, n_kv = 0;
     if (!rd_u64(r, &n_tensors)) return fail_at(r, "header truncated in the tensor count");
     if (!rd_u64(r, &n_kv)) return fail_at(r, "header truncated in the metadata count");
     uint64_t left = remaining(r);
@@ -340,7 +340,7 @@ static lorc_status parse_header(reader *r, gguf_file *f, uint64_t *out_n_kv, uin
 
 static lorc_status parse(reader *r, gguf_file_impl *fi) {
     gguf_file *f = &fi->pub;
-    uint64_t n_kv, n_tensors;
+    uint64_t n_kv = 0, n_tensors = 0;
     lorc_status st = parse_header(r, f, &n_kv, &n_tensors);
     if (st) return st;
     f->alignment = GGUF_DEFAULT_ALIGNMENT;

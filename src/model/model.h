@@ -76,7 +76,7 @@ struct lorc_model {
     const lorc_tensor **w;     /* owned array [n_slots]: the tensor in use (base, or an overlay's) */
     float *rope_freq_factors;  /* borrowed into the mmap (F32 rope_freqs) or NULL */
     struct lorc_vocab *vocab;  /* owned */
-    uint64_t fingerprint;      /* xxhash64 of the tensor table (names, types, dims), for overlays/adapters */
+    uint64_t fingerprint;      /* lorc_fingerprint_table() of the file (format/fingerprint.h), for overlays */
 };
 
 /* The output projection in use: output.weight, or token_embd when the model
@@ -86,10 +86,5 @@ static inline const lorc_tensor *lorc_model_output(const struct lorc_model *m) {
     return m->w[GW_OUTPUT] ? m->w[GW_OUTPUT] : m->w[GW_TOKEN_EMBD];
 }
 
-/* xxhash64 (seed 0) of a GGUF's tensor table, in file order: for each tensor
- * its name with the terminating NUL, then type and n_dims as little-endian
- * u32, then ne[0..n_dims) as little-endian i64. What lorc_model.fingerprint
- * holds; overlays and tools compute it on files without loading a model. */
-uint64_t lorc_tensor_table_fingerprint(const gguf_file *f);
 
 #endif

@@ -4,34 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "../base/error.h"
 #include "../tensor/types.h"
+#include "../format/fingerprint.h"
 #include "../text/vocab.h"
 #include "hparams.h"
 #include "model.h"
-
-uint64_t lorc_tensor_table_fingerprint(const gguf_file *f) {
-    XXH64_state_t *st = XXH64_createState();
-    if (!st) return 0;
-    XXH64_reset(st, 0);
-    for (uint64_t i = 0; i < f->n_tensors; i++) {
-        const gguf_tensor_info *ti = &f->tensors[i];
-        XXH64_update(st, ti->name, strlen(ti->name) + 1);
-        uint8_t b[8 + 4 * 8];
-        size_t n = 0;
-        uint32_t u[2] = {ti->type, ti->n_dims};
-        for (int k = 0; k < 2; k++)
-            for (int s = 0; s < 32; s += 8) b[n++] = (uint8_t)(u[k] >> s);
-        for (uint32_t d = 0; d < ti->n_dims && d < GGUF_MAX_DIMS; d++)
-            for (int s = 0; s < 64; s += 8) b[n++] = (uint8_t)((uint64_t)ti->ne[d] >> s);
-        XXH64_update(st, b, n);
-    }
-    uint64_t h = XXH64_digest(st);
-    XXH64_freeState(st);
-    return h;
-}
 
 static void format_shape(char *buf, size_t cap, const int64_t *ne, int n_dims) {
     size_t used = 0;
@@ -135,7 +114,7 @@ lorc_status lorc_model_load(const char *path, lorc_model **out, lorc_error *err)
         t->nbytes = (size_t)ti->nbytes;
     }
     if ((st = bind_weights(m, err))) goto fail;
-    m->fingerprint = lorc_tensor_table_fingerprint(f);
+    m->fingerprint = lorc_fingerprint_table(f);
     if ((st = lorc_vocab_from_gguf(f, &m->vocab, err))) goto fail;
     *out = m;
     return LORC_OK;

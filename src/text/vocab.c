@@ -94,7 +94,7 @@ static lorc_status load_tokens(lorc_vocab *v, const gguf_file *f, const gguf_kv 
     }
     if (types && (st = want_array(f, types, KEY_TYPES, GGUF_TYPE_INT32, n, err))) return st;
 
-    uint64_t asize;
+    uint64_t asize = 0;
     if ((st = arena_size(f, toks, merges, &asize, err))) return st;
     v->arena = malloc(asize ? (size_t)asize : 1);
     v->tokens = calloc((size_t)n, sizeof *v->tokens);

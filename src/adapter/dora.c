@@ -1,0 +1,147 @@
+/* dora.c — DoRA weights and replacement lookup for the adapter set.
+ * DoRA rescales each output row of the merged weight to a trained
+ * magnitude: W' = m · (W + s·B·A) / ‖W + s·B·A‖ (norm over the inputs of
+ * each row, as PEFT defines it). W' depends on s, which includes the user's
+ * scale, so it is computed per scale on first use and cached. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/error.h"
+#include "../tensor/types.h"
+#include "adapter_load.h"
+
+struct dora_entry {
+    int slot;
+    float user_scale;
+    const void *base_data; /* the weight it was computed from (an overlay may swap it) */
+    lorc_tensor t;         /* F32 [n_in, n_out] */
+    float *data;           /* owned */
+};
+
+void adapter_dora_free(adapter_storage *s) {
+    for (size_t i = 0; i < s->n_dora; i++) {
+        free(s->dora[i]->data);
+        free(s->dora[i]);
+    }
+    free(s->dora);
+    s->dora = NULL;
+    s->n_dora = s->cap_dora = 0;
+}
+
+/* Dequantizes `rows` rows of a 2-D tensor into dst (rows × ne[0] floats). */
+static void dequant_rows(const lorc_tensor *t, int64_t rows, float *dst) {
+    const lorc_type_info *ti = lorc_type_get(t->type);
+    size_t rb = lorc_row_bytes(t->type, t->ne[0]);
+    for (int64_t r = 0; r < rows; r++) ti->to_float((const uint8_t *)t->data + (size_t)r * rb, dst + r * t->ne[0], t->ne[0]);
+}
+
+/* W' for one slot at scale s = user_scale × the adapter's own scale. */
+static lorc_status dora_compute(const lorc_adapter *ad, const lorc_adapter_weight *w, const lorc_tensor *base,
+                                float user_scale, float *out, lorc_error *err) {
+    int64_t n_in = base->ne[0], n_out = base->ne[1], r = w->a.ne[1];
+    const lorc_type_info *ti = lorc_type_get(base->type);
+    if (!ti || !ti->to_float || lorc_row_bytes(base->type, n_in) == 0)
+        return lorc_fail(err, LORC_ERR_UNSUPPORTED, "%s: tensor '%s': cannot dequantize type %s for DoRA", ad->path,
+                         base->name, lorc_type_name(base->type));
+    float *a = malloc((size_t)(r * n_in) * sizeof *a);
+    float *b = malloc((size_t)(n_out * r) * sizeof *b);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return lorc_fail(err, LORC_ERR_NOMEM, "%s: out of memory computing DoRA weights", ad->path);
+    }
+    dequant_rows(&w->a, r, a);
+    dequant_rows(&w->b, n_out, b);
+    dequant_rows(base, n_out, out);
+    const float *mag = w->magnitude.data;
+    float s = user_scale * w->scale;
+    for (int64_t o = 0; o < n_out; o++) {
+        float *row = out + o * n_in;
+        for (int64_t k = 0; k < r; k++) {
+            float c = s * b[o * r + k];
+            const float *ak = a + k * n_in;
+            for (int64_t i = 0; i < n_in; i++) row[i] += c * ak[i];
+        }
+        double ss = 0.0;
+        for (int64_t i = 0; i < n_in; i++) ss += (double)row[i] * row[i];
+        /* A zero row has no direction to rescale; keep it zero rather than divide by 0. */
+        float f = ss > 0.0 ? (float)(mag[o] / sqrt(ss)) : 0.0f;
+        for (int64_t i = 0; i < n_in; i++) row[i] *= f;
+    }
+    free(a);
+    free(b);
+    return LORC_OK;
+}
+
+static lorc_status cache_add(adapter_storage *s, dora_entry *e) {
+    if (s->n_dora == s->cap_dora) {
+        size_t cap = s->cap_dora ? 2 * s->cap_dora : 8;
+        dora_entry **d = realloc(s->dora, cap * sizeof *d);
+        if (!d) return LORC_ERR_NOMEM;
+        s->dora = d;
+        s->cap_dora = cap;
+    }
+    s->dora[s->n_dora++] = e;
+    return LORC_OK;
+}
+
+lorc_status lorc_adapter_weight_for_scale(lorc_adapter *ad, int slot, float user_scale, const lorc_tensor **out,
+                                          lorc_error *err) {
+    if (!out) return lorc_fail(err, LORC_ERR_INVALID, "lorc_adapter_weight_for_scale: out is NULL");
+    *out = NULL;
+    if (!ad || slot < 0 || slot >= ad->n_slots)
+        return lorc_fail(err, LORC_ERR_INVALID, "lorc_adapter_weight_for_scale: no slot %d", slot);
+    const lorc_adapter_weight *w = &ad->slots[slot];
+    if (w->has_replace) {
+        *out = &w->replace;
+        return LORC_OK;
+    }
+    if (!w->dora) return LORC_OK;
+    if (!isfinite(user_scale))
+        return lorc_fail(err, LORC_ERR_INVALID, "%s: adapter scale %g is not finite", ad->path, (double)user_scale);
+    const lorc_tensor *base = adapter_base_weight(ad->model, slot);
+    if (!base) return lorc_fail(err, LORC_ERR_MISMATCH, "%s: the base has no weight for slot %d", ad->path, slot);
+    adapter_storage *s = adapter_store(ad);
+    lorc_status st = LORC_OK;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n_dora; i++) {
+        dora_entry *e = s->dora[i];
+        /* Compared bitwise: the same scale value gives the same weights. */
+        if (e->slot == slot && !memcmp(&e->user_scale, &user_scale, sizeof user_scale) && e->base_data == base->data) {
+            *out = &e->t;
+            goto done;
+        }
+    }
+    size_t n = (size_t)(base->ne[0] * base->ne[1]);
+    dora_entry *e = calloc(1, sizeof *e);
+    float *data = malloc(n * sizeof *data);
+    if (!e || !data) {
+        free(e);
+        free(data);
+        st = lorc_fail(err, LORC_ERR_NOMEM, "%s: out of memory computing DoRA weights", ad->path);
+        goto done;
+    }
+    if ((st = dora_compute(ad, w, base, user_scale, data, err)) != LORC_OK || cache_add(s, e) != LORC_OK) {
+        if (st == LORC_OK) st = lorc_fail(err, LORC_ERR_NOMEM, "%s: out of memory", ad->path);
+        free(e);
+        free(data);
+        goto done;
+    }
+    e->slot = slot;
+    e->user_scale = user_scale;
+    e->base_data = base->data;
+    e->data = data;
+    e->t.name = base->name;
+    e->t.type = LORC_TYPE_F32;
+    e->t.n_dims = 2;
+    e->t.ne[0] = base->ne[0];
+    e->t.ne[1] = base->ne[1];
+    e->t.ne[2] = e->t.ne[3] = 1;
+    e->t.data = data;
+    e->t.nbytes = n * sizeof *data;
+    *out = &e->t;
+done:
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}

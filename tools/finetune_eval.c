@@ -1,0 +1,68 @@
+/* finetune_eval.c — KL / top-token / PPL report of a merged or extracted
+ * fine-tune against its reference (see finetune_eval.h). */
+#include "finetune_eval.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "perplexity_chunk.h"
+#include "text_file.h"
+
+lorc_status finetune_eval_setup(lorc_model *model, int n_ctx, int n_threads, kld_setup *out, lorc_error *err) {
+    out->model = model;
+    out->ctx = NULL;
+    out->seq = NULL;
+    lorc_context_params cp = lorc_context_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_batch = n_ctx;
+    cp.n_threads = n_threads;
+    lorc_status st = lorc_context_new(model, &cp, &out->ctx, err);
+    if (!st) st = lorc_sequence_new(out->ctx, &out->seq, err);
+    if (st) finetune_eval_setup_free(out);
+    return st;
+}
+
+void finetune_eval_setup_free(kld_setup *s) {
+    lorc_sequence_free(s->seq);
+    lorc_context_free(s->ctx);
+    s->seq = NULL;
+    s->ctx = NULL;
+}
+
+int finetune_eval_ctx(const lorc_model *model, long want) {
+    int train = lorc_model_n_ctx_train(model);
+    if (want <= 0) want = 256;
+    if (train > 0 && want > train) want = train;
+    return (int)want;
+}
+
+int finetune_eval_print(const char *cmd, const char *text_path, const kld_setup *ref, const kld_setup *test, int n_ctx,
+                        long max_chunks, const char *ref_name, const char *test_name) {
+    lorc_error err = {0};
+    size_t len = 0, n_tokens = 0;
+    char *text = text_file_read(text_path, &len, &err);
+    if (!text) return cli_fail(cmd, &err);
+    const lorc_vocab *vocab = lorc_model_vocab(ref->model);
+    int32_t *tokens = NULL;
+    lorc_status st = lorc_tokenize(vocab, text, len, LORC_TOKENIZE_ADD_BOS, &tokens, &n_tokens, &err);
+    free(text);
+    if (st) return cli_fail(cmd, &err);
+    size_t use = n_tokens;
+    if (max_chunks > 0 && use > (size_t)max_chunks * (size_t)n_ctx) use = (size_t)max_chunks * (size_t)n_ctx;
+    int32_t bos = ppl_vocab_adds_bos(vocab) ? lorc_vocab_bos(vocab) : -1;
+    kld_stats stats = {0};
+    st = kld_compare(ref, test, tokens, use, n_ctx, bos, &stats, &err);
+    free(tokens);
+    if (st) return cli_fail(cmd, &err);
+    kld_summary s;
+    kld_summarize(&stats, &s);
+    printf("cost on %s (%zu chunks of %d tokens, %zu scored positions):\n", text_path, use / (size_t)n_ctx, n_ctx,
+           s.count);
+    printf("  PPL %-28s %.4f ± %.4f\n", ref_name, s.ppl_base, s.ppl_base_unc);
+    printf("  PPL %-28s %.4f ± %.4f\n", test_name, s.ppl, s.ppl_unc);
+    /* rounding can make a zero divergence come out as -1e-9: print it as 0 */
+    printf("  mean KL divergence            %.6f ± %.6f\n", s.kld < 0 && s.kld > -5e-7 ? 0.0 : s.kld, s.kld_unc);
+    printf("  same top token                %.3f ± %.3f %%\n", 100.0 * s.same_top, 100.0 * s.same_top_unc);
+    return 0;
+}
