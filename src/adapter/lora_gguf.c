@@ -37,15 +37,6 @@ static lorc_status check_header(lorc_adapter *ad, const gguf_file *f, lorc_error
     return st;
 }
 
-static void tensor_from_info(lorc_tensor *t, const gguf_tensor_info *ti) {
-    memset(t, 0, sizeof *t);
-    t->name = ti->name;
-    t->type = ti->type;
-    t->n_dims = ti->n_dims;
-    for (int d = 0; d < 4; d++) t->ne[d] = ti->ne[d];
-    t->data = ti->data;
-    t->nbytes = (size_t)ti->nbytes;
-}
 
 lorc_status lora_gguf_load(lorc_adapter *ad, lorc_error *err) {
     adapter_storage *s = adapter_store(ad);
@@ -87,7 +78,7 @@ lorc_status lora_gguf_load(lorc_adapter *ad, lorc_error *err) {
             break;
         }
         lorc_adapter_weight *w = &ad->slots[slot];
-        tensor_from_info(is_a ? &w->a : &w->b, ti);
+        lorc_tensor_from_gguf(is_a ? &w->a : &w->b, ti);
         seen[slot] |= is_a ? 1 : 2;
     }
     for (int slot = 0; slot < ad->n_slots && st == LORC_OK; slot++) {

@@ -199,12 +199,7 @@ lorc_status lorc_overlay_apply(lorc_model *model, const char *path, bool force, 
     for (int i = 0; i < o->n_tensors; i++) {
         const gguf_tensor_info *t = &f->tensors[i];
         lorc_tensor *lt = &o->tensors[i];
-        lt->name = t->name;
-        lt->type = t->type;
-        lt->n_dims = t->n_dims;
-        for (int d = 0; d < 4; d++) lt->ne[d] = d < (int)t->n_dims ? t->ne[d] : 1;
-        lt->data = t->data;
-        lt->nbytes = (size_t)t->nbytes;
+        lorc_tensor_from_gguf(lt, t);
         const gguf_tensor_info *bt = gguf_find_tensor(model->file, t->name);
         for (int s = 0; s < model->n_slots; s++) {
             if (!slot_is_base_tensor(model, s, bt)) continue;

@@ -105,13 +105,7 @@ lorc_status lorc_model_load(const char *path, lorc_model **out, lorc_error *err)
     }
     for (int i = 0; i < m->n_tensors; i++) {
         const gguf_tensor_info *ti = &f->tensors[i];
-        lorc_tensor *t = &m->tensors[i];
-        t->name = ti->name;
-        t->type = ti->type;
-        t->n_dims = ti->n_dims;
-        for (int d = 0; d < 4; d++) t->ne[d] = ti->ne[d];
-        t->data = ti->data;
-        t->nbytes = (size_t)ti->nbytes;
+        lorc_tensor_from_gguf(&m->tensors[i], ti);
     }
     if ((st = bind_weights(m, err))) goto fail;
     m->fingerprint = lorc_fingerprint_table(f);
