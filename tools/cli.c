@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out) {
@@ -59,6 +60,34 @@ bool cli_opt(int argc, char **argv, int *i, const char *opt, const char **val, b
 int cli_fail(const char *cmd, const lorc_error *err) {
     fprintf(stderr, "lorc %s: %s\n", cmd, err->message);
     return 1;
+}
+
+static bool same_file(const struct stat *o, const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && st.st_dev == o->st_dev && st.st_ino == o->st_ino;
+}
+
+bool cli_output_is_new(const char *cmd, const char *out, const char *const *inputs, int n_inputs) {
+    struct stat o;
+    if (!out || stat(out, &o) != 0) return true; /* a new file cannot be an input */
+    for (int i = 0; i < n_inputs; i++) {
+        const char *in = inputs[i];
+        struct stat st;
+        if (!in || stat(in, &st) != 0) continue;
+        bool hit = st.st_dev == o.st_dev && st.st_ino == o.st_ino;
+        if (!hit && S_ISDIR(st.st_mode)) {
+            static const char *const peft_files[] = {"adapter_model.safetensors", "adapter_config.json"};
+            for (int k = 0; k < 2 && !hit; k++) {
+                char p[4096];
+                if ((size_t)snprintf(p, sizeof p, "%s/%s", in, peft_files[k]) < sizeof p) hit = same_file(&o, p);
+            }
+        }
+        if (hit) {
+            fprintf(stderr, "lorc %s: %s: is the input file %s; write the output to another path\n", cmd, out, in);
+            return false;
+        }
+    }
+    return true;
 }
 
 void cli_progress(void *user, uint64_t done, uint64_t total) {

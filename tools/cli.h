@@ -21,6 +21,12 @@ bool cli_opt(int argc, char **argv, int *i, const char *opt, const char **val, b
 /* Prints "lorc CMD: <message>" for a failed library call, returns 1. */
 int cli_fail(const char *cmd, const lorc_error *err);
 
+/* False (after printing "lorc CMD: OUT: is the input file IN ...") when the
+ * output path names the same file as one of the inputs (a PEFT directory
+ * input: its adapter_model.safetensors or adapter_config.json). Writing
+ * there would replace an input the user still needs; NULL inputs are skipped. */
+bool cli_output_is_new(const char *cmd, const char *out, const char *const *inputs, int n_inputs);
+
 /* Progress bar on stdout when it is a terminal; no-op otherwise. Matches
  * lorc_progress_fn; `user` is the label (const char *). */
 void cli_progress(void *user, uint64_t done, uint64_t total);

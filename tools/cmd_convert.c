@@ -122,14 +122,31 @@ static int write_adapter(const lorc_adapter *ad, const lorc_model *model, const 
         fprintf(stderr, "lorc convert: out of memory\n");
         goto out;
     }
+    /* alpha = 0 means "scale 1" to llama.cpp, so it comes from a module with a
+     * non-zero scale; when every scale is 0, alpha = r (scale 1) and the 0 is
+     * folded into lora_b like any other difference. */
+    for (int s = 0; s < ad->n_slots && !have_alpha; s++) {
+        const lorc_adapter_weight *w = &ad->slots[s];
+        if (w->has_lora && w->scale != 0.0f) {
+            alpha = w->scale * (float)w->b.ne[0];
+            have_alpha = true;
+        }
+    }
+    for (int s = 0; s < ad->n_slots && !have_alpha; s++) {
+        if (ad->slots[s].has_lora) {
+            alpha = (float)ad->slots[s].b.ne[0];
+            have_alpha = true;
+        }
+    }
+    if (!isfinite(alpha)) {
+        fprintf(stderr, "lorc convert: %s: the adapter's scale does not fit adapter.lora.alpha (alpha = scale x r overflows)\n",
+                ad->path);
+        goto out;
+    }
     for (int s = 0; s < ad->n_slots; s++) {
         const lorc_adapter_weight *w = &ad->slots[s];
         if (!w->has_lora) continue;
         float r = (float)w->b.ne[0];
-        if (!have_alpha) {
-            alpha = w->scale * r;
-            have_alpha = true;
-        }
         /* llama.cpp applies alpha / r; fold whatever differs from this module's scale into B. */
         float applied = alpha / r;
         float factor = applied == w->scale ? 1.0f : w->scale / applied;
@@ -209,6 +226,8 @@ int lorc_cmd_convert(int argc, char **argv) {
         fprintf(stderr, "lorc convert: PEFT_DIR, -m BASE and -o OUT are required (see lorc convert --help)\n");
         return 1;
     }
+    const char *inputs[2] = {dir, model_path};
+    if (!cli_output_is_new("convert", out, inputs, 2)) return 1;
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         fprintf(stderr, "lorc convert: %s: not a directory (convert reads PEFT adapter directories)\n", dir);

@@ -106,6 +106,7 @@ int lorc_cmd_diff(int argc, char **argv) {
         usage(stderr);
         return 1;
     }
+    if (!cli_output_is_new("diff", out, pos, 2)) return 1;
     lorc_error err = {0};
     gguf_file *base = NULL, *ft = NULL;
     lorc_overlay_writer *ow = NULL;

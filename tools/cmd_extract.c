@@ -95,6 +95,8 @@ static int parse(int argc, char **argv, extract_opts *o) {
         usage(stderr);
         return 1;
     }
+    const char *inputs[3] = {o->base, o->ft, o->eval_text};
+    if (!cli_output_is_new("extract", o->out, inputs, 3)) return 1;
     return -1;
 }
 

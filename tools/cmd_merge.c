@@ -106,6 +106,9 @@ static int parse(int argc, char **argv, merge_opts *o) {
         usage(stderr);
         return 1;
     }
+    const char *inputs[MERGE_MAX_ADAPTERS + 2] = {o->model, o->eval_text};
+    for (int k = 0; k < o->n_lora; k++) inputs[2 + k] = o->lora[k];
+    if (!cli_output_is_new("merge", o->out, inputs, 2 + o->n_lora)) return 1;
     return -1; /* go on */
 }
 

@@ -74,6 +74,13 @@ static int parse_args(int argc, char **argv, ppl_opts *o) {
         fprintf(stderr, "lorc perplexity: -f TEXT is required (see lorc perplexity --help)\n");
         return 1;
     }
+    if (!o->kl_divergence && o->logits_file) { /* --kl-divergence-base FILE is written */
+        const char *inputs[ADAPTER_OPTS_MAX * 2 + 2] = {o->model, o->text_file};
+        int n = 2;
+        for (int k = 0; k < o->adapters.n_lora; k++) inputs[n++] = o->adapters.lora_path[k];
+        for (int k = 0; k < o->adapters.n_overlay; k++) inputs[n++] = o->adapters.overlay_path[k];
+        if (!cli_output_is_new("perplexity", o->logits_file, inputs, n)) return 1;
+    }
     return 0;
 }
 

@@ -136,6 +136,7 @@ static int parse_args(int argc, char **argv, quantize_args *a) {
     a->in = pos[0];
     a->out = pos[1];
     a->type_name = pos[2];
+    if (!cli_output_is_new("quantize", a->out, &a->in, 1)) return 1;
     if (a->threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         a->threads = n > 0 ? n : 1;

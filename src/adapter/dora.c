@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../base/error.h"
+#include "../format/fingerprint.h"
 #include "../tensor/types.h"
 #include "adapter_load.h"
 
@@ -15,6 +16,7 @@ struct dora_entry {
     int slot;
     float user_scale;
     const void *base_data; /* the weight it was computed from (an overlay may swap it) */
+    uint64_t base_hash;    /* and its contents: a removed overlay's address can come back holding another one */
     lorc_tensor t;         /* F32 [n_in, n_out] */
     float *data;           /* owned */
 };
@@ -104,11 +106,15 @@ lorc_status lorc_adapter_weight_for_scale(lorc_adapter *ad, int slot, float user
     if (!base) return lorc_fail(err, LORC_ERR_MISMATCH, "%s: the base has no weight for slot %d", ad->path, slot);
     adapter_storage *s = adapter_store(ad);
     lorc_status st = LORC_OK;
+    /* Hashed on every lookup (xxhash: a small cost next to the forward pass
+     * the set is built for), so a cached W' never outlives the W it came from. */
+    uint64_t base_hash = lorc_fingerprint_bytes(base->data, (size_t)base->nbytes);
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < s->n_dora; i++) {
         dora_entry *e = s->dora[i];
         /* Compared bitwise: the same scale value gives the same weights. */
-        if (e->slot == slot && !memcmp(&e->user_scale, &user_scale, sizeof user_scale) && e->base_data == base->data) {
+        if (e->slot == slot && !memcmp(&e->user_scale, &user_scale, sizeof user_scale) && e->base_data == base->data &&
+            e->base_hash == base_hash) {
             *out = &e->t;
             goto done;
         }
@@ -131,6 +137,7 @@ lorc_status lorc_adapter_weight_for_scale(lorc_adapter *ad, int slot, float user
     e->slot = slot;
     e->user_scale = user_scale;
     e->base_data = base->data;
+    e->base_hash = base_hash;
     e->data = data;
     e->t.name = base->name;
     e->t.type = LORC_TYPE_F32;

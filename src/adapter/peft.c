@@ -5,6 +5,7 @@
  * converted (RoPE row order of llama Q/K, transposed embedding A). */
 #include "peft.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,6 +254,11 @@ static lorc_status build_slot(lorc_adapter *ad, const peft_config *cfg, int slot
     if (r != cfg_r)
         return lorc_fail(err, LORC_ERR_MISMATCH, "%s: tensor '%s': rank %lld, but adapter_config.json gives r=%d for '%s'",
                          ad->path, p->a->name, (long long)r, cfg_r, p->module);
+    /* A huge lora_alpha is a finite double but an infinite float scale: every logit would be NaN. */
+    if (!isfinite((float)scale))
+        return lorc_fail(err, LORC_ERR_FORMAT,
+                         "%s: tensor '%s': adapter_config.json gives lora_alpha %g, r=%d for '%s': scale %g is out of range",
+                         ad->path, p->a->name, alpha, cfg_r, p->module, scale);
     w->scale = (float)scale;
     w->has_lora = true;
     if (cfg->use_dora) {

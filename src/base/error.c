@@ -5,12 +5,20 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Messages quote text from files (names, JSON strings, GGUF values) that may
+ * hold control bytes; the contract is ONE line, so they become '?'. */
+static void flatten(char *msg) {
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+}
+
 lorc_status lorc_fail(lorc_error *err, lorc_status status, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err->message, sizeof err->message, fmt, ap);
         va_end(ap);
+        flatten(err->message);
         err->status = status;
     }
     return status;
@@ -26,4 +34,5 @@ void lorc_error_prefix(lorc_error *err, const char *fmt, ...) {
     char old[sizeof err->message];
     memcpy(old, err->message, sizeof old);
     snprintf(err->message, sizeof err->message, "%s: %s", prefix, old);
+    flatten(err->message);
 }

@@ -11,7 +11,8 @@
 #define LORC_PRINTF(a, b)
 #endif
 
-/* Writes the message (when err is not NULL) and returns `status`, so a
+/* Writes the message (when err is not NULL; control bytes quoted from files
+ * become '?' so it stays one line) and returns `status`, so a
  * failure path reads `return lorc_fail(err, LORC_ERR_FORMAT, "%s: ...", path);` */
 lorc_status lorc_fail(lorc_error *err, lorc_status status, const char *fmt, ...) LORC_PRINTF(3, 4);
 

@@ -58,6 +58,14 @@ static bool json_u64(const json_t *v, uint64_t max, uint64_t *out) {
     return true;
 }
 
+/* Names end up in messages and lookups: no control bytes (JSON escapes such
+ * as "\n" would otherwise split a one-line error). */
+static bool name_ok(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) return false;
+    return true;
+}
+
 static lorc_status parse_metadata(safetensors_file *f, const json_t *obj, lorc_error *err) {
     if (!json_is_object(obj)) return lorc_fail(err, LORC_ERR_FORMAT, "%s: __metadata__ is not an object", f->path);
     size_t n = json_object_size(obj);
@@ -66,6 +74,9 @@ static lorc_status parse_metadata(safetensors_file *f, const json_t *obj, lorc_e
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)obj, key, val) {
+        if (!name_ok(key))
+            return lorc_fail(err, LORC_ERR_FORMAT, "%s: __metadata__ key #%zu contains a control character", f->path,
+                             f->n_meta);
         if (!json_is_string(val))
             return lorc_fail(err, LORC_ERR_FORMAT, "%s: __metadata__ '%s' is not a string", f->path, key);
         safetensors_meta *m = &f->meta[f->n_meta++];
@@ -80,6 +91,9 @@ static lorc_status parse_metadata(safetensors_file *f, const json_t *obj, lorc_e
 static lorc_status parse_tensor(safetensors_file *f, const char *name, const json_t *obj, const uint8_t *data,
                                 uint64_t data_size, uint64_t *begin_out, lorc_error *err) {
     safetensors_tensor *t = &f->tensors[f->n_tensors];
+    if (!name_ok(name))
+        return lorc_fail(err, LORC_ERR_FORMAT, "%s: tensor #%zu: name contains a control character", f->path,
+                         f->n_tensors);
     if (!json_is_object(obj)) return lorc_fail(err, LORC_ERR_FORMAT, "%s: tensor '%s': entry is not an object", f->path, name);
     const json_t *dtype = json_object_get(obj, "dtype");
     const json_t *shape = json_object_get(obj, "shape");

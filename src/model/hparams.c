@@ -58,7 +58,8 @@ lorc_status lorc_hparams_load(const gguf_file *f, lorc_hparams *hp, char *arch_n
         hp->arch = LORC_ARCH_QWEN2;
     } else {
         lorc_status st = lorc_fail(err, LORC_ERR_UNSUPPORTED,
-                                   "%s: architecture '%.64s' is not supported (lorc runs llama, qwen2)", f->path, arch);
+                                   "%s: architecture '%.64s' is not supported (lorc runs llama, qwen2)", f->path,
+                                   arch);
         free(arch);
         return st;
     }

@@ -110,6 +110,14 @@ lorc_status lorc_model_load(const char *path, lorc_model **out, lorc_error *err)
     if ((st = bind_weights(m, err))) goto fail;
     m->fingerprint = lorc_fingerprint_table(f);
     if ((st = lorc_vocab_from_gguf(f, &m->vocab, err))) goto fail;
+    /* Token ids index token_embd's rows and the logits: a tokenizer of
+     * another size would hand the forward pass ids it refuses, or the
+     * sampler ids that have no text (llama.cpp refuses this too). */
+    if (lorc_vocab_n_tokens(m->vocab) != m->hp.n_vocab) {
+        st = lorc_fail(err, LORC_ERR_FORMAT, "%s: the tokenizer has %d tokens but token_embd.weight has %d rows", path,
+                       lorc_vocab_n_tokens(m->vocab), m->hp.n_vocab);
+        goto fail;
+    }
     *out = m;
     return LORC_OK;
 fail:
