@@ -68,5 +68,15 @@ PY
     fail "run --lora extracted: $(tail -1 "$TMP/run.err")"
 grep -q 'Once upon a time' "$TMP/run.out" || fail "run output: $(cat "$TMP/run.out")"
 
+# A rank above the smallest changed matrix (attn_v: 32 rows) is clamped to it
+# for every pair (one alpha in the file), and the adapter still gives the
+# fine-tune's text: the run uses the same greedy prompt on the full model.
+"$BIN" extract "$BASE" "$FULL" -r 1000 -o "$TMP/moon-big.gguf" >"$TMP/big.out" 2>&1 || fail "extract -r 1000: $(cat "$TMP/big.out")"
+grep -q 'using rank 32' "$TMP/big.out" || fail "rank not clamped: $(head -2 "$TMP/big.out")"
+"$BIN" run -m "$BASE" --lora "$TMP/moon-big.gguf" -p "Once upon a time" -n 20 --temp 0 >"$TMP/big_run.out" 2>/dev/null ||
+    fail "run with the rank-32 adapter"
+"$BIN" run -m "$FULL" -p "Once upon a time" -n 20 --temp 0 >"$TMP/full_run.out" 2>/dev/null || fail "run the full model"
+cmp -s "$TMP/big_run.out" "$TMP/full_run.out" || fail "rank-32 adapter text differs: $(cat "$TMP/big_run.out")"
+
 [ "$fails" = 0 ] && echo "test_extract.sh: all passed"
 exit $((fails > 0))

@@ -202,6 +202,17 @@ int lorc_cmd_extract(int argc, char **argv) {
         fprintf(stderr, "lorc extract: cannot start threads\n");
         goto done;
     }
+    /* One rank for all pairs (the format has one alpha, and scale = alpha/r
+     * per pair), and no pair can hold more than its smallest dimension. */
+    long max_rank = o.rank;
+    for (int j = 0; j < n_jobs; j++) {
+        if (jobs[j].b->ne[0] < max_rank) max_rank = (long)jobs[j].b->ne[0];
+        if (jobs[j].b->ne[1] < max_rank) max_rank = (long)jobs[j].b->ne[1];
+    }
+    if (max_rank < o.rank) {
+        printf("rank %ld exceeds the smallest changed matrix dimension; using rank %ld\n", o.rank, max_rank);
+        o.rank = max_rank;
+    }
     printf("extracting %d tensor%s at rank %ld:\n", n_jobs, n_jobs == 1 ? "" : "s", o.rank);
     extract_work work = {.jobs = jobs, .n_jobs = n_jobs, .rank = (int)o.rank};
     atomic_init(&work.done, 0);
