@@ -159,7 +159,10 @@ lorc_status lorc_sequence_set_adapters(lorc_sequence *seq, lorc_adapter *const *
                                        int n, lorc_error *err);
 
 /* Applies a tensor-subset overlay file to the model (all sequences see it).
- * Refuses a mismatched base unless `force`; nothing is half-applied. */
+ * Refuses a mismatched base unless `force`; nothing is half-applied. Not
+ * while a forward pass runs. DoRA adapters fold the weight in use into their
+ * replacement when attached: call lorc_sequence_set_adapters again after
+ * applying or removing an overlay under them. */
 lorc_status lorc_overlay_apply(lorc_model *model, const char *path, bool force, lorc_overlay **out,
                                lorc_error *err);
 /* Restores the base tensors the overlay replaced and frees it. */
