@@ -253,26 +253,31 @@ void lorc_q5_1_from_float(const float *src, void *dst, int64_t n) {
 
 /* ---------------- Q8_0: x = d * q, q in -127..127 ---------------- */
 
+/* One block's values and dot product; Q8_1 blocks hold the same d and qs. */
+static inline void q8_block_to_float(const uint8_t d_bytes[2], const int8_t *qs, float *dst) {
+    const float d = lorc_rd_f16(d_bytes);
+    for (int j = 0; j < LORC_QK; j++) dst[j] = (float)qs[j] * d;
+}
+
+static inline float q8_block_dot(const uint8_t d_bytes[2], const int8_t *qs, const float *x) {
+    float s0 = 0.0f, s1 = 0.0f;
+    for (int j = 0; j < LORC_QK; j += 2) {
+        s0 += (float)qs[j] * x[j];
+        s1 += (float)qs[j + 1] * x[j + 1];
+    }
+    return lorc_rd_f16(d_bytes) * (s0 + s1);
+}
+
 void lorc_q8_0_to_float(const void *src, float *dst, int64_t n) {
     const lorc_block_q8_0 *b = src;
-    for (int64_t i = 0; i < n / LORC_QK; i++, b++, dst += LORC_QK) {
-        const float d = lorc_rd_f16(b->d);
-        for (int j = 0; j < LORC_QK; j++) dst[j] = (float)b->qs[j] * d;
-    }
+    for (int64_t i = 0; i < n / LORC_QK; i++, b++, dst += LORC_QK) q8_block_to_float(b->d, b->qs, dst);
 }
 
 float lorc_q8_0_vec_dot(const void *w, const void *xv, int64_t n) {
     const lorc_block_q8_0 *b = w;
     const float *x = xv;
     float sum = 0.0f;
-    for (int64_t i = 0; i < n / LORC_QK; i++, b++, x += LORC_QK) {
-        float s0 = 0.0f, s1 = 0.0f;
-        for (int j = 0; j < LORC_QK; j += 2) {
-            s0 += (float)b->qs[j] * x[j];
-            s1 += (float)b->qs[j + 1] * x[j + 1];
-        }
-        sum += lorc_rd_f16(b->d) * (s0 + s1);
-    }
+    for (int64_t i = 0; i < n / LORC_QK; i++, b++, x += LORC_QK) sum += q8_block_dot(b->d, b->qs, x);
     return sum;
 }
 
@@ -300,24 +305,14 @@ void lorc_q8_0_from_float(const float *src, void *dst, int64_t n) {
 
 void lorc_q8_1_to_float(const void *src, float *dst, int64_t n) {
     const lorc_block_q8_1 *b = src;
-    for (int64_t i = 0; i < n / LORC_QK; i++, b++, dst += LORC_QK) {
-        const float d = lorc_rd_f16(b->d);
-        for (int j = 0; j < LORC_QK; j++) dst[j] = (float)b->qs[j] * d;
-    }
+    for (int64_t i = 0; i < n / LORC_QK; i++, b++, dst += LORC_QK) q8_block_to_float(b->d, b->qs, dst);
 }
 
 float lorc_q8_1_vec_dot(const void *w, const void *xv, int64_t n) {
     const lorc_block_q8_1 *b = w;
     const float *x = xv;
     float sum = 0.0f;
-    for (int64_t i = 0; i < n / LORC_QK; i++, b++, x += LORC_QK) {
-        float s0 = 0.0f, s1 = 0.0f;
-        for (int j = 0; j < LORC_QK; j += 2) {
-            s0 += (float)b->qs[j] * x[j];
-            s1 += (float)b->qs[j + 1] * x[j + 1];
-        }
-        sum += lorc_rd_f16(b->d) * (s0 + s1);
-    }
+    for (int64_t i = 0; i < n / LORC_QK; i++, b++, x += LORC_QK) sum += q8_block_dot(b->d, b->qs, x);
     return sum;
 }
 
