@@ -178,12 +178,15 @@ static bool usable(uint32_t type) {
 
 static bool list_active(const lorc_lora_list *l) { return l && (l->replace || l->n_terms > 0); }
 
-/* Runs W (or a replacement) over rows `map` (NULL: all n rows). */
-static int product(lorc_threadpool *pool, const lorc_tensor *w, const float *bias, const float *x, float *y,
-                   int64_t n_in, int64_t n_out, const int64_t *map, int64_t n, uint8_t *conv_buf) {
+/* For k in [0, n): y[y_map[k]] (= or +=) alpha · W·x[x_map[k]] (+ bias), with
+ * NULL maps meaning row k. Converts those activation rows to W's dot type
+ * (into conv_buf) first. Returns -1 when W's type cannot be computed with. */
+static int product(lorc_threadpool *pool, const lorc_tensor *w, int64_t n_in, int64_t n_out, const float *x,
+                   const int64_t *x_map, float *y, int64_t y_stride, const int64_t *y_map, int64_t n,
+                   const float *bias, float alpha, bool accumulate, uint8_t *conv_buf) {
     if (!usable(w->type)) return -1;
     const lorc_type_info *ti = lorc_type_get(w->type);
-    act_view av = activations_for(pool, ti->dot_type, x, n_in, conv_buf, map, n);
+    act_view av = activations_for(pool, ti->dot_type, x, n_in, conv_buf, x_map, n);
     mm_job jb = {
         .w = w->data,
         .w_row_bytes = lorc_row_bytes(w->type, n_in),
@@ -192,14 +195,14 @@ static int product(lorc_threadpool *pool, const lorc_tensor *w, const float *bia
         .dot = ti->vec_dot,
         .x = av.x,
         .x_stride = av.stride,
-        .x_map = map,
+        .x_map = x_map,
         .y = y,
-        .y_stride = n_out,
-        .y_map = map,
+        .y_stride = y_stride,
+        .y_map = y_map,
         .n = n,
         .bias = bias,
-        .alpha = 1.0f,
-        .accumulate = false,
+        .alpha = alpha,
+        .accumulate = accumulate,
     };
     mm_run(pool, &jb);
     return 0;
@@ -272,7 +275,7 @@ int lorc_matmul(lorc_threadpool *pool, lorc_matmul_scratch *scratch, const lorc_
         size_t need = conv_bytes(w->type, n_in, n_rows);
         uint8_t *buf = NULL;
         if (need && !(buf = lorc_matmul_scratch_get(scratch, need))) return -1;
-        return product(pool, w, args->bias, args->x, args->y, n_in, n_out, NULL, n_rows, buf);
+        return product(pool, w, n_in, n_out, args->x, NULL, args->y, n_out, NULL, n_rows, args->bias, 1.0f, false, buf);
     }
 
     /* Size everything up front: conversions of x for the base, for
@@ -320,19 +323,23 @@ int lorc_matmul(lorc_threadpool *pool, lorc_matmul_scratch *scratch, const lorc_
      * has one), then each replacement over its rows. */
     group_rows(&rg, gidx, args->row_lora, n_rows, true);
     if (rg.n_groups == 0) {
-        if (product(pool, w, args->bias, args->x, args->y, n_in, n_out, NULL, n_rows, base_conv) != 0) return -1;
+        if (product(pool, w, n_in, n_out, args->x, NULL, args->y, n_out, NULL, n_rows, args->bias, 1.0f, false,
+                    base_conv) != 0)
+            return -1;
     } else {
         /* Rows without a replacement, gathered into `lg.rows` temporarily. */
         int64_t nb = 0;
         for (int64_t i = 0; i < n_rows; i++)
             if (gidx[i] < 0) lg.rows[nb++] = i;
-        if (nb && product(pool, w, args->bias, args->x, args->y, n_in, n_out, lg.rows, nb, base_conv) != 0)
+        if (nb && product(pool, w, n_in, n_out, args->x, lg.rows, args->y, n_out, lg.rows, nb, args->bias, 1.0f, false,
+                          base_conv) != 0)
             return -1;
         for (int g = 0; g < rg.n_groups; g++) {
             const lorc_tensor *rw = rg.keys[g];
             if (rw->ne[0] != n_in || rw->ne[1] != n_out) return -1;
-            if (product(pool, rw, args->bias, args->x, args->y, n_in, n_out, rg.rows + rg.start[g],
-                        rg.start[g + 1] - rg.start[g], oconv) != 0)
+            const int64_t *rows = rg.rows + rg.start[g];
+            if (product(pool, rw, n_in, n_out, args->x, rows, args->y, n_out, rows, rg.start[g + 1] - rg.start[g],
+                        args->bias, 1.0f, false, oconv) != 0)
                 return -1;
         }
     }
@@ -349,46 +356,10 @@ int lorc_matmul(lorc_threadpool *pool, lorc_matmul_scratch *scratch, const lorc_
             const lorc_tensor *a = tm->a, *b = tm->b;
             int64_t r = a->ne[1];
             if (a->ne[0] != n_in || b->ne[0] != r || b->ne[1] != n_out) return -1;
-            if (!usable(a->type) || !usable(b->type)) return -1;
-            const lorc_type_info *ati = lorc_type_get(a->type), *bti = lorc_type_get(b->type);
-            act_view av = activations_for(pool, ati->dot_type, args->x, n_in, oconv, rows, m);
-            mm_job ja = {
-                .w = a->data,
-                .w_row_bytes = lorc_row_bytes(a->type, n_in),
-                .n_in = n_in,
-                .n_out = r,
-                .dot = ati->vec_dot,
-                .x = av.x,
-                .x_stride = av.stride,
-                .x_map = rows,
-                .y = tbuf,
-                .y_stride = r,
-                .y_map = NULL,
-                .n = m,
-                .bias = NULL,
-                .alpha = 1.0f,
-                .accumulate = false,
-            };
-            mm_run(pool, &ja);
-            act_view tv = activations_for(pool, bti->dot_type, tbuf, r, tconv, NULL, m);
-            mm_job jb = {
-                .w = b->data,
-                .w_row_bytes = lorc_row_bytes(b->type, r),
-                .n_in = r,
-                .n_out = n_out,
-                .dot = bti->vec_dot,
-                .x = tv.x,
-                .x_stride = tv.stride,
-                .x_map = NULL,
-                .y = args->y,
-                .y_stride = n_out,
-                .y_map = rows,
-                .n = m,
-                .bias = NULL,
-                .alpha = tm->scale,
-                .accumulate = true,
-            };
-            mm_run(pool, &jb);
+            /* t = A·x over the group's rows, then y[rows] += scale · B·t */
+            if (product(pool, a, n_in, r, args->x, rows, tbuf, r, NULL, m, NULL, 1.0f, false, oconv) != 0 ||
+                product(pool, b, r, n_out, tbuf, NULL, args->y, n_out, rows, m, NULL, tm->scale, true, tconv) != 0)
+                return -1;
         }
     }
     return 0;
