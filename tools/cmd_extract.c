@@ -19,8 +19,9 @@
 #include "tensor/types.h"
 
 typedef struct extract_opts {
-    const char *base, *ft, *out, *eval_text;
-    long rank, threads, ctx, chunks;
+    const char *base, *ft, *out;
+    long rank, threads;
+    finetune_eval_opts eval;
 } extract_opts;
 
 typedef struct extract_job {
@@ -61,6 +62,7 @@ static int parse(int argc, char **argv, extract_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         bool missing = false;
+        int used;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
@@ -68,12 +70,8 @@ static int parse(int argc, char **argv, extract_opts *o) {
             if (missing || !cli_parse_int("extract", "-r", v, 1, 65536, &o->rank)) return 1;
         } else if (cli_opt(argc, argv, &i, "-o", &v, &missing)) {
             o->out = v;
-        } else if (cli_opt(argc, argv, &i, "--eval-text", &v, &missing)) {
-            o->eval_text = v;
-        } else if (cli_opt(argc, argv, &i, "-c", &v, &missing)) {
-            if (missing || !cli_parse_int("extract", "-c", v, 8, 1 << 20, &o->ctx)) return 1;
-        } else if (cli_opt(argc, argv, &i, "--eval-chunks", &v, &missing)) {
-            if (missing || !cli_parse_int("extract", "--eval-chunks", v, 1, 1 << 30, &o->chunks)) return 1;
+        } else if ((used = finetune_eval_opts_parse(&o->eval, "extract", argc, argv, &i)) != 0) {
+            if (used < 0) return 1;
         } else if (cli_opt(argc, argv, &i, "-t", &v, &missing)) {
             if (missing || !cli_parse_int("extract", "-t", v, 1, 1024, &o->threads)) return 1;
         } else if (a[0] == '-' && a[1]) {
@@ -95,7 +93,7 @@ static int parse(int argc, char **argv, extract_opts *o) {
         usage(stderr);
         return 1;
     }
-    const char *inputs[3] = {o->base, o->ft, o->eval_text};
+    const char *inputs[3] = {o->base, o->ft, o->eval.text};
     if (!cli_output_is_new("extract", o->out, inputs, 3)) return 1;
     return -1;
 }
@@ -129,13 +127,13 @@ static int evaluate(const extract_opts *o) {
     lorc_status st = lorc_model_load(o->ft, &ft, &err);
     if (!st) st = lorc_model_load(o->base, &base, &err);
     if (!st) st = lorc_adapter_load(base, o->out, &ad, &err);
-    int n_ctx = st ? 0 : finetune_eval_ctx(ft, o->ctx);
+    int n_ctx = st ? 0 : finetune_eval_ctx(ft, o->eval.ctx);
     float one = 1.0f;
     if (!st) st = finetune_eval_setup(ft, n_ctx, (int)o->threads, &ref, &err);
     if (!st) st = finetune_eval_setup(base, n_ctx, (int)o->threads, &test, &err);
     if (!st) st = lorc_sequence_set_adapters(test.seq, &ad, &one, 1, &err);
     if (st) cli_fail("extract", &err);
-    else rc = finetune_eval_print("extract", o->eval_text, &ref, &test, n_ctx, o->chunks, "fine-tuned (reference)",
+    else rc = finetune_eval_print("extract", o->eval.text, &ref, &test, n_ctx, o->eval.chunks, "fine-tuned (reference)",
                                   "base + extracted LoRA");
     finetune_eval_setup_free(&test);
     finetune_eval_setup_free(&ref);
@@ -250,7 +248,7 @@ int lorc_cmd_extract(int argc, char **argv) {
     }
     struct stat sb;
     if (stat(o.out, &sb) == 0) printf("wrote %s: LoRA adapter, %.2f MiB\n", o.out, (double)sb.st_size / 1048576.0);
-    rc = o.eval_text ? evaluate(&o) : 0;
+    rc = o.eval.text ? evaluate(&o) : 0;
 done:
     lorc_threadpool_free(pool);
     gguf_writer_free(gw);

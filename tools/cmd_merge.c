@@ -18,13 +18,14 @@
 enum { MERGE_MAX_ADAPTERS = 32 };
 
 typedef struct merge_opts {
-    const char *model, *out, *eval_text;
+    const char *model, *out;
     int n_lora;
     const char *lora[MERGE_MAX_ADAPTERS];
     float scale[MERGE_MAX_ADAPTERS];
     int type; /* -1: each tensor's own */
     bool full;
-    long threads, ctx, chunks;
+    long threads;
+    finetune_eval_opts eval;
 } merge_opts;
 
 static void usage(FILE *fp) {
@@ -55,6 +56,7 @@ static int parse(int argc, char **argv, merge_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         bool missing = false;
+        int used;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
@@ -86,12 +88,8 @@ static int parse(int argc, char **argv, merge_opts *o) {
             }
         } else if (!strcmp(a, "--full")) {
             o->full = true;
-        } else if (cli_opt(argc, argv, &i, "--eval-text", &v, &missing)) {
-            o->eval_text = v;
-        } else if (cli_opt(argc, argv, &i, "-c", &v, &missing)) {
-            if (missing || !cli_parse_int("merge", "-c", v, 8, 1 << 20, &o->ctx)) return 1;
-        } else if (cli_opt(argc, argv, &i, "--eval-chunks", &v, &missing)) {
-            if (missing || !cli_parse_int("merge", "--eval-chunks", v, 1, 1 << 30, &o->chunks)) return 1;
+        } else if ((used = finetune_eval_opts_parse(&o->eval, "merge", argc, argv, &i)) != 0) {
+            if (used < 0) return 1;
         } else if (cli_opt(argc, argv, &i, "-t", &v, &missing)) {
             if (missing || !cli_parse_int("merge", "-t", v, 1, 1024, &o->threads)) return 1;
         } else {
@@ -106,7 +104,7 @@ static int parse(int argc, char **argv, merge_opts *o) {
         usage(stderr);
         return 1;
     }
-    const char *inputs[MERGE_MAX_ADAPTERS + 2] = {o->model, o->eval_text};
+    const char *inputs[MERGE_MAX_ADAPTERS + 2] = {o->model, o->eval.text};
     for (int k = 0; k < o->n_lora; k++) inputs[2 + k] = o->lora[k];
     if (!cli_output_is_new("merge", o->out, inputs, 2 + o->n_lora)) return 1;
     return -1; /* go on */
@@ -124,14 +122,14 @@ static int evaluate(const merge_opts *o, lorc_model *base, lorc_adapter **adapte
     lorc_overlay *ov = NULL;
     kld_setup ref = {0}, test = {0};
     int rc = 1;
-    int n_ctx = finetune_eval_ctx(base, o->ctx);
+    int n_ctx = finetune_eval_ctx(base, o->eval.ctx);
     lorc_status st = lorc_model_load(o->full ? o->out : o->model, &merged, &err);
     if (!st && !o->full) st = lorc_overlay_apply(merged, o->out, false, &ov, &err);
     if (!st) st = finetune_eval_setup(base, n_ctx, (int)o->threads, &ref, &err);
     if (!st) st = lorc_sequence_set_adapters(ref.seq, adapters, o->scale, o->n_lora, &err);
     if (!st) st = finetune_eval_setup(merged, n_ctx, (int)o->threads, &test, &err);
     if (st) cli_fail("merge", &err);
-    else rc = finetune_eval_print("merge", o->eval_text, &ref, &test, n_ctx, o->chunks, "runtime LoRA (reference)",
+    else rc = finetune_eval_print("merge", o->eval.text, &ref, &test, n_ctx, o->eval.chunks, "runtime LoRA (reference)",
                                   o->full ? "merged model" : "base + merged overlay");
     finetune_eval_setup_free(&test);
     finetune_eval_setup_free(&ref);
@@ -198,7 +196,7 @@ int lorc_cmd_merge(int argc, char **argv) {
         printf("wrote %s: %s, %.2f MiB\n", o.out, o.full ? "complete model" : "overlay", (double)sb.st_size / 1048576.0);
     lorc_threadpool_free(pool);
     pool = NULL;
-    rc = o.eval_text ? evaluate(&o, model, adapters) : 0;
+    rc = o.eval.text ? evaluate(&o, model, adapters) : 0;
 done:
     lorc_threadpool_free(pool);
     lorc_merge_plan_free(&plan);

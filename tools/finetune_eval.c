@@ -2,6 +2,7 @@
  * fine-tune against its reference (see finetune_eval.h). */
 #include "finetune_eval.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -28,6 +29,22 @@ void finetune_eval_setup_free(kld_setup *s) {
     lorc_context_free(s->ctx);
     s->seq = NULL;
     s->ctx = NULL;
+}
+
+int finetune_eval_opts_parse(finetune_eval_opts *o, const char *cmd, int argc, char **argv, int *i) {
+    const char *v;
+    bool missing = false;
+    if (cli_opt(argc, argv, i, "--eval-text", &v, &missing)) {
+        if (missing) return -1;
+        o->text = v;
+    } else if (cli_opt(argc, argv, i, "-c", &v, &missing)) {
+        if (missing || !cli_parse_int(cmd, "-c", v, 8, 1 << 20, &o->ctx)) return -1;
+    } else if (cli_opt(argc, argv, i, "--eval-chunks", &v, &missing)) {
+        if (missing || !cli_parse_int(cmd, "--eval-chunks", v, 1, 1 << 30, &o->chunks)) return -1;
+    } else {
+        return 0;
+    }
+    return 1;
 }
 
 int finetune_eval_ctx(const lorc_model *model, long want) {

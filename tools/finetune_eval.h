@@ -8,6 +8,17 @@
 #include "kld.h"
 #include "lorc.h"
 
+/* The evaluation options shared by merge and extract. */
+typedef struct finetune_eval_opts {
+    const char *text; /* --eval-text FILE: NULL, no evaluation */
+    long ctx;         /* -c N: 0, default */
+    long chunks;      /* --eval-chunks N: 0, the whole text */
+} finetune_eval_opts;
+
+/* Consumes --eval-text, -c or --eval-chunks (and its value) at argv[*i].
+ * Returns 1 when consumed, 0 when not one of these, -1 after printing an error. */
+int finetune_eval_opts_parse(finetune_eval_opts *o, const char *cmd, int argc, char **argv, int *i);
+
 /* A context and a sequence on `model` for chunks of n_ctx tokens. */
 lorc_status finetune_eval_setup(lorc_model *model, int n_ctx, int n_threads, kld_setup *out, lorc_error *err);
 void finetune_eval_setup_free(kld_setup *s);
