@@ -1,0 +1,100 @@
+/* kernels.h — the compute kernels a context uses, chosen once at run time
+ * from the CPU's features (no mutable globals: the context holds the table).
+ *
+ * Each weight type has one entry: the activation format its dot kernels
+ * want (F32 rows are packed into it once per batch) and a tile kernel that
+ * computes the dot products of a few weight rows with a few activation
+ * rows at once. The scalar family is the reference and the fallback; the
+ * ISA families (src/tensor/simd/) overwrite entries they speed up.
+ *
+ * Batch invariance: a tile kernel must give each (weight row, activation
+ * row) pair a bit-identical result whatever nr, nc and the pair's place in
+ * the tile — so a row decoded alone equals the same row inside a prompt. */
+#ifndef LORC_TENSOR_KERNELS_H
+#define LORC_TENSOR_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "types.h"
+
+/* How F32 activation rows are packed for a family of dot kernels. A row of
+ * n values (n a multiple of `block`) takes n / block * block_bytes bytes. */
+typedef struct lorc_act_format {
+    const char *name;  /* "f32", "q8_0", "q8_K", ... (for messages and tests) */
+    int64_t block;
+    size_t block_bytes;
+    void (*from_float)(const float *x, void *dst, int64_t n);
+} lorc_act_format;
+
+/* Dots of nr weight rows with nc activation rows, each of n values:
+ *   y[c * y_stride + r] = dot(w + r * w_stride, x + c * x_stride)
+ * for r < nr, c < nc. w is the weight type's row bytes, x the packed
+ * activation rows. 1 <= nr <= tile_rows, 1 <= nc <= tile_cols. */
+typedef void (*lorc_tile_fn)(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
+                             int nc, float *y, size_t y_stride);
+
+typedef struct lorc_type_kernel {
+    const lorc_act_format *act; /* NULL: lorc cannot compute with this type */
+    lorc_tile_fn tile;
+    int tile_rows; /* largest nr the tile takes (>= 1) */
+    int tile_cols; /* largest nc the tile takes (>= 1) */
+} lorc_type_kernel;
+
+/* Instruction-set families, slowest first. */
+typedef enum lorc_isa {
+    LORC_ISA_SCALAR = 0,
+    LORC_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
+    LORC_ISA_AVX512 = 2, /* AVX-512 F/BW/VL (+ VNNI, BF16 where present) */
+    LORC_ISA_NEON = 3,
+    LORC_ISA_COUNT = 4
+} lorc_isa;
+
+typedef struct lorc_cpu_features {
+    bool avx2, fma, f16c;
+    bool avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16;
+    bool avxvnni;
+    bool neon, dotprod;
+} lorc_cpu_features;
+
+/* Float helpers for attention and the small ops. */
+typedef struct lorc_vec_kernels {
+    float (*dot_f32)(const float *a, const float *b, int64_t n);
+    void (*axpy_f32)(float a, const float *x, float *y, int64_t n); /* y += a·x */
+    /* x[i] = exp(x[i] - max) / sum, in place; returns nothing, n >= 1 */
+    void (*softmax_f32)(float *x, int64_t n);
+} lorc_vec_kernels;
+
+typedef struct lorc_kernels {
+    lorc_isa isa;
+    lorc_cpu_features cpu;
+    lorc_type_kernel type[LORC_TYPE_COUNT];
+    lorc_vec_kernels vec;
+} lorc_kernels;
+
+/* What this CPU (and OS: saved vector state) supports. */
+void lorc_cpu_detect(lorc_cpu_features *f);
+/* The fastest family `f` supports. */
+lorc_isa lorc_isa_best(const lorc_cpu_features *f);
+/* True when `f` can run `isa`. */
+bool lorc_isa_supported(const lorc_cpu_features *f, lorc_isa isa);
+const char *lorc_isa_name(lorc_isa isa); /* "scalar", "avx2", "avx512", "neon" */
+/* "scalar" / "avx2" / "avx512" / "neon" / "auto"; -1 for anything else. */
+int lorc_isa_from_name(const char *name);
+
+/* Fills k with the kernels of `isa` (entries it lacks stay scalar). The
+ * caller checks lorc_isa_supported first: running an unsupported family
+ * faults. */
+void lorc_kernels_init(lorc_kernels *k, const lorc_cpu_features *cpu, lorc_isa isa);
+/* The scalar reference table (tests, tools that never run a forward pass). */
+void lorc_kernels_init_scalar(lorc_kernels *k);
+
+/* Per-family fill functions (each in its own file, built with its own
+ * target flags; on a build without that family they do nothing). */
+void lorc_kernels_fill_scalar(lorc_kernels *k);
+void lorc_kernels_fill_avx2_float(lorc_kernels *k);   /* F32, F16, BF16 + vec helpers */
+void lorc_kernels_fill_avx2_legacy(lorc_kernels *k);  /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 */
+void lorc_kernels_fill_avx2_kquants(lorc_kernels *k); /* Q2_K .. Q6_K */
+
+#endif
