@@ -36,6 +36,7 @@ synth_params synth_default_params(void) {
         .tied_output = false,
         .seed = 1,
         .weight_scale = 1.0f,
+        .file_type = -1,
     };
     return p;
 }
@@ -316,6 +317,8 @@ lorc_status synth_write_model(const char *path, const synth_params *p, lorc_erro
         goto writer_fail;
     if (p->head_dim && ((st = set_u32(w, arch, "attention.key_length", (uint32_t)p->head_dim)) ||
                         (st = set_u32(w, arch, "attention.value_length", (uint32_t)p->head_dim))))
+        goto writer_fail;
+    if (p->file_type >= 0 && (st = gguf_writer_set_u32(w, "general.file_type", (uint32_t)p->file_type)))
         goto writer_fail;
     if ((st = write_vocab(w, p->n_vocab))) goto writer_fail;
 

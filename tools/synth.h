@@ -47,6 +47,7 @@ typedef struct synth_params {
      * should get F32. */
     uint32_t (*tensor_type)(void *user, const char *name, uint32_t n_dims, const int64_t ne[2]);
     void *tensor_type_user;
+    int file_type;               /* general.file_type (llama_ftype) to record; < 0: none */
     int n_threads;               /* generation + quantization workers; 0 or 1: the calling thread */
     lorc_progress_fn progress;   /* optional, called after each tensor is written */
     void *progress_user;
@@ -54,7 +55,7 @@ typedef struct synth_params {
 
 /* llama, n_vocab 64, n_embd 32, 2 layers, 4 heads (4 KV heads), n_ff 48,
  * n_ctx 64, eps 1e-5, freq_base 10000, F32 everywhere, untied, seed 1,
- * weight_scale 1, no type callback, 1 thread, no progress. */
+ * weight_scale 1, no type callback, no file type, 1 thread, no progress. */
 synth_params synth_default_params(void);
 
 /* Writes the model to `path`, one tensor at a time (values are generated
