@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "cli.h"
 #include "commands.h"
+#include "quant_mix.h"
 
 static void usage(FILE *fp) {
     fprintf(fp,
@@ -209,17 +211,20 @@ static lorc_status run(bench_run *b) {
     if (a->synthetic) {
         if (a->dir) snprintf(b->dir, sizeof b->dir, "%s", a->dir);
         else bench_synthetic_default_dir(b->dir, sizeof b->dir);
-        int writers = a->threads > 0 ? (int)a->threads : 2;
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        int writers = a->threads > 0 ? (int)a->threads : cores > 0 ? (int)cores : 1;
         st = bench_synthetic_model(a->synthetic, a->type, a->pure, b->dir, writers, !a->json, b->model_path,
                                    sizeof b->model_path, &b->err);
         if (st != LORC_OK) return st;
         r->model = a->synthetic;
+        quant_mix mix;
+        if (quant_mix_lookup(a->type, a->pure, &mix)) r->type = mix.name; /* the name asked for, not the file type */
     } else {
         snprintf(b->model_path, sizeof b->model_path, "%s", a->model);
         r->model = a->model;
     }
     if ((st = load(b))) return st;
-    r->type = bench_file_type_name(b->model_path);
+    if (!r->type) r->type = bench_file_type_name(b->model_path);
     r->threads = bench_threads(b->ctx);
     r->kernels = bench_kernels(b->ctx);
     double weight_bytes = bench_weight_bytes_per_token(b->model_path, &b->err);

@@ -56,7 +56,9 @@ static quant_model_shape model_shape(const gguf_file *f) {
     int n_ffn_down = 0;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const char *name = f->tensors[i].name;
-        if (strstr(name, "attn_v.weight")) s.n_attn_v++;
+        /* counted as llama.cpp counts them (fused qkv too), though only attn_v advances */
+        if (strstr(name, "attn_v.weight") || strstr(name, "attn_qkv.weight") || strstr(name, "attn_kv_b.weight"))
+            s.n_attn_v++;
         if (strstr(name, "ffn_down")) n_ffn_down++;
         if (!strcmp(name, "output.weight")) s.has_output = true;
     }

@@ -41,7 +41,7 @@ const quant_mix *quant_mix_at(int i);
 /* What the rules need to know about the whole model. */
 typedef struct quant_model_shape {
     int n_layer;       /* block_count: ffn_down layer positions are out of this */
-    int n_attn_v;      /* tensors whose name contains "attn_v.weight" */
+    int n_attn_v;      /* tensors named *attn_v.weight (or fused *attn_qkv / *attn_kv_b.weight) */
     int n_gqa;         /* n_head / n_head_kv (1 without grouped-query attention) */
     bool has_output;   /* an output.weight exists (else token_embd is the output) */
     bool llama_70b;    /* llama.cpp's 70B model type: 80 layers with GQA */

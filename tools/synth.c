@@ -6,6 +6,7 @@
 #include "synth.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,7 +245,7 @@ typedef struct synth_fill {
     uint32_t type;
     lorc_threadpool *pool;
     uint8_t *dst; /* set per fill */
-    bool nomem;   /* a worker could not get its row buffer */
+    atomic_bool nomem; /* a worker could not get its row buffer */
 } synth_fill;
 
 static void fill_rows(void *user, int ith, int nth) {
@@ -259,7 +260,7 @@ static void fill_rows(void *user, int ith, int nth) {
     }
     float *row = malloc((size_t)ne0 * sizeof *row);
     if (!row) {
-        f->nomem = true; /* a plain store: every writer stores the same value */
+        atomic_store(&f->nomem, true);
         return;
     }
     const lorc_type_info *ti = lorc_type_get(f->type);
@@ -274,9 +275,9 @@ static lorc_status fill_tensor(void *user, void *dst, uint64_t nbytes, lorc_erro
     synth_fill *f = user;
     (void)nbytes; /* the writer sized it from the same type and dims */
     f->dst = dst;
-    f->nomem = false;
+    atomic_store(&f->nomem, false);
     lorc_threadpool_run(f->pool, fill_rows, f);
-    if (f->nomem) return lorc_fail(err, LORC_ERR_NOMEM, "synth: out of memory generating %s", f->t->name);
+    if (atomic_load(&f->nomem)) return lorc_fail(err, LORC_ERR_NOMEM, "synth: out of memory generating %s", f->t->name);
     return LORC_OK;
 }
 
@@ -332,7 +333,7 @@ lorc_status synth_write_model(const char *path, const synth_params *p, lorc_erro
                            (long long)t->ne[0], lorc_type_name(type));
             goto out;
         }
-        fills[i] = (synth_fill){p, t, type, pool, NULL, false};
+        fills[i] = (synth_fill){.p = p, .t = t, .type = type, .pool = pool};
         if ((st = gguf_writer_add_tensor_lazy(w, t->name, type, (uint32_t)t->n_dims, t->ne, fill_tensor, &fills[i])))
             goto writer_fail;
     }
