@@ -223,8 +223,8 @@ static synth_params e2e_params(void) {
 
 /* `lorc quantize` with `mix`, then: every tensor has the planner's type,
  * the named ones the type given, the logits stay within `max_rel` of F32. */
-static void check_cli(const char *in, const float *ref_logits, const int32_t *tokens, int n_tokens, const char *mix_name,
-                      int ftype, double max_rel, const char *const *names, const uint32_t *types, int n_named) {
+static void check_cli(const char *in, const float *ref_logits, const int32_t *tokens, int n_tokens,
+                      const char *mix_name, int ftype, double max_rel, const char *const *names, const uint32_t *types, int n_named) {
     const char *bin = getenv("LORC_BIN");
     char out[1024], cmd[4096];
     snprintf(out, sizeof out, "%s", test_tmp("quantize_mix_out"));
@@ -253,8 +253,8 @@ static void check_cli(const char *in, const float *ref_logits, const int32_t *to
         const gguf_tensor_info *t = &src->tensors[i];
         const gguf_tensor_info *o = gguf_find_tensor(f, t->name);
         uint32_t want = quant_planner_next(&pl, t->name, t->n_dims, t->ne[0], t->type);
-        CHECK_MSG(o && o->type == want, "%s: %s is %s, planned %s", mix_name, t->name, o ? lorc_type_name(o->type) : "-",
-                  lorc_type_name(want));
+        CHECK_MSG(o && o->type == want, "%s: %s is %s, planned %s", mix_name, t->name,
+                  o ? lorc_type_name(o->type) : "-", lorc_type_name(want));
     }
     for (int i = 0; i < n_named; i++) {
         const gguf_tensor_info *o = gguf_find_tensor(f, names[i]);

@@ -77,8 +77,10 @@ void bench_print_table(const bench_report *r, FILE *fp) {
     for (int i = 0; i < r->n_lora; i++) {
         const bench_lora_result *l = &r->lora[i];
         fprintf(fp, "%-6d %-24s ", l->rank, l->targets);
-        if (l->pp_ratio >= 0) fprintf(fp, "%-10.3f ", l->pp_ratio); else fprintf(fp, "%-10s ", "-");
-        if (l->tg_ratio >= 0) fprintf(fp, "%-10.3f ", l->tg_ratio); else fprintf(fp, "%-10s ", "-");
+        char pp[32] = "-", tg[32] = "-";
+        if (l->pp_ratio >= 0) snprintf(pp, sizeof pp, "%.3f", l->pp_ratio);
+        if (l->tg_ratio >= 0) snprintf(tg, sizeof tg, "%.3f", l->tg_ratio);
+        fprintf(fp, "%-10s %-10s ", pp, tg);
         fprintf(fp, "%.1f\n", l->attach_ms);
     }
 }

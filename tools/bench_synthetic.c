@@ -113,7 +113,8 @@ lorc_status bench_synthetic_model(const char *preset_name, const char *type, boo
 }
 
 /* the seven linears of a llama layer, in the order llama.cpp's adapters list them */
-static const char *const linear_names[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+static const char *const linear_names[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
+                                           "ffn_gate", "ffn_up", "ffn_down"};
 
 lorc_status bench_synthetic_adapter(const char *preset_name, int rank, bool all_linears, const char *dir, char *path,
                                     size_t cap, lorc_error *err) {

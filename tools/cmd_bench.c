@@ -194,7 +194,8 @@ static lorc_status bench_loras(bench_run *b) {
     for (int i = 0; i < a->n_ranks; i++)
         for (int all = 0; all < 2; all++) {
             char path[1100];
-            lorc_status st = bench_synthetic_adapter(a->synthetic, a->ranks[i], all, b->dir, path, sizeof path, &b->err);
+            lorc_status st =
+                bench_synthetic_adapter(a->synthetic, a->ranks[i], all, b->dir, path, sizeof path, &b->err);
             if (st == LORC_OK) st = bench_adapter(b, path, &r->lora[r->n_lora]);
             if (st != LORC_OK) return st;
             if (r->n_lora == 0) r->attach_ms = r->lora[0].attach_ms;

@@ -61,7 +61,9 @@ static void random_floats_at(uint64_t seed, int64_t first, float *out, int64_t n
     }
 }
 
-void synth_random_floats(uint64_t seed, float *out, int64_t n, float scale) { random_floats_at(seed, 0, out, n, scale); }
+void synth_random_floats(uint64_t seed, float *out, int64_t n, float scale) {
+    random_floats_at(seed, 0, out, n, scale);
+}
 
 /* ------------------------------------------------------------ tensor list */
 
