@@ -53,8 +53,8 @@ double bench_weight_bytes_per_token(const char *model_path, lorc_error *err);
  * or "unknown". */
 const char *bench_file_type_name(const char *model_path);
 
-/* Rank and targets ("q,v", "q,k,v,o,gate,up,down") of a GGUF LoRA adapter
- * file; rank 0 and "?" for a file it cannot read (a PEFT directory). */
+/* Rank and targets ("q,v", "q,k,v,o,gate,up,down") of a LoRA adapter (GGUF
+ * file or PEFT directory); rank 0 and "?" for one it cannot read. */
 void bench_adapter_shape(const char *adapter_path, int *rank, char *targets, size_t cap);
 
 /* ------------------------------------------------ bench_synthetic.c */

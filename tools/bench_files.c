@@ -1,6 +1,7 @@
 /* bench_files.c — what `lorc bench` reads from the model and adapter files
  * themselves: the weight bytes a decoded token streams (the numerator of
  * the roofline fraction), the file's quantization mix, an adapter's shape. */
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,14 +37,48 @@ const char *bench_file_type_name(const char *model_path) {
     return "unknown";
 }
 
+/* The seven linears of a llama layer: GGUF name part, HF (PEFT) module, short name. */
+static const char *const linears[7][3] = {{"attn_q.", "q_proj", "q"},        {"attn_k.", "k_proj", "k"},
+                                          {"attn_v.", "v_proj", "v"},        {"attn_output.", "o_proj", "o"},
+                                          {"ffn_gate.", "gate_proj", "gate"}, {"ffn_up.", "up_proj", "up"},
+                                          {"ffn_down.", "down_proj", "down"}};
+
+static void join_targets(const bool seen[7], char *targets, size_t cap) {
+    size_t len = 0;
+    targets[0] = 0;
+    for (int k = 0; k < 7; k++)
+        if (seen[k] && len < cap)
+            len += (size_t)snprintf(targets + len, cap - len, "%s%s", len ? "," : "", linears[k][2]);
+    if (len == 0) snprintf(targets, cap, "other");
+}
+
+/* A PEFT directory: rank and target modules from its adapter_config.json. */
+static void peft_shape(const char *dir, int *rank, char *targets, size_t cap) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    json_t *cfg = json_load_file(path, 0, NULL);
+    if (!cfg) return;
+    json_t *r = json_object_get(cfg, "r"), *mods = json_object_get(cfg, "target_modules");
+    if (json_is_integer(r)) *rank = (int)json_integer_value(r);
+    bool seen[7] = {false};
+    size_t i;
+    json_t *m;
+    json_array_foreach(mods, i, m) {
+        for (int k = 0; k < 7; k++)
+            if (json_is_string(m) && !strcmp(json_string_value(m), linears[k][1])) seen[k] = true;
+    }
+    if (json_is_array(mods)) join_targets(seen, targets, cap);
+    json_decref(cfg);
+}
+
 void bench_adapter_shape(const char *adapter_path, int *rank, char *targets, size_t cap) {
-    static const char *const linears[][2] = {{"attn_q.", "q"},        {"attn_k.", "k"},   {"attn_v.", "v"},
-                                             {"attn_output.", "o"},   {"ffn_gate.", "gate"},
-                                             {"ffn_up.", "up"},       {"ffn_down.", "down"}};
     *rank = 0;
     snprintf(targets, cap, "?");
     gguf_file *f = NULL;
-    if (gguf_open(adapter_path, &f, NULL) != LORC_OK) return;
+    if (gguf_open(adapter_path, &f, NULL) != LORC_OK) {
+        peft_shape(adapter_path, rank, targets, cap);
+        return;
+    }
     bool seen[7] = {false};
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const gguf_tensor_info *t = &f->tensors[i];
@@ -55,10 +90,5 @@ void bench_adapter_shape(const char *adapter_path, int *rank, char *targets, siz
             if (strstr(t->name, linears[k][0])) seen[k] = true;
     }
     gguf_close(f);
-    size_t len = 0;
-    targets[0] = 0;
-    for (int k = 0; k < 7; k++)
-        if (seen[k] && len < cap)
-            len += (size_t)snprintf(targets + len, cap - len, "%s%s", len ? "," : "", linears[k][1]);
-    if (len == 0) snprintf(targets, cap, "other");
+    join_targets(seen, targets, cap);
 }
