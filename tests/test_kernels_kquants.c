@@ -12,6 +12,7 @@
  * Cases: several row lengths, unaligned rows and strides, random bytes,
  * tiny / huge / zero scales, max-magnitude quants, extreme activations. */
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,10 +123,13 @@ static void check_tile(const lorc_kernels *fast, const lorc_kernels *ref, lorc_t
     const lorc_type_info *ti = lorc_type_get(t);
     const int R = tk->tile_rows, C = tk->tile_cols;
     const size_t row_bytes = lorc_row_bytes(t, n), w_stride = row_bytes + 3;
-    const size_t act_bytes = (size_t)(n / tk->act->block) * tk->act->block_bytes, x_stride = act_bytes + 5;
-    const size_t off = 1 + seed % 3; /* unaligned rows */
+    /* unaligned rows and strides; F32 rows (the scalar family) stay float-aligned */
+    const bool f32_act = strcmp(tk->act->name, "f32") == 0;
+    const size_t act_bytes = (size_t)(n / tk->act->block) * tk->act->block_bytes;
+    const size_t x_stride = act_bytes + (f32_act ? 4 : 5);
+    const size_t off = 1 + seed % 3, x_off = f32_act ? 4 : off;
     uint8_t *wbuf = calloc(1, off + (size_t)R * w_stride), *w = wbuf + off;
-    uint8_t *xbuf = calloc(1, off + (size_t)C * x_stride), *xq = xbuf + off;
+    uint8_t *xbuf = calloc(1, x_off + (size_t)C * x_stride), *xq = xbuf + x_off;
     float *xf = malloc((size_t)C * (size_t)n * sizeof *xf), *xd = malloc((size_t)C * (size_t)n * sizeof *xd);
     float *wd = malloc((size_t)R * (size_t)n * sizeof *wd);
     for (int i = 0; i < R; i++) {

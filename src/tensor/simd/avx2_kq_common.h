@@ -73,10 +73,18 @@ static inline __m256i lorc_kq_bcast2_u8_as_i16(__m256i bytes, int lo_idx, int hi
         for (int r = 0; r < nr; r++)                                                                           \
             for (int c = 0; c < nc; c++) acc[r][c] = _mm256_setzero_ps();                                      \
         const int64_t nb = n / LORC_QK_K;                                                                      \
-        for (int64_t i = 0; i < nb; i++)                                                                       \
-            for (int r = 0; r < nr; r++)                                                                       \
-                BLOCK_FN((const BLOCK_T *)((const uint8_t *)w + (size_t)r * w_stride) + i,                     \
-                         (const uint8_t *)x + (size_t)i * sizeof(ACT_T), x_stride, nc, acc[r]);                \
+        /* nc == 1 (decode) gets its own copy, compiled with the column      \
+         * count known: the unpacked weights then stay in registers. */        \
+        if (nc == 1)                                                                                           \
+            for (int64_t i = 0; i < nb; i++)                                                                   \
+                for (int r = 0; r < nr; r++)                                                                   \
+                    BLOCK_FN((const BLOCK_T *)((const uint8_t *)w + (size_t)r * w_stride) + i,                 \
+                             (const uint8_t *)x + (size_t)i * sizeof(ACT_T), x_stride, 1, acc[r]);             \
+        else                                                                                                   \
+            for (int64_t i = 0; i < nb; i++)                                                                   \
+                for (int r = 0; r < nr; r++)                                                                   \
+                    BLOCK_FN((const BLOCK_T *)((const uint8_t *)w + (size_t)r * w_stride) + i,                 \
+                             (const uint8_t *)x + (size_t)i * sizeof(ACT_T), x_stride, nc, acc[r]);            \
         for (int c = 0; c < nc; c++)                                                                           \
             for (int r = 0; r < nr; r++) y[(size_t)c * y_stride + (size_t)r] = lorc_kq_hsum(acc[r][c]);       \
     }
