@@ -64,6 +64,15 @@ static inline __m256i lorc_kq_bcast2_u8_as_i16(__m256i bytes, int lo_idx, int hi
     return _mm256_shuffle_epi8(bytes, pick);
 }
 
+/* Signed bytes lo_idx / hi_idx of `bytes` (same 16 bytes in both halves),
+ * sign-extended into every 16-bit lane of the low / high 128-bit half: the
+ * byte goes to the high byte of each lane, an arithmetic shift brings it down. */
+static inline __m256i lorc_kq_bcast2_i8_as_i16(__m256i bytes, int lo_idx, int hi_idx) {
+    const __m256i pick = _mm256_setr_m128i(_mm_set1_epi16((short)(lo_idx << 8 | 0x80)),
+                                           _mm_set1_epi16((short)(hi_idx << 8 | 0x80)));
+    return _mm256_srai_epi16(_mm256_shuffle_epi8(bytes, pick), 8);
+}
+
 /* One super-block (index i) of one weight row against nc activation rows:
  * acc[c] += this super-block's contribution to pair (row, c). */
 #define LORC_KQ_TILE(NAME, BLOCK_T, ACT_T, BLOCK_FN)                                                          \

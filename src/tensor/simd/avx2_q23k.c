@@ -77,15 +77,9 @@ static inline __m256i q3_third_bit(__m256i hm, int t) {
 static inline void q3_K_block(const lorc_block_q3_K *b, const uint8_t *x, size_t x_stride, int nc, __m256 *acc) {
     const __m128i sc8 = _mm_sub_epi8(q3_scales_biased(b->scales), _mm_set1_epi8(32));
     const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
-    /* byte j moved to the high byte of a 16-bit lane, then shifted back down
-     * with sign extension: signed scale pairs for the 8 registers */
     const __m256i scb = _mm256_broadcastsi128_si256(sc8);
     __m256i scv[8], wq[8];
-    for (int t = 0; t < 8; t++) {
-        const __m256i pick = _mm256_setr_m128i(_mm_set1_epi16((short)((2 * t) << 8 | 0x80)),
-                                               _mm_set1_epi16((short)((2 * t + 1) << 8 | 0x80)));
-        scv[t] = _mm256_srai_epi16(_mm256_shuffle_epi8(scb, pick), 8);
-    }
+    for (int t = 0; t < 8; t++) scv[t] = lorc_kq_bcast2_i8_as_i16(scb, 2 * t, 2 * t + 1);
     q2_unpack(b->qs, wq);
     const __m256i hm = lorc_kq_load(b->hmask);
     for (int t = 0; t < 8; t++) wq[t] = _mm256_or_si256(wq[t], q3_third_bit(hm, t));

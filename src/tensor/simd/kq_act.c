@@ -61,7 +61,7 @@ static void q16_K256_from_float(const float *x, void *dst, int64_t n) {
     lorc_act_q16_K256 *b = dst;
     for (int64_t i = 0; i < n / 256; i++, b++, x += 256) {
         const float id = block_scale(x, LORC_KQ16_MAX, b->d);
-        for (int l = 0; l < 256; l++) wr_i16(b->qs + 2 * l, quantize_one(x[l], id, LORC_KQ16_MAX));
+        for (int l = 0; l < 256; l++) wr_i16(b->qs + 2 * lorc_kq16_slot(l), quantize_one(x[l], id, LORC_KQ16_MAX));
     }
 }
 
@@ -77,7 +77,7 @@ void lorc_act_q16_K256_to_float(const void *src, float *y, int64_t n) {
     const lorc_act_q16_K256 *b = src;
     for (int64_t i = 0; i < n / 256; i++, b++, y += 256) {
         const float d = rd_f32(b->d);
-        for (int l = 0; l < 256; l++) y[l] = d * (float)rd_i16(b->qs + 2 * l);
+        for (int l = 0; l < 256; l++) y[l] = d * (float)rd_i16(b->qs + 2 * lorc_kq16_slot(l));
     }
 }
 

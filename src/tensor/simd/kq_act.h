@@ -27,11 +27,19 @@
 
 /* d: float32 LE; qs: int8; bsums: int16 LE, bsums[j] = sum of qs[16j..16j+15]. */
 typedef struct { uint8_t d[4]; int8_t qs[256]; uint8_t bsums[32]; } lorc_act_q8_K256;
-/* d: float32 LE; qs: int16 LE. */
+/* d: float32 LE; qs: int16 LE, each 32 values in the order 0-7, 16-23,
+ * 8-15, 24-31 (lorc_kq16_slot): the order in which the Q6_K kernel's
+ * in-lane byte-to-int16 unpacking leaves its weights. */
 typedef struct { uint8_t d[4]; uint8_t qs[512]; } lorc_act_q16_K256;
 
 _Static_assert(sizeof(lorc_act_q8_K256) == 292, "q8_K256 block");
 _Static_assert(sizeof(lorc_act_q16_K256) == 516, "q16_K256 block");
+
+/* Where value l (0..255) of a block sits in q16_K256's qs (in int16s). */
+static inline int lorc_kq16_slot(int l) {
+    const int in32 = l % 32;
+    return l - in32 + (in32 % 16 < 8 ? 0 : 16) + (in32 < 16 ? 0 : 8) + in32 % 8;
+}
 
 extern const lorc_act_format lorc_act_fmt_q8_K256;
 extern const lorc_act_format lorc_act_fmt_q16_K256;
