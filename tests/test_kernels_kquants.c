@@ -245,6 +245,27 @@ static double accuracy_ratio(const lorc_kernels *fast, const lorc_kernels *ref, 
     return sqrt(e_fast / e_ref);
 }
 
+/* A NaN or infinity in an activation block makes every dot with it NaN
+ * (the F32 path gives NaN or inf; a finite wrong number would hide it). */
+static void check_nonfinite(const lorc_kernels *k, lorc_type t) {
+    const int64_t n = 512;
+    const lorc_type_kernel *tk = &k->type[t];
+    const size_t xb = (size_t)(n / tk->act->block) * tk->act->block_bytes;
+    uint8_t *w = malloc(lorc_row_bytes(t, n)), *xq = malloc(xb);
+    float x[512], y[1];
+    rng r = {99};
+    make_row(t, CASE_QUANTIZED, w, n, &r);
+    for (int bad = 0; bad < 3; bad++) {
+        for (int i = 0; i < n; i++) x[i] = rng_gauss(&r);
+        x[300] = bad == 0 ? NAN : (bad == 1 ? INFINITY : -INFINITY);
+        tk->act->from_float(x, xq, n);
+        tk->tile(n, w, 0, 1, xq, 0, 1, y, 1);
+        CHECK_MSG(!isfinite(y[0]), "%s %s: activation %g gave %g", lorc_isa_name(k->isa), lorc_type_name(t),
+                  (double)x[300], (double)y[0]);
+    }
+    free(w), free(xq);
+}
+
 int main(void) {
     lorc_cpu_features cpu;
     lorc_cpu_detect(&cpu);
@@ -273,6 +294,7 @@ int main(void) {
             for (int kase = 0; kase < CASE_COUNT; kase++)
                 for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
                     check_tile(&k, &ref, t, kase, lens[li], (unsigned)(1000 * ti + 10 * kase + li));
+            check_nonfinite(&k, t);
             const double ratio = accuracy_ratio(&k, &ref, t);
             printf("%s %s: act %s, tile %dx%d, error ratio %.4f\n", lorc_isa_name(k.isa), lorc_type_name(t),
                    tk->act->name, tk->tile_rows, tk->tile_cols, ratio);

@@ -3,7 +3,9 @@
  * hot loop, and must give the same bytes on every family. */
 #include "kq_act.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 static void wr_f32(uint8_t *p, float v) {
@@ -28,17 +30,28 @@ static void wr_i16(uint8_t *p, int v) {
 static int rd_i16(const uint8_t *p) { return (int16_t)(uint16_t)(p[0] | (p[1] << 8)); }
 
 /* Scale of a block of 256 so its largest magnitude maps to qmax; writes d and
- * returns the inverse (0 for an all-zero block: every q becomes 0). */
+ * returns the inverse (0 for an all-zero block: every q becomes 0). A NaN or
+ * infinity makes d NaN, so every dot with the block is NaN, as with F32. */
 static float block_scale(const float *x, int qmax, uint8_t d_out[4]) {
     float amax = 0.0f;
-    for (int l = 0; l < 256; l++) amax = fmaxf(amax, fabsf(x[l]));
+    bool finite = true;
+    for (int l = 0; l < 256; l++) {
+        const float a = fabsf(x[l]);
+        finite = finite && a <= FLT_MAX;
+        amax = fmaxf(amax, a);
+    }
+    if (!finite) {
+        wr_f32(d_out, NAN);
+        return 0.0f;
+    }
     wr_f32(d_out, amax / (float)qmax);
     return amax > 0.0f ? (float)qmax / amax : 0.0f;
 }
 
+/* Clamped before the conversion: never out of int range, NaN (inf * 0) -> -qmax. */
 static int quantize_one(float v, float id, int qmax) {
-    int q = (int)nearbyintf(v * id);
-    return q > qmax ? qmax : (q < -qmax ? -qmax : q);
+    const float s = fminf(fmaxf(v * id, (float)-qmax), (float)qmax);
+    return (int)nearbyintf(s);
 }
 
 static void q8_K256_from_float(const float *x, void *dst, int64_t n) {
