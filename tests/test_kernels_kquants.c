@@ -205,8 +205,10 @@ static void check_tile(const lorc_kernels *fast, const lorc_kernels *ref, lorc_t
 }
 
 /* Issue 7's accuracy rule for one type: RMS(fast - dot(dequantized w, x))
- * over RMS(scalar - dot(original w, x)), Gaussian weights and activations. */
-static double accuracy_ratio(const lorc_kernels *fast, const lorc_kernels *ref, lorc_type t) {
+ * over RMS(scalar - dot(original w, x)), Gaussian weights and activations;
+ * with `outliers`, every 100th activation is 10x larger (as in real models'
+ * hidden states), which coarsens a per-256 activation scale. */
+static double accuracy_ratio(const lorc_kernels *fast, const lorc_kernels *ref, lorc_type t, bool outliers) {
     rng r = {777 + (unsigned)t};
     enum { N = 4096, ROWS = 32, COLS = 16 };
     const lorc_type_info *ti = lorc_type_get(t);
@@ -218,7 +220,7 @@ static double accuracy_ratio(const lorc_kernels *fast, const lorc_kernels *ref, 
     float *x = malloc((size_t)COLS * N * sizeof *x);
     uint8_t *wq = malloc((size_t)ROWS * rb), *xq = malloc((size_t)COLS * fb), *xr = malloc((size_t)COLS * rfb);
     for (size_t i = 0; i < (size_t)ROWS * N; i++) w[i] = rng_gauss(&r);
-    for (size_t i = 0; i < (size_t)COLS * N; i++) x[i] = rng_gauss(&r);
+    for (size_t i = 0; i < (size_t)COLS * N; i++) x[i] = rng_gauss(&r) * (outliers && i % 100 == 7 ? 10.0f : 1.0f);
     for (int i = 0; i < ROWS; i++) {
         ti->from_float(w + (size_t)i * N, wq + (size_t)i * rb, N);
         ti->to_float(wq + (size_t)i * rb, wd + (size_t)i * N, N);
@@ -295,9 +297,14 @@ int main(void) {
                 for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
                     check_tile(&k, &ref, t, kase, lens[li], (unsigned)(1000 * ti + 10 * kase + li));
             check_nonfinite(&k, t);
-            const double ratio = accuracy_ratio(&k, &ref, t);
-            printf("%s %s: act %s, tile %dx%d, error ratio %.4f\n", lorc_isa_name(k.isa), lorc_type_name(t),
-                   tk->act->name, tk->tile_rows, tk->tile_cols, ratio);
+            const double ratio = accuracy_ratio(&k, &ref, t, false), ratio_out = accuracy_ratio(&k, &ref, t, true);
+            printf("%s %s: act %s, tile %dx%d, error ratio %.4f (Gaussian), %.4f (1%% outliers at 10x)\n",
+                   lorc_isa_name(k.isa), lorc_type_name(t), tk->act->name, tk->tile_rows, tk->tile_cols, ratio,
+                   ratio_out);
+            /* not the issue's rule (that one is on Gaussian data), a guard
+             * against losing what the outlier case measures today */
+            CHECK_MSG(ratio_out <= 0.8, "%s %s: outlier error ratio %.4f", lorc_isa_name(k.isa), lorc_type_name(t),
+                      ratio_out);
             if (isa == LORC_ISA_SCALAR)
                 CHECK(ratio < 1e-3); /* same kernel, F32 activations: only the weight error is left */
             else
