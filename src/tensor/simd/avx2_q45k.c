@@ -1,10 +1,16 @@
 /* avx2_q45k.c — AVX2 tiles for Q4_K and Q5_K (8 sub-blocks of 32 with a
- * 6-bit scale and min each) against q8_K256 activations.
+ * 6-bit scale and min each).
  *
- * Per super-block and pair: vpmaddubsw of the unsigned quants with the int8
- * activations, vpmaddwd with the sub-block's scale, int32 sum (exact: at
- * most 31*127*2*63*2*8 per lane); the mins meet the per-16 activation sums
- * in one vpmaddwd. Then acc += d*da*sum - dmin*da*minsum in float. */
+ * Q4_K, against q8_K256 activations: per super-block and pair, vpmaddubsw
+ * of the unsigned quants with the int8 activations, vpmaddwd with the
+ * sub-block's scale, int32 sum (exact: at most 15*127*2*63*2*8 per lane);
+ * the mins meet the per-16 activation sums in one vpmaddwd.
+ * Q5_K, against q16_K256 activations (8-bit ones would cost too much of
+ * its accuracy, kq_act.h): the quants are widened to int16 in lane and
+ * multiplied by their scale once per tile row, then one vpmaddwd per 16
+ * values and column, as for Q6_K (avx2_q6k.c); the mins meet the int32
+ * per-16 sums with vpmulld.
+ * Both end with acc += d*da*sum - dmin*da*minsum in float. */
 #include "avx2_kq_common.h"
 
 #if defined(__x86_64__)
@@ -52,9 +58,9 @@ static inline __m256i q5_fifth_bit(__m256i qh, int j) {
     return _mm256_and_si256(moved, _mm256_set1_epi8(0x10));
 }
 
-/* The shared per-pair part: wq are unsigned quants (< 32) per sub-block. */
-static inline void q45_dot_columns(const __m256i wq[8], const __m256i scv[8], __m256i mins, float d, float dmin,
-                                   const uint8_t *x, size_t x_stride, int nc, __m256 *acc) {
+/* The per-pair part of Q4_K: wq are unsigned quants (< 16) per sub-block. */
+static inline void q4_dot_columns(const __m256i wq[8], const __m256i scv[8], __m256i mins, float d, float dmin,
+                                  const uint8_t *x, size_t x_stride, int nc, __m256 *acc) {
     for (int c = 0; c < nc; c++) {
         const lorc_act_q8_K256 *a = (const lorc_act_q8_K256 *)(x + (size_t)c * x_stride);
         __m256i sum = _mm256_setzero_si256();
@@ -73,20 +79,58 @@ static inline void q4_K_block(const lorc_block_q4_K *b, const uint8_t *x, size_t
     __m256i scv[8], wq[8];
     const __m256i mins = q45_unpack_scales(b->scales, scv);
     q4_unpack_low(b->qs, wq);
-    q45_dot_columns(wq, scv, mins, lorc_kq_half(b->d), lorc_kq_half(b->dmin), x, x_stride, nc, acc);
+    q4_dot_columns(wq, scv, mins, lorc_kq_half(b->d), lorc_kq_half(b->dmin), x, x_stride, nc, acc);
+}
+
+/* Half h of a Q5_K super-block (sub-blocks 4h..4h+3) as 8 registers of 16
+ * int16 weights q*sc, in q16_K256's value order: w[2j] holds values 0-7 |
+ * 16-23 of sub-block 4h+j, w[2j+1] values 8-15 | 24-31. */
+static inline void q5_unpack_half(const lorc_block_q5_K *b, __m256i qh, const __m256i scv[8], int h, __m256i w[8]) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+    for (int k = 0; k < 2; k++) {
+        const int s = 4 * h + 2 * k; /* the low nibbles are sub-block s, the high ones s + 1 */
+        const __m256i q = lorc_kq_load(b->qs + 32 * (2 * h + k));
+        const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4), q5_fifth_bit(qh, s));
+        const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), q5_fifth_bit(qh, s + 1));
+        w[4 * k + 0] = _mm256_mullo_epi16(_mm256_unpacklo_epi8(lo, zero), scv[s]);
+        w[4 * k + 1] = _mm256_mullo_epi16(_mm256_unpackhi_epi8(lo, zero), scv[s]);
+        w[4 * k + 2] = _mm256_mullo_epi16(_mm256_unpacklo_epi8(hi, zero), scv[s + 1]);
+        w[4 * k + 3] = _mm256_mullo_epi16(_mm256_unpackhi_epi8(hi, zero), scv[s + 1]);
+    }
 }
 
 static inline void q5_K_block(const lorc_block_q5_K *b, const uint8_t *x, size_t x_stride, int nc, __m256 *acc) {
-    __m256i scv[8], wq[8];
+    __m256i scv[8];
     const __m256i mins = q45_unpack_scales(b->scales, scv);
-    q4_unpack_low(b->qs, wq);
+    /* the mins as int32 for the int32 sums: m0,m0,m1,m1,m2,m2,m3,m3 and m4..m7 */
+    const __m256i mins_lo = _mm256_cvtepu16_epi32(_mm256_castsi256_si128(mins));
+    const __m256i mins_hi = _mm256_cvtepu16_epi32(_mm256_extracti128_si256(mins, 1));
     const __m256i qh = lorc_kq_load(b->qh);
-    for (int j = 0; j < 8; j++) wq[j] = _mm256_or_si256(wq[j], q5_fifth_bit(qh, j));
-    q45_dot_columns(wq, scv, mins, lorc_kq_half(b->d), lorc_kq_half(b->dmin), x, x_stride, nc, acc);
+    __m256i sum[LORC_KQ_TILE_COLS];
+    for (int c = 0; c < nc; c++) sum[c] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        __m256i w[8];
+        q5_unpack_half(b, qh, scv, h, w);
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *aq = ((const lorc_act_q16_K256 *)(x + (size_t)c * x_stride))->qs + 256 * h;
+            __m256i s = sum[c];
+            for (int k = 0; k < 8; k++) s = _mm256_add_epi32(s, _mm256_madd_epi16(w[k], lorc_kq_load(aq + 32 * k)));
+            sum[c] = s;
+        }
+    }
+    const float d = lorc_kq_half(b->d), dmin = lorc_kq_half(b->dmin);
+    for (int c = 0; c < nc; c++) {
+        const lorc_act_q16_K256 *a = (const lorc_act_q16_K256 *)(x + (size_t)c * x_stride);
+        const __m256i msum = _mm256_add_epi32(_mm256_mullo_epi32(lorc_kq_load(a->sums), mins_lo),
+                                              _mm256_mullo_epi32(lorc_kq_load(a->sums + 32), mins_hi));
+        const float da = lorc_kq_rd_f32(a->d);
+        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[c]), _mm256_set1_ps(d * da), acc[c]);
+        acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dmin * da), acc[c]);
+    }
 }
 
 LORC_KQ_TILE(lorc_avx2_tile_q4_K, lorc_block_q4_K, lorc_act_q8_K256, q4_K_block)
-LORC_KQ_TILE(lorc_avx2_tile_q5_K, lorc_block_q5_K, lorc_act_q8_K256, q5_K_block)
+LORC_KQ_TILE(lorc_avx2_tile_q5_K, lorc_block_q5_K, lorc_act_q16_K256, q5_K_block)
 
 #else
 typedef int lorc_avx2_q45k_unused; /* ISO C wants a declaration in every file */

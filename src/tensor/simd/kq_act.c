@@ -74,7 +74,15 @@ static void q16_K256_from_float(const float *x, void *dst, int64_t n) {
     lorc_act_q16_K256 *b = dst;
     for (int64_t i = 0; i < n / 256; i++, b++, x += 256) {
         const float id = block_scale(x, LORC_KQ16_MAX, b->d);
-        for (int l = 0; l < 256; l++) wr_i16(b->qs + 2 * lorc_kq16_slot(l), quantize_one(x[l], id, LORC_KQ16_MAX));
+        for (int j = 0; j < 16; j++) {
+            int32_t sum = 0;
+            for (int l = 16 * j; l < 16 * j + 16; l++) {
+                const int q = quantize_one(x[l], id, LORC_KQ16_MAX);
+                wr_i16(b->qs + 2 * lorc_kq16_slot(l), q);
+                sum += q;
+            }
+            for (int k = 0; k < 4; k++) b->sums[4 * j + k] = (uint8_t)((uint32_t)sum >> (8 * k));
+        }
     }
 }
 
