@@ -33,6 +33,20 @@ bool cli_parse_float(const char *cmd, const char *opt, const char *s, float *out
     return true;
 }
 
+bool cli_parse_float_in(const char *cmd, const char *opt, const char *s, float lo, float hi, bool lo_open, float *out) {
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    bool in = lo_open ? v > lo : v >= lo;
+    if (errno || end == s || *end || !isfinite(v) || !in || !(v <= hi)) {
+        fprintf(stderr, "lorc %s: invalid value '%s' for %s (expected a number in %c%g, %g])\n", cmd, s, opt,
+                lo_open ? '(' : '[', (double)lo, (double)hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
     char *end;
     errno = 0;

@@ -12,6 +12,9 @@
  * print "lorc CMD: invalid value 'S' for OPT" and return false. */
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
 bool cli_parse_float(const char *cmd, const char *opt, const char *s, float *out);
+/* cli_parse_float within [lo, hi], or (lo, hi] when lo_open; the message
+ * names the interval. */
+bool cli_parse_float_in(const char *cmd, const char *opt, const char *s, float lo, float hi, bool lo_open, float *out);
 bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 
 /* True when argv[*i] is `opt`; then *val is the next argument (error and

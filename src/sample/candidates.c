@@ -28,7 +28,7 @@ void lorc_penalize(float *logits, int n_vocab, const int32_t *recent, size_t n, 
 }
 
 int32_t lorc_argmax(const float *logits, int n_vocab) {
-    int32_t best = 0;
+    int32_t best = -1;
     float best_v = -INFINITY;
     int found = 0;
     for (int i = 0; i < n_vocab; i++) {
@@ -152,7 +152,7 @@ void lorc_cand_min_p(lorc_candidates *c, float p) {
     const float min_logit = max + logf(p);
     size_t kept = 0;
     for (size_t i = 0; i < c->size; i++)
-        if (c->data[i].logit >= min_logit) c->data[kept++] = c->data[i];
+        if (c->data[i].logit >= min_logit || c->data[i].logit == max) c->data[kept++] = c->data[i];
     c->size = kept; /* compaction keeps the order, so `sorted` still holds */
 }
 
@@ -166,6 +166,7 @@ void lorc_cand_temp(lorc_candidates *c, float temp) {
 }
 
 int32_t lorc_cand_draw(lorc_candidates *c, lorc_rng *rng) {
+    if (c->size == 0) return -1; /* the filters never get here; a caller that skips them might */
     lorc_cand_softmax(c);
     double r = lorc_rng_uniform(rng), cum = 0.0;
     for (size_t i = 0; i < c->size; i++) {
