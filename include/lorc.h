@@ -133,11 +133,12 @@ typedef struct lorc_sampler_params {
     float top_p;          /* (0, 1]; 1: off */
     float min_p;          /* [0, 1]; 0: off */
     float repeat_penalty; /* finite, > 0; 1: off */
-    int repeat_last_n;    /* >= -1: tokens the penalty looks back on; 0: off, -1: all accepted */
+    int repeat_last_n;    /* -1..LORC_SAMPLER_MAX_LAST_N: tokens the penalty looks back on; 0: off, -1: all accepted */
     uint64_t seed;        /* LORC_SEED_RANDOM: drawn from the OS at lorc_sampler_new */
 } lorc_sampler_params;
 
 #define LORC_SEED_RANDOM UINT64_MAX
+#define LORC_SAMPLER_MAX_LAST_N (1 << 24)
 
 lorc_sampler_params lorc_sampler_default_params(void);
 /* params NULL: the defaults. Fails with LORC_ERR_INVALID when a parameter is

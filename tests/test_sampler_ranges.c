@@ -71,6 +71,8 @@ static void test_ranges(void) {
     BAD(repeat_penalty, nan);
     BAD(repeat_penalty, inf);
     BAD(repeat_last_n, -2);
+    BAD(repeat_last_n, LORC_SAMPLER_MAX_LAST_N + 1);
+    BAD(repeat_last_n, 2147483647); /* fuzz finding: a 24 GB window */
 #undef BAD
     lorc_sampler *s = NULL;
     CHECK(lorc_sampler_new(NULL, NULL, NULL) == LORC_ERR_INVALID);
@@ -142,7 +144,47 @@ static void test_argmax_all_nan(void) {
     }
 }
 
+/* Fuzz finding (fuzz_sampler): repeat_last_n -1 with a penalty and no
+ * accepted token yet computed NULL + 0 (undefined; UBSan aborts). */
+static void test_penalty_empty_unbounded_history(void) {
+    lorc_sampler_params p = base();
+    p.temp = 0.0f;
+    p.repeat_penalty = 1.1f;
+    p.repeat_last_n = -1;
+    lorc_sampler *s = NULL;
+    CHECK(lorc_sampler_new(&p, &s, NULL) == LORC_OK);
+    float l[] = {1.0f, 2.0f, 0.5f};
+    CHECK(lorc_sampler_sample(s, l, 3) == 1);
+    CHECK(l[1] == 2.0f); /* nothing penalized */
+    lorc_sampler_accept(s, 1);
+    float m[] = {1.0f, 2.0f, 0.5f};
+    CHECK(lorc_sampler_sample(s, m, 3) == 1 && fabsf(m[1] - 2.0f / 1.1f) < 1e-6f);
+    lorc_sampler_free(s);
+}
+
+/* Fuzz finding (fuzz_sampler): NaN logits became -inf candidates, so when
+ * the penalty pushed the only real logit to -inf (-2^127 x 2) the uniform
+ * draw over "all -inf" picked a NaN token. */
+static void test_nan_never_picked_after_penalty_overflow(void) {
+    lorc_sampler_params p = base();
+    p.temp = 0.8f;
+    p.repeat_penalty = 2.0f;
+    p.repeat_last_n = 64;
+    for (uint64_t seed = 0; seed < 32; seed++) {
+        p.seed = seed;
+        lorc_sampler *s = NULL;
+        CHECK(lorc_sampler_new(&p, &s, NULL) == LORC_OK);
+        lorc_sampler_accept(s, 6);
+        float l[] = {NAN, NAN, NAN, NAN, NAN, NAN, -0x1p127f};
+        int32_t t = lorc_sampler_sample(s, l, 7);
+        CHECK_MSG(t == 6, "seed %llu: picked %d (a NaN logit)", (unsigned long long)seed, t);
+        lorc_sampler_free(s);
+    }
+}
+
 int main(void) {
+    test_nan_never_picked_after_penalty_overflow();
+    test_penalty_empty_unbounded_history();
     test_ranges();
     test_min_p_never_empty();
     test_argmax_all_nan();

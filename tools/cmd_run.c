@@ -92,7 +92,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         } else if (cli_opt(argc, argv, &i, "--repeat-penalty", &v, &missing)) {
             if (missing || !cli_parse_float_in("run", a, v, 0.0f, FLT_MAX, true, &o->sp.repeat_penalty)) return 1;
         } else if (cli_opt(argc, argv, &i, "--repeat-last-n", &v, &missing)) {
-            if (missing || !cli_parse_int("run", a, v, -1, 1L << 30, &repeat_last_n)) return 1;
+            if (missing || !cli_parse_int("run", a, v, -1, LORC_SAMPLER_MAX_LAST_N, &repeat_last_n)) return 1;
         } else if (cli_opt(argc, argv, &i, "--seed", &v, &missing)) {
             if (missing || !cli_parse_u64("run", a, v, &o->sp.seed)) return 1;
             o->seed_given = true;

@@ -57,14 +57,19 @@ static int cmp_cand(const void *pa, const void *pb) {
 }
 
 void lorc_cand_fill(lorc_candidates *c, const float *logits, int n_vocab) {
+    size_t n = 0;
     for (int i = 0; i < n_vocab; i++) {
-        c->data[i].id = i;
-        /* NaN would break the ordering; it can never be a sensible pick. */
+        /* NaN would break the ordering and can never be a sensible pick. It is
+         * left out rather than made -inf: when every other logit is -inf too
+         * (a penalty can push one there) the draw is uniform over the set. */
         float v = logits[i];
-        c->data[i].logit = isnan(v) ? -INFINITY : v > FLT_MAX ? FLT_MAX : v;
-        c->data[i].p = 0.0f;
+        if (isnan(v)) continue;
+        c->data[n].id = i;
+        c->data[n].logit = v > FLT_MAX ? FLT_MAX : v;
+        c->data[n].p = 0.0f;
+        n++;
     }
-    c->size = (size_t)n_vocab;
+    c->size = n;
     c->sorted = 0;
 }
 

@@ -30,7 +30,8 @@ void lorc_penalize(float *logits, int n_vocab, const int32_t *recent, size_t n, 
  * -1 when there is no number at all (n_vocab <= 0 or every logit NaN). */
 int32_t lorc_argmax(const float *logits, int n_vocab);
 
-/* Fills the candidates from all logits (unsorted). */
+/* Fills the candidates from the logits that are numbers (NaN is left out;
+ * unsorted). */
 void lorc_cand_fill(lorc_candidates *c, const float *logits, int n_vocab);
 /* Sorts (logit descending, id ascending) unless already sorted. */
 void lorc_cand_sort(lorc_candidates *c);

@@ -51,9 +51,11 @@ static lorc_status check_params(const lorc_sampler_params *p, lorc_error *err) {
     if (!(p->repeat_penalty > 0.0f && isfinite(p->repeat_penalty)))
         return lorc_fail(err, LORC_ERR_INVALID, "sampler repeat_penalty %g: must be a finite number > 0 (1: off)",
                          (double)p->repeat_penalty);
-    if (p->repeat_last_n < -1)
-        return lorc_fail(err, LORC_ERR_INVALID, "sampler repeat_last_n %d: must be >= -1 (0: off, -1: all tokens)",
-                         p->repeat_last_n);
+    /* The window is allocated up front; no context is longer than the cap. */
+    if (p->repeat_last_n < -1 || p->repeat_last_n > LORC_SAMPLER_MAX_LAST_N)
+        return lorc_fail(err, LORC_ERR_INVALID,
+                         "sampler repeat_last_n %d: must be in -1..%d (0: off, -1: all tokens)", p->repeat_last_n,
+                         LORC_SAMPLER_MAX_LAST_N);
     return LORC_OK;
 }
 
@@ -137,8 +139,10 @@ int32_t lorc_sampler_sample(lorc_sampler *s, float *logits, int n_vocab) {
     const lorc_sampler_params *p = &s->params;
 
     if (p->repeat_penalty != 1.0f && p->repeat_last_n != 0) {
+        /* No history yet: nothing to penalize (and with repeat_last_n -1 the
+         * window is still NULL, where even `window + 0` is undefined). */
         size_t n = gather_window(s);
-        lorc_penalize(logits, n_vocab, s->window, n, p->repeat_penalty, s->window + n);
+        if (n > 0) lorc_penalize(logits, n_vocab, s->window, n, p->repeat_penalty, s->window + n);
     }
     /* All NaN: there is nothing to pick, and a made-up id would hide it. */
     const int32_t best = lorc_argmax(logits, n_vocab);
