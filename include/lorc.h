@@ -119,7 +119,9 @@ int lorc_sequence_n_past(const lorc_sequence *seq);
 /* Runs tokens[0..n) at the sequence's next positions in batched forward
  * passes. Writes the logits of the last token (n_vocab floats), or of every
  * token (n * n_vocab) when all_logits. Fails with LORC_ERR_CONTEXT_FULL, and
- * changes nothing, when the tokens do not fit. */
+ * changes nothing, when the tokens do not fit; fails with LORC_ERR_NUMERIC
+ * ("non-finite logits at position N ...") when a returned row holds Inf or
+ * NaN, leaving the sequence at its position before the call. */
 lorc_status lorc_decode(lorc_context *ctx, lorc_sequence *seq, const int32_t *tokens, int n, bool all_logits,
                         float *logits, lorc_error *err);
 
