@@ -48,7 +48,9 @@ lorc_status lora_gguf_load(lorc_adapter *ad, lorc_error *err) {
     float alpha = 0.0f;
     if (gguf_find_kv(f, "adapter.lora.alpha")) {
         if ((st = gguf_get_f32(f, "adapter.lora.alpha", &alpha, err)) != LORC_OK) return st;
-        if (!isfinite(alpha)) return lorc_fail(err, LORC_ERR_FORMAT, "%s: adapter.lora.alpha is not finite", ad->path);
+        if (!isfinite(alpha))
+            return lorc_fail(err, LORC_ERR_NUMERIC, "%s: key 'adapter.lora.alpha' is %g (must be finite)", ad->path,
+                             (double)alpha);
     }
 
     /* seen[slot]: bit 0 = lora_a, bit 1 = lora_b */
@@ -91,7 +93,7 @@ lorc_status lora_gguf_load(lorc_adapter *ad, lorc_error *err) {
                            name, seen[slot] == 1 ? "lora_b" : "lora_a");
             break;
         }
-        st = adapter_check_pair(ad, slot, name, &w->a, &w->b, err);
+        st = adapter_check_pair(ad, slot, name, &w->a, &w->b, &w->ab_bound, err);
         if (st != LORC_OK) break;
         /* llama.cpp: scale = alpha / rank with rank = B's row length, or 1 when alpha is absent or 0. */
         w->scale = alpha != 0.0f ? alpha / (float)w->b.ne[0] : 1.0f;
