@@ -141,14 +141,12 @@ int lorc_cmd_bench(int argc, char **argv) {
         } else if (cli_opt(argc, argv, &i, "-n", &val, &missing)) {
             if (!missing && !cli_parse_int("bench", "-n", val, 1, 1 << 20, &n_gen)) return 1;
         } else {
-            fprintf(stderr, "lorc bench: unknown option '%s'\n", argv[i]);
-            return 1;
+            return cli_usage_error("bench", "unknown option '%s'", argv[i]);
         }
         if (missing) return 1;
     }
     if (!model_path) {
-        fprintf(stderr, "lorc bench: -m MODEL is required\n");
-        return 1;
+        return cli_usage_error("bench", "-m MODEL is required");
     }
 
     lorc_error err = {0};

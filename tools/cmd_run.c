@@ -104,8 +104,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
                    cli_opt(argc, argv, &i, "--batch-size", &v, &missing)) {
             if (missing || !cli_parse_int("run", a, v, 1, 1L << 24, &o->batch)) return 1;
         } else {
-            fprintf(stderr, "lorc run: unknown option '%s' (see lorc run --help)\n", a);
-            return 1;
+            return cli_usage_error("run", "unknown option '%s'", a);
         }
     }
     o->sp.repeat_last_n = (int)repeat_last_n;
@@ -118,12 +117,10 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     if (lorc_sampler_new(&sp, &probe, &err) != LORC_OK) return cli_fail("run", &err);
     lorc_sampler_free(probe);
     if (!o->model) {
-        fprintf(stderr, "lorc run: -m MODEL is required (see lorc run --help)\n");
-        return 1;
+        return cli_usage_error("run", "-m MODEL is required");
     }
     if (o->prompt && o->prompt_file) {
-        fprintf(stderr, "lorc run: give -p or -f, not both\n");
-        return 1;
+        return cli_usage_error("run", "give -p or -f, not both");
     }
     return 0;
 }

@@ -15,6 +15,10 @@ static bool ends_with(const char *s, const char *suffix) {
 }
 
 static lorc_status check_header(lorc_adapter *ad, const gguf_file *f, lorc_error *err) {
+    static const char *const keys[] = {"general.type", "adapter.type", "general.architecture"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (gguf_str_has_nul(f, keys[i]))
+            return lorc_fail(err, LORC_ERR_FORMAT, "%s: key '%s' holds a NUL byte inside the string", ad->path, keys[i]);
     char *v = gguf_get_str_dup(f, "general.type");
     bool ok = v && !strcmp(v, "adapter");
     lorc_status st = LORC_OK;

@@ -51,6 +51,9 @@ lorc_status lorc_hparams_load(const gguf_file *f, lorc_hparams *hp, char *arch_n
     memset(hp, 0, sizeof *hp);
     if (!gguf_find_kv(f, "general.architecture"))
         return lorc_fail(err, LORC_ERR_FORMAT, "%s: missing key 'general.architecture'", f->path);
+    if (gguf_str_has_nul(f, "general.architecture"))
+        return lorc_fail(err, LORC_ERR_FORMAT, "%s: key 'general.architecture' holds a NUL byte inside the string",
+                         f->path);
     char *arch = gguf_get_str_dup(f, "general.architecture");
     if (!arch) return lorc_fail(err, LORC_ERR_FORMAT, "%s: key 'general.architecture' is not a string", f->path);
     if (strcmp(arch, "llama") == 0) {
