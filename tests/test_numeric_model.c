@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "format/gguf.h"
+#include "perplexity_chunk.h"
 #include "synth.h"
 #include "tensor/types.h"
 #include "testutil.h"
@@ -46,12 +47,14 @@ static void test_hparams(void) {
     }
 }
 
-/* synth_copy_gguf edit: one value of tensor `name` becomes `value`. */
+/* synth_copy_gguf edit: values [index, index + count) of tensor `name`
+ * become `value` (count 0: one value). */
 typedef struct poke {
     const char *name;
     int64_t index;
     float value;
     float *copy;
+    int64_t count;
 } poke;
 
 static bool poke_tensor(void *user, const char *name, uint32_t *type, uint32_t *n_dims, int64_t ne[4],
@@ -63,7 +66,7 @@ static bool poke_tensor(void *user, const char *name, uint32_t *type, uint32_t *
     int64_t n = ne[0] * ne[1] * ne[2] * ne[3];
     pk->copy = malloc((size_t)n * sizeof *pk->copy);
     memcpy(pk->copy, *data, (size_t)n * sizeof *pk->copy);
-    pk->copy[pk->index] = pk->value;
+    for (int64_t i = 0; i < (pk->count ? pk->count : 1); i++) pk->copy[pk->index + i] = pk->value;
     *data = pk->copy;
     return true;
 }
@@ -108,7 +111,7 @@ static void test_small_tensors(void) {
         {"rope_freqs.weight", -2.0f},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        poke pk = {cases[i].tensor, 1, cases[i].value, NULL};
+        poke pk = {cases[i].tensor, 1, cases[i].value, NULL, 1};
         const char *path = test_tmp("numeric_small.gguf");
         write_poked(base, path, &pk);
         expect_refused(path, cases[i].tensor);
@@ -123,7 +126,7 @@ static const char *write_overflowing_model(void) {
     const char *base = test_tmp("numeric_logits_base.gguf");
     CHECK_MSG(synth_write_model(base, &p, &err) == LORC_OK, "%s", err.message);
     const char *path = test_tmp("numeric_logits.gguf");
-    poke pk = {"output.weight", 5 * 32 + 3, INFINITY, NULL};
+    poke pk = {"output.weight", 5 * 32 + 3, INFINITY, NULL, 1};
     write_poked(base, path, &pk);
     return path;
 }
@@ -199,6 +202,31 @@ static void test_cli(const char *model_path) {
     }
 }
 
+/* Finite but extreme logits: output row 5 all 1e30, so every other token has
+ * an NLL near 1e30 and exp(mean NLL) is not a double. */
+static void test_perplexity_overflow(void) {
+    const double nll = ppl_token_nll((const float[]){3e38f, -3e38f}, 2, 1);
+    CHECK_MSG(isfinite(nll) && nll > 6e38, "NLL of finite extreme logits: %g", nll);
+    synth_params p = synth_default_params();
+    lorc_error err = {0};
+    char base[1024], path[1024], text[1024];
+    snprintf(base, sizeof base, "%s", test_tmp("numeric_ppl_base.gguf"));
+    snprintf(path, sizeof path, "%s", test_tmp("numeric_ppl.gguf"));
+    snprintf(text, sizeof text, "%s", test_tmp("numeric_text.txt"));
+    CHECK_MSG(synth_write_model(base, &p, &err) == LORC_OK, "%s", err.message);
+    poke pk = {"output.weight", 5 * 32, 1e30f, NULL, 32};
+    write_poked(base, path, &pk);
+    char args[3072];
+    snprintf(args, sizeof args, "perplexity -m '%s' -f '%s' -c 16", path, text);
+    char *out = NULL, *errtxt = NULL;
+    int rc = run_cli(args, &out, &errtxt);
+    CHECK_MSG(rc == 1, "lorc %s: exit %d, want 1", args, rc);
+    CHECK_MSG(errtxt && strstr(errtxt, "perplexity overflows"), "stderr: %s", errtxt ? errtxt : "");
+    CHECK_MSG(out && !strstr(out, "nan") && !strstr(out, "inf"), "stdout: %s", out ? out : "");
+    free(out);
+    free(errtxt);
+}
+
 int main(void) {
     test_hparams();
     test_small_tensors();
@@ -206,5 +234,6 @@ int main(void) {
     snprintf(path, sizeof path, "%s", write_overflowing_model());
     test_decode(path);
     test_cli(path);
+    test_perplexity_overflow();
     return test_finish("test_numeric_model");
 }

@@ -47,7 +47,8 @@ double kld_row_pack(const float *logits, int n_vocab, int32_t tok, uint16_t *row
             v[i] = (uint16_t)(q < 0 ? 0 : q > 65535 ? 65535 : q);
         }
     }
-    return (double)(max_logit + log_sum_exp - logits[tok]);
+    /* In double: max - logit of two finite floats can overflow a float. */
+    return (double)max_logit + (double)log_sum_exp - (double)logits[tok];
 }
 
 void kld_row_unpack(const uint16_t *row, int n_vocab, float *log_probs) {
