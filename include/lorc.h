@@ -27,7 +27,8 @@ typedef enum lorc_status {
     LORC_ERR_MISMATCH = -4,    /* adapter/overlay does not fit the base */
     LORC_ERR_INVALID = -5,     /* bad argument from the caller */
     LORC_ERR_NOMEM = -6,
-    LORC_ERR_CONTEXT_FULL = -7 /* the sequence would exceed its context */
+    LORC_ERR_CONTEXT_FULL = -7, /* the sequence would exceed its context */
+    LORC_ERR_NUMERIC = -8       /* a value that is or would become Inf/NaN (in a file or computed) */
 } lorc_status;
 
 typedef struct lorc_error {
@@ -118,28 +119,36 @@ int lorc_sequence_n_past(const lorc_sequence *seq);
 /* Runs tokens[0..n) at the sequence's next positions in batched forward
  * passes. Writes the logits of the last token (n_vocab floats), or of every
  * token (n * n_vocab) when all_logits. Fails with LORC_ERR_CONTEXT_FULL, and
- * changes nothing, when the tokens do not fit. */
+ * changes nothing, when the tokens do not fit; fails with LORC_ERR_NUMERIC
+ * ("non-finite logits at position N ...") when a returned row holds Inf or
+ * NaN, leaving the sequence at its position before the call. */
 lorc_status lorc_decode(lorc_context *ctx, lorc_sequence *seq, const int32_t *tokens, int n, bool all_logits,
                         float *logits, lorc_error *err);
 
 /* ------------------------------------------------------------- sampler */
 
+/* Allowed ranges (lorc_sampler_new refuses anything else, NaN included,
+ * with LORC_ERR_INVALID naming the parameter): */
 typedef struct lorc_sampler_params {
-    float temp;           /* <= 0: greedy */
-    int top_k;            /* <= 0: off */
-    float top_p;          /* >= 1: off */
-    float min_p;          /* <= 0: off */
-    float repeat_penalty; /* 1: off */
-    int repeat_last_n;    /* tokens the penalty looks back on; 0: off, < 0: all accepted */
+    float temp;           /* finite; <= 0: greedy */
+    int top_k;            /* >= 0; 0: off */
+    float top_p;          /* (0, 1]; 1: off */
+    float min_p;          /* [0, 1]; 0: off */
+    float repeat_penalty; /* finite, > 0; 1: off */
+    int repeat_last_n;    /* -1..LORC_SAMPLER_MAX_LAST_N: tokens the penalty looks back on; 0: off, -1: all accepted */
     uint64_t seed;        /* LORC_SEED_RANDOM: drawn from the OS at lorc_sampler_new */
 } lorc_sampler_params;
 
 #define LORC_SEED_RANDOM UINT64_MAX
+#define LORC_SAMPLER_MAX_LAST_N (1 << 24)
 
 lorc_sampler_params lorc_sampler_default_params(void);
-lorc_sampler *lorc_sampler_new(const lorc_sampler_params *params);
+/* params NULL: the defaults. Fails with LORC_ERR_INVALID when a parameter is
+ * outside its range above. */
+lorc_status lorc_sampler_new(const lorc_sampler_params *params, lorc_sampler **out, lorc_error *err);
 void lorc_sampler_free(lorc_sampler *sampler);
-/* Picks a token from n_vocab logits (the array is used as scratch). */
+/* Picks a token from n_vocab logits (the array is used as scratch). Returns
+ * -1 for bad arguments and when no logit is a number (all NaN). */
 int32_t lorc_sampler_sample(lorc_sampler *sampler, float *logits, int n_vocab);
 /* Records a token (prompt or generated) for the repetition penalty. */
 void lorc_sampler_accept(lorc_sampler *sampler, int32_t token);

@@ -1,7 +1,10 @@
 /* test_matmul.c — lorc_matmul against lorc_matmul_reference for every weight
  * type lorc computes with: several shapes (one row and many), LoRA terms with
  * A/B in F32 and in a quantized type, mixed per-row lists (NULL rows, shared
- * lists, a replacement weight), and 1 vs 2 threads bit-identical. */
+ * lists, a replacement weight), and 1 vs 2 threads bit-identical — with, for
+ * every type, a shape big enough that the 2-thread pool must take part
+ * (checked through its job count, so the comparison cannot silently be two
+ * single-threaded runs). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,8 +114,9 @@ static void magnitude(const lorc_matmul_args *a, double *bound) {
 }
 
 /* Runs args through lorc_matmul on pools of 1 and 2 threads and through
- * the reference; checks closeness and bit-identity across thread counts. */
-static void check_product(const char *what, lorc_threadpool *p1, lorc_threadpool *p2, lorc_matmul_args *a) {
+ * the reference; checks closeness and bit-identity across thread counts.
+ * Returns the number of jobs the 2-thread pool ran for the product. */
+static unsigned check_product(const char *what, lorc_threadpool *p1, lorc_threadpool *p2, lorc_matmul_args *a) {
     const size_t n = (size_t)(a->n_rows * a->w->ne[1]);
     float *y1 = malloc(n * sizeof(float)), *y2 = malloc(n * sizeof(float)), *yr = malloc(n * sizeof(float));
     double *bound = malloc(n * sizeof(double));
@@ -120,7 +124,9 @@ static void check_product(const char *what, lorc_threadpool *p1, lorc_threadpool
     a->y = y1;
     CHECK_MSG(lorc_matmul(p1, &s1, a) == 0, "%s: lorc_matmul failed", what);
     a->y = y2;
+    const unsigned jobs0 = lorc_threadpool_jobs(p2);
     CHECK_MSG(lorc_matmul(p2, &s2, a) == 0, "%s: lorc_matmul (2 threads) failed", what);
+    const unsigned jobs = lorc_threadpool_jobs(p2) - jobs0;
     a->y = yr;
     lorc_matmul_reference(a);
     magnitude(a, bound);
@@ -142,14 +148,17 @@ static void check_product(const char *what, lorc_threadpool *p1, lorc_threadpool
     free(y2);
     free(yr);
     free(bound);
+    return jobs;
 }
 
 static void test_type(uint32_t type, lorc_threadpool *p1, lorc_threadpool *p2) {
     const lorc_type_info *ti = lorc_type_get(type);
     const int64_t bs = ti->block_size;
-    /* Shapes: (n_in, n_out, n_rows); float types also get an odd row length. */
+    /* Shapes: (n_in, n_out, n_rows); float types also get an odd row length.
+     * The third, >= 64 x 128 x 7 = 57344 multiply-adds, is above the size
+     * where lorc_matmul starts using the pool (32768 today) for every type. */
     const int64_t base_in = bs == 1 ? 64 : (bs < 64 ? 64 : bs);
-    const int64_t shapes[3][3] = {{bs == 1 ? 45 : base_in, 33, 1}, {base_in * 2, 96, 1}, {base_in, 64, 7}};
+    const int64_t shapes[3][3] = {{bs == 1 ? 45 : base_in, 33, 1}, {base_in * 2, 96, 1}, {base_in, 128, 7}};
     char what[128];
     for (int s = 0; s < 3; s++) {
         const int64_t n_in = shapes[s][0], n_out = shapes[s][1], n_rows = shapes[s][2];
@@ -166,7 +175,8 @@ static void test_type(uint32_t type, lorc_threadpool *p1, lorc_threadpool *p2) {
         lorc_matmul_args a = {&w.t, s == 1 ? bias : NULL, x, NULL, n_rows, NULL};
         snprintf(what, sizeof what, "%s [%lld x %lld] x %lld rows", ti->name, (long long)n_in, (long long)n_out,
                  (long long)n_rows);
-        check_product(what, p1, p2, &a);
+        const unsigned jobs = check_product(what, p1, p2, &a);
+        if (s == 2) CHECK_MSG(jobs > 0, "%s: the 2-thread pool never ran: the comparison proves nothing", what);
 
         if (n_rows > 1) {
             /* LoRA: list L1 = {F32 pair, quantized pair}, L2 = replacement +

@@ -21,10 +21,19 @@ static lorc_sampler_params plain(float temp) {
     return p;
 }
 
+/* A sampler that must be accepted: the params are all in range. */
+static lorc_sampler *new_ok(const lorc_sampler_params *p) {
+    lorc_sampler *s = NULL;
+    lorc_error err = {0};
+    lorc_status st = lorc_sampler_new(p, &s, &err);
+    CHECK_MSG(st == LORC_OK && s, "lorc_sampler_new: %s", err.message);
+    return s;
+}
+
 /* Draws `n` tokens from a fixed distribution (logits copied each time, since
  * the sampler uses them as scratch) and counts them. */
 static void histogram(const lorc_sampler_params *p, const float *logits, int n_vocab, int n, int *counts) {
-    lorc_sampler *s = lorc_sampler_new(p);
+    lorc_sampler *s = new_ok(p);
     float *tmp = malloc(sizeof(float) * (size_t)n_vocab);
     memset(counts, 0, sizeof(int) * (size_t)n_vocab);
     for (int i = 0; i < n; i++) {
@@ -45,7 +54,7 @@ static void fill_random(float *v, int n, unsigned *state) {
 
 static void test_greedy(void) {
     lorc_sampler_params p = plain(0.0f);
-    lorc_sampler *s = lorc_sampler_new(&p);
+    lorc_sampler *s = new_ok(&p);
     float a[] = {0.1f, 3.0f, -1.0f, 2.9f};
     CHECK(lorc_sampler_sample(s, a, 4) == 1);
     float ties[] = {1.0f, 5.0f, 2.0f, 5.0f, 5.0f};
@@ -54,7 +63,7 @@ static void test_greedy(void) {
     CHECK(lorc_sampler_sample(s, neg, 4) == 3);
     lorc_sampler_free(s);
     p.temp = -1.0f;
-    s = lorc_sampler_new(&p);
+    s = new_ok(&p);
     float b[] = {0.0f, 0.0f, 7.0f};
     CHECK(lorc_sampler_sample(s, b, 3) == 2);
     lorc_sampler_free(s);
@@ -67,7 +76,7 @@ static void test_top_k1_is_greedy(void) {
     lorc_sampler_params p = lorc_sampler_default_params();
     p.top_k = 1;
     p.seed = 99;
-    lorc_sampler *s = lorc_sampler_new(&p);
+    lorc_sampler *s = new_ok(&p);
     int same = 0;
     for (int r = 0; r < 50; r++) {
         fill_random(logits, V, &st);
@@ -89,7 +98,7 @@ static void run_seq(uint64_t seed, int32_t *out, int n) {
     p.top_k = 0;
     p.min_p = 0.0f;
     p.temp = 1.5f;
-    lorc_sampler *s = lorc_sampler_new(&p);
+    lorc_sampler *s = new_ok(&p);
     for (int i = 0; i < n; i++) {
         fill_random(logits, V, &st);
         for (int j = 0; j < V; j++) logits[j] *= 0.2f; /* flat: many candidates */
@@ -110,10 +119,10 @@ static void test_determinism(void) {
 
     lorc_sampler_params p = plain(1.0f);
     p.seed = LORC_SEED_RANDOM;
-    lorc_sampler *s = lorc_sampler_new(&p);
+    lorc_sampler *s = new_ok(&p);
     CHECK(lorc_sampler_seed(s) != LORC_SEED_RANDOM);
     p.seed = lorc_sampler_seed(s);
-    lorc_sampler *t = lorc_sampler_new(&p);
+    lorc_sampler *t = new_ok(&p);
     int agree = 0;
     for (int i = 0; i < 100; i++) {
         float x[16], y[16];
@@ -235,7 +244,7 @@ static void test_penalty(void) {
     lorc_sampler_params p = plain(0.0f);
     p.repeat_penalty = 2.0f;
     p.repeat_last_n = 64;
-    lorc_sampler *s = lorc_sampler_new(&p);
+    lorc_sampler *s = new_ok(&p);
     lorc_sampler_accept(s, 0);
     lorc_sampler_accept(s, 1);
     lorc_sampler_accept(s, 0); /* a repeat is still penalized once */
@@ -249,7 +258,7 @@ static void test_penalty(void) {
 
     /* Only the last repeat_last_n accepted tokens count. */
     p.repeat_last_n = 2;
-    s = lorc_sampler_new(&p);
+    s = new_ok(&p);
     lorc_sampler_accept(s, 0);
     lorc_sampler_accept(s, 1);
     lorc_sampler_accept(s, 3);
@@ -260,7 +269,7 @@ static void test_penalty(void) {
 
     /* repeat_last_n < 0: the whole history. */
     p.repeat_last_n = -1;
-    s = lorc_sampler_new(&p);
+    s = new_ok(&p);
     lorc_sampler_accept(s, 0);
     for (int i = 0; i < 1000; i++) lorc_sampler_accept(s, 4);
     float n[] = {2.0f, -2.0f, 1.5f, 0.5f, 3.0f};
@@ -270,7 +279,7 @@ static void test_penalty(void) {
 
     /* Penalty 1 or window 0: untouched. */
     p.repeat_last_n = 0;
-    s = lorc_sampler_new(&p);
+    s = new_ok(&p);
     lorc_sampler_accept(s, 0);
     float o[] = {2.0f, 1.0f};
     CHECK(lorc_sampler_sample(s, o, 2) == 0 && o[0] == 2.0f);
@@ -282,7 +291,7 @@ static void test_defaults(void) {
     CHECK(p.temp == 0.8f && p.top_k == 40 && p.top_p == 0.95f && p.min_p == 0.05f);
     CHECK(p.repeat_penalty == 1.0f && p.repeat_last_n == 64 && p.seed == LORC_SEED_RANDOM);
     lorc_sampler_free(NULL);
-    lorc_sampler *s = lorc_sampler_new(NULL);
+    lorc_sampler *s = new_ok(NULL);
     float l[] = {1.0f};
     CHECK(s && lorc_sampler_sample(s, l, 1) == 0);
     CHECK(lorc_sampler_sample(s, l, 0) == -1);

@@ -23,7 +23,7 @@ int adapter_opts_parse(adapter_opts *o, const char *cmd, int argc, char **argv, 
     if (!lora && !scaled && !overlay) return 0;
     int need = scaled ? 2 : 1;
     if (*i + need >= argc) {
-        fprintf(stderr, "lorc %s: option %s needs %s\n", cmd, a, scaled ? "a file and a scale" : "a value");
+        cli_usage_error(cmd, "option %s needs %s", a, scaled ? "a file and a scale" : "a value");
         return -1;
     }
     if (overlay) {

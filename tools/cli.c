@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,20 @@ bool cli_parse_float(const char *cmd, const char *opt, const char *s, float *out
     return true;
 }
 
+bool cli_parse_float_in(const char *cmd, const char *opt, const char *s, float lo, float hi, bool lo_open, float *out) {
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    bool in = lo_open ? v > lo : v >= lo;
+    if (errno || end == s || *end || !isfinite(v) || !in || !(v <= hi)) {
+        fprintf(stderr, "lorc %s: invalid value '%s' for %s (expected a number in %c%g, %g])\n", cmd, s, opt,
+                lo_open ? '(' : '[', (double)lo, (double)hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
     char *end;
     errno = 0;
@@ -48,13 +63,23 @@ bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *ou
 bool cli_opt(int argc, char **argv, int *i, const char *opt, const char **val, bool *missing) {
     if (strcmp(argv[*i], opt) != 0) return false;
     if (*i + 1 >= argc) {
-        fprintf(stderr, "lorc: option %s needs a value\n", opt);
+        cli_usage_error(argv[0], "option %s needs a value", opt); /* argv[0]: the subcommand */
         *missing = true;
         *val = NULL;
         return true;
     }
     *val = argv[++*i];
     return true;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "lorc %s: %s (see 'lorc %s --help')\n", cmd, msg, cmd);
+    return 1;
 }
 
 int cli_fail(const char *cmd, const lorc_error *err) {

@@ -12,11 +12,23 @@
  * print "lorc CMD: invalid value 'S' for OPT" and return false. */
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
 bool cli_parse_float(const char *cmd, const char *opt, const char *s, float *out);
+/* cli_parse_float within [lo, hi], or (lo, hi] when lo_open; the message
+ * names the interval. */
+bool cli_parse_float_in(const char *cmd, const char *opt, const char *s, float lo, float hi, bool lo_open, float *out);
 bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 
-/* True when argv[*i] is `opt`; then *val is the next argument (error and
- * *missing = true when there is none). Advances *i past the value. */
+/* True when argv[*i] is `opt`; then *val is the next argument (a usage error
+ * naming the subcommand argv[0], and *missing = true, when there is none).
+ * Advances *i past the value. */
 bool cli_opt(int argc, char **argv, int *i, const char *opt, const char **val, bool *missing);
+
+/* A usage error: prints the one line "lorc CMD: <message> (see 'lorc CMD
+ * --help')" (never the whole usage) and returns 1. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 /* Prints "lorc CMD: <message>" for a failed library call, returns 1. */
 int cli_fail(const char *cmd, const lorc_error *err);

@@ -61,7 +61,7 @@ static bool parse_ranks(const char *s, bench_args *a) {
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         long r;
         if (a->n_ranks == MAX_RANKS) {
-            fprintf(stderr, "lorc bench: at most %d ranks in --lora-ranks\n", MAX_RANKS);
+            cli_usage_error("bench", "at most %d ranks in --lora-ranks", MAX_RANKS);
             return false;
         }
         if (!cli_parse_int("bench", "--lora-ranks", tok, 1, 4096, &r)) return false;
@@ -107,22 +107,18 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         } else if (cli_opt(argc, argv, &i, "--bw-mib", &val, &missing)) {
             if (!missing && !cli_parse_int("bench", "--bw-mib", val, 0, 1 << 20, &a->bw_mib)) return 1;
         } else {
-            fprintf(stderr, "lorc bench: unknown option '%s' (see lorc bench --help)\n", argv[i]);
-            return 1;
+            return cli_usage_error("bench", "unknown option '%s'", argv[i]);
         }
         if (missing) return 1;
     }
     if (!a->model == !a->synthetic) {
-        fprintf(stderr, "lorc bench: give one of -m MODEL or --synthetic NAME (see lorc bench --help)\n");
-        return 1;
+        return cli_usage_error("bench", "give one of -m MODEL or --synthetic NAME");
     }
     if (a->synthetic && !bench_synthetic_known(a->synthetic)) {
-        fprintf(stderr, "lorc bench: unknown synthetic model '%s' (tinyllama-1.1b or llama-150m)\n", a->synthetic);
-        return 1;
+        return cli_usage_error("bench", "unknown synthetic model '%s' (tinyllama-1.1b or llama-150m)", a->synthetic);
     }
     if (a->synthetic && !a->type) {
-        fprintf(stderr, "lorc bench: --synthetic needs --type TYPE\n");
-        return 1;
+        return cli_usage_error("bench", "--synthetic needs --type TYPE");
     }
     return 0;
 }

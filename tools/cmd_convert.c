@@ -213,18 +213,15 @@ int lorc_cmd_convert(int argc, char **argv) {
         } else if (cli_opt(argc, argv, &i, "--outtype", &v, &missing)) {
             if (missing || parse_outtype(v, &outtype) != 0) return 1;
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "lorc convert: unknown option '%s' (see lorc convert --help)\n", a);
-            return 1;
+            return cli_usage_error("convert", "unknown option '%s'", a);
         } else if (!dir) {
             dir = a;
         } else {
-            fprintf(stderr, "lorc convert: unexpected argument '%s' (one PEFT_DIR only)\n", a);
-            return 1;
+            return cli_usage_error("convert", "unexpected argument '%s' (one PEFT_DIR only)", a);
         }
     }
     if (!dir || !out || !model_path) {
-        fprintf(stderr, "lorc convert: PEFT_DIR, -m BASE and -o OUT are required (see lorc convert --help)\n");
-        return 1;
+        return cli_usage_error("convert", "PEFT_DIR, -m BASE and -o OUT are required");
     }
     const char *inputs[2] = {dir, model_path};
     if (!cli_output_is_new("convert", out, inputs, 2)) return 1;

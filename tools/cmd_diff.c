@@ -92,20 +92,14 @@ int lorc_cmd_diff(int argc, char **argv) {
             if (missing) return 1;
             out = v;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "lorc diff: unknown option '%s'\n", argv[i]);
-            usage(stderr);
-            return 1;
+            return cli_usage_error("diff", "unknown option '%s'", argv[i]);
         } else if (n_pos < 2) {
             pos[n_pos++] = argv[i];
         } else {
-            fprintf(stderr, "lorc diff: unexpected argument '%s'\n", argv[i]);
-            return 1;
+            return cli_usage_error("diff", "unexpected argument '%s'", argv[i]);
         }
     }
-    if (n_pos != 2 || !out) {
-        usage(stderr);
-        return 1;
-    }
+    if (n_pos != 2 || !out) return cli_usage_error("diff", "BASE, FINETUNED and -o OUT are required");
     if (!cli_output_is_new("diff", out, pos, 2)) return 1;
     lorc_error err = {0};
     gguf_file *base = NULL, *ft = NULL;

@@ -75,23 +75,18 @@ static int parse(int argc, char **argv, extract_opts *o) {
         } else if (cli_opt(argc, argv, &i, "-t", &v, &missing)) {
             if (missing || !cli_parse_int("extract", "-t", v, 1, 1024, &o->threads)) return 1;
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "lorc extract: unknown option '%s'\n", a);
-            usage(stderr);
-            return 1;
+            return cli_usage_error("extract", "unknown option '%s'", a);
         } else if (n_pos == 0) {
             o->base = a, n_pos++;
         } else if (n_pos == 1) {
             o->ft = a, n_pos++;
         } else {
-            fprintf(stderr, "lorc extract: unexpected argument '%s'\n", a);
-            return 1;
+            return cli_usage_error("extract", "unexpected argument '%s'", a);
         }
         if (missing) return 1;
     }
     if (n_pos != 2 || !o->out || o->rank <= 0) {
-        fprintf(stderr, "lorc extract: BASE, FINETUNED, -r RANK and -o OUT are required\n");
-        usage(stderr);
-        return 1;
+        return cli_usage_error("extract", "BASE, FINETUNED, -r RANK and -o OUT are required");
     }
     const char *inputs[3] = {o->base, o->ft, o->eval.text};
     if (!cli_output_is_new("extract", o->out, inputs, 3)) return 1;

@@ -141,23 +141,19 @@ int lorc_cmd_inspect(int argc, char **argv) {
             all = true;
         } else if (!strcmp(argv[i], "--base")) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "lorc inspect: --base needs a model file\n");
-                return 1;
+                return cli_usage_error("inspect", "--base needs a model file");
             }
             base_path = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] != 0) {
-            fprintf(stderr, "lorc inspect: unknown option '%s'\n", argv[i]);
-            return 1;
+            return cli_usage_error("inspect", "unknown option '%s'", argv[i]);
         } else if (path) {
-            fprintf(stderr, "lorc inspect: more than one file given ('%s' and '%s')\n", path, argv[i]);
-            return 1;
+            return cli_usage_error("inspect", "more than one file given ('%s' and '%s')", path, argv[i]);
         } else {
             path = argv[i];
         }
     }
     if (!path) {
-        fprintf(stderr, "lorc inspect: no file given (usage: lorc inspect [--all] [--base MODEL] FILE)\n");
-        return 1;
+        return cli_usage_error("inspect", "no file given");
     }
     lorc_error err = {0};
     struct stat st;

@@ -67,8 +67,7 @@ static int parse(int argc, char **argv, merge_opts *o) {
         } else if (!strcmp(a, "--lora") || !strcmp(a, "--lora-scaled")) {
             bool scaled = a[6] == '-';
             if (i + (scaled ? 2 : 1) >= argc) {
-                fprintf(stderr, "lorc merge: %s needs %s\n", a, scaled ? "a file and a scale" : "a file");
-                return 1;
+                return cli_usage_error("merge", "%s needs %s", a, scaled ? "a file and a scale" : "a file");
             }
             if (o->n_lora == MERGE_MAX_ADAPTERS) {
                 fprintf(stderr, "lorc merge: at most %d adapters\n", MERGE_MAX_ADAPTERS);
@@ -93,16 +92,12 @@ static int parse(int argc, char **argv, merge_opts *o) {
         } else if (cli_opt(argc, argv, &i, "-t", &v, &missing)) {
             if (missing || !cli_parse_int("merge", "-t", v, 1, 1024, &o->threads)) return 1;
         } else {
-            fprintf(stderr, "lorc merge: unknown argument '%s'\n", a);
-            usage(stderr);
-            return 1;
+            return cli_usage_error("merge", "unknown option '%s'", a);
         }
         if (missing) return 1;
     }
     if (!o->model || !o->out || o->n_lora == 0) {
-        fprintf(stderr, "lorc merge: -m BASE, at least one --lora and -o OUT are required\n");
-        usage(stderr);
-        return 1;
+        return cli_usage_error("merge", "-m BASE, at least one --lora and -o OUT are required");
     }
     const char *inputs[MERGE_MAX_ADAPTERS + 2] = {o->model, o->eval.text};
     for (int k = 0; k < o->n_lora; k++) inputs[2 + k] = o->lora[k];

@@ -58,21 +58,17 @@ static int parse_args(int argc, char **argv, ppl_opts *o) {
         } else if (cli_opt(argc, argv, &i, "-t", &v, &missing) || cli_opt(argc, argv, &i, "--threads", &v, &missing)) {
             if (missing || !cli_parse_int("perplexity", a, v, 1, 1024, &o->threads)) return 1;
         } else {
-            fprintf(stderr, "lorc perplexity: unknown option '%s' (see lorc perplexity --help)\n", a);
-            return 1;
+            return cli_usage_error("perplexity", "unknown option '%s'", a);
         }
     }
     if (!o->model) {
-        fprintf(stderr, "lorc perplexity: -m MODEL is required (see lorc perplexity --help)\n");
-        return 1;
+        return cli_usage_error("perplexity", "-m MODEL is required");
     }
     if (o->kl_divergence && !o->logits_file) {
-        fprintf(stderr, "lorc perplexity: --kl-divergence needs --kl-divergence-base FILE (the saved logits)\n");
-        return 1;
+        return cli_usage_error("perplexity", "--kl-divergence needs --kl-divergence-base FILE (the saved logits)");
     }
     if (!o->kl_divergence && !o->text_file) {
-        fprintf(stderr, "lorc perplexity: -f TEXT is required (see lorc perplexity --help)\n");
-        return 1;
+        return cli_usage_error("perplexity", "-f TEXT is required");
     }
     if (!o->kl_divergence && o->logits_file) { /* --kl-divergence-base FILE is written */
         const char *inputs[ADAPTER_OPTS_MAX * 2 + 2] = {o->model, o->text_file};

@@ -132,18 +132,15 @@ static int parse_args(int argc, char **argv, quantize_args *a) {
                    cli_opt(argc, argv, &i, "--threads", &val, &missing)) {
             if (missing || !cli_parse_int("quantize", "-t", val, 1, 1024, &a->threads)) return 1;
         } else if (argv[i][0] == '-' && argv[i][1] != 0) {
-            fprintf(stderr, "lorc quantize: unknown option '%s'\n", argv[i]);
-            return 1;
+            return cli_usage_error("quantize", "unknown option '%s'", argv[i]);
         } else if (n_pos < 3) {
             pos[n_pos++] = argv[i];
         } else {
-            fprintf(stderr, "lorc quantize: unexpected argument '%s'\n", argv[i]);
-            return 1;
+            return cli_usage_error("quantize", "unexpected argument '%s'", argv[i]);
         }
     }
     if (n_pos != 3) {
-        fprintf(stderr, "lorc quantize: expected IN OUT TYPE (see lorc quantize --help)\n");
-        return 1;
+        return cli_usage_error("quantize", "expected IN OUT TYPE");
     }
     a->in = pos[0];
     a->out = pos[1];

@@ -1,5 +1,6 @@
 /* cmd_run.c — `lorc run`: tokenize a prompt, run it as one batched decode,
  * then sample and stream the continuation; speeds go to stderr. */
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,17 +86,13 @@ static int parse_args(int argc, char **argv, run_opts *o) {
             if (missing || !cli_parse_int("run", a, v, 0, 1L << 30, &k)) return 1;
             o->sp.top_k = (int)k;
         } else if (cli_opt(argc, argv, &i, "--top-p", &v, &missing)) {
-            if (missing || !cli_parse_float("run", a, v, &o->sp.top_p)) return 1;
+            if (missing || !cli_parse_float_in("run", a, v, 0.0f, 1.0f, true, &o->sp.top_p)) return 1;
         } else if (cli_opt(argc, argv, &i, "--min-p", &v, &missing)) {
-            if (missing || !cli_parse_float("run", a, v, &o->sp.min_p)) return 1;
+            if (missing || !cli_parse_float_in("run", a, v, 0.0f, 1.0f, false, &o->sp.min_p)) return 1;
         } else if (cli_opt(argc, argv, &i, "--repeat-penalty", &v, &missing)) {
-            if (missing || !cli_parse_float("run", a, v, &o->sp.repeat_penalty)) return 1;
-            if (o->sp.repeat_penalty <= 0) {
-                fprintf(stderr, "lorc run: --repeat-penalty must be > 0\n");
-                return 1;
-            }
+            if (missing || !cli_parse_float_in("run", a, v, 0.0f, FLT_MAX, true, &o->sp.repeat_penalty)) return 1;
         } else if (cli_opt(argc, argv, &i, "--repeat-last-n", &v, &missing)) {
-            if (missing || !cli_parse_int("run", a, v, -1, 1L << 30, &repeat_last_n)) return 1;
+            if (missing || !cli_parse_int("run", a, v, -1, LORC_SAMPLER_MAX_LAST_N, &repeat_last_n)) return 1;
         } else if (cli_opt(argc, argv, &i, "--seed", &v, &missing)) {
             if (missing || !cli_parse_u64("run", a, v, &o->sp.seed)) return 1;
             o->seed_given = true;
@@ -107,18 +104,23 @@ static int parse_args(int argc, char **argv, run_opts *o) {
                    cli_opt(argc, argv, &i, "--batch-size", &v, &missing)) {
             if (missing || !cli_parse_int("run", a, v, 1, 1L << 24, &o->batch)) return 1;
         } else {
-            fprintf(stderr, "lorc run: unknown option '%s' (see lorc run --help)\n", a);
-            return 1;
+            return cli_usage_error("run", "unknown option '%s'", a);
         }
     }
     o->sp.repeat_last_n = (int)repeat_last_n;
+    /* The library is the judge of the sampler's ranges; asking it here
+     * refuses a bad combination before the model is loaded. */
+    lorc_sampler *probe = NULL;
+    lorc_error err = {0};
+    lorc_sampler_params sp = o->sp;
+    sp.seed = 0; /* do not draw an OS seed just to check */
+    if (lorc_sampler_new(&sp, &probe, &err) != LORC_OK) return cli_fail("run", &err);
+    lorc_sampler_free(probe);
     if (!o->model) {
-        fprintf(stderr, "lorc run: -m MODEL is required (see lorc run --help)\n");
-        return 1;
+        return cli_usage_error("run", "-m MODEL is required");
     }
     if (o->prompt && o->prompt_file) {
-        fprintf(stderr, "lorc run: give -p or -f, not both\n");
-        return 1;
+        return cli_usage_error("run", "give -p or -f, not both");
     }
     return 0;
 }
@@ -195,7 +197,13 @@ static int generate(const run_opts *o, run_state *s, size_t n_prompt) {
     const char *stop = NULL;
     while (o->n_predict < 0 || n_gen < o->n_predict) {
         int32_t tok = lorc_sampler_sample(s->sampler, s->logits, n_vocab);
-        if (tok < 0 || lorc_vocab_is_eog(vocab, tok)) {
+        if (tok < 0) {
+            /* lorc_decode refuses non-finite logits, so this is a bug, not an end. */
+            putchar('\n');
+            fprintf(stderr, "lorc run: the sampler found no token to pick (every logit NaN)\n");
+            return 1;
+        }
+        if (lorc_vocab_is_eog(vocab, tok)) {
             stop = "end of generation";
             break;
         }
@@ -273,9 +281,12 @@ int lorc_cmd_run(int argc, char **argv) {
     }
 
     if (o.sp.repeat_last_n < 0) o.sp.repeat_last_n = lorc_context_n_ctx(s.ctx);
-    s.sampler = lorc_sampler_new(&o.sp);
+    if (lorc_sampler_new(&o.sp, &s.sampler, &err) != LORC_OK) {
+        rc = cli_fail("run", &err);
+        goto out;
+    }
     s.logits = malloc((size_t)lorc_model_n_vocab(s.model) * sizeof *s.logits);
-    if (!s.sampler || !s.logits) {
+    if (!s.logits) {
         fprintf(stderr, "lorc run: out of memory\n");
         goto out;
     }

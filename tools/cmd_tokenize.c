@@ -100,16 +100,12 @@ int lorc_cmd_tokenize(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--no-parse-special")) {
             parse_special = false;
         } else {
-            fprintf(stderr, "lorc tokenize: unknown option '%s'\n", argv[i]);
-            usage(stderr);
-            return 1;
+            return cli_usage_error("tokenize", "unknown option '%s'", argv[i]);
         }
         if (missing) return 1;
     }
     if (!model || (!prompt == !file)) {
-        fprintf(stderr, "lorc tokenize: need -m MODEL and exactly one of -p TEXT / -f FILE\n");
-        usage(stderr);
-        return 1;
+        return cli_usage_error("tokenize", "need -m MODEL and exactly one of -p TEXT / -f FILE");
     }
 
     size_t len = 0;

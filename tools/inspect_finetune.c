@@ -134,12 +134,15 @@ static void summarise_overlay(const gguf_file *f, FILE *out) {
     fprintf(out, "overlay (tensor subset, version %u): %s\n", gguf_get_u32_or(f, LORC_OVERLAY_KEY_VERSION, 0), f->path);
     print_str_kv(f, "general.architecture", "architecture:", out);
     print_str_kv(f, LORC_OVERLAY_KEY_BASE_NAME, "base name:", out);
-    const gguf_kv *th = gguf_find_kv(f, LORC_OVERLAY_KEY_TABLE), *cnt = gguf_find_kv(f, LORC_OVERLAY_KEY_COUNT);
-    bool has_cnt = cnt && cnt->type != GGUF_TYPE_STRING && cnt->type != GGUF_TYPE_ARRAY;
+    const gguf_kv *th = gguf_find_kv(f, LORC_OVERLAY_KEY_TABLE);
+    uint64_t count = 0;
+    bool has_cnt = gguf_get_u64_if(f, LORC_OVERLAY_KEY_COUNT, &count);
     if (th && th->type == GGUF_TYPE_STRING)
         fprintf(out, "  base table:    xxh64 %.*s", (int)(th->str.len > 32 ? 32 : th->str.len), th->str.ptr);
     else fprintf(out, "  base table:    (no fingerprint)");
-    if (has_cnt) fprintf(out, " (%llu tensors)", (unsigned long long)cnt->v.u64);
+    if (has_cnt) fprintf(out, " (%llu tensors)", (unsigned long long)count);
+    else if (gguf_find_kv(f, LORC_OVERLAY_KEY_COUNT))
+        fprintf(out, " (%s is not a non-negative integer: ignored)", LORC_OVERLAY_KEY_COUNT);
     fprintf(out, "\n");
     print_str_kv(f, LORC_OVERLAY_KEY_SOURCE, "made by:", out);
     const gguf_kv *h = gguf_find_kv(f, LORC_OVERLAY_KEY_HASHES);

@@ -47,7 +47,8 @@ double kld_row_pack(const float *logits, int n_vocab, int32_t tok, uint16_t *row
             v[i] = (uint16_t)(q < 0 ? 0 : q > 65535 ? 65535 : q);
         }
     }
-    return (double)(max_logit + log_sum_exp - logits[tok]);
+    /* In double: max - logit of two finite floats can overflow a float. */
+    return (double)max_logit + (double)log_sum_exp - (double)logits[tok];
 }
 
 void kld_row_unpack(const uint16_t *row, int n_vocab, float *log_probs) {
@@ -231,13 +232,41 @@ lorc_status kld_reader_open(kld_reader *r, const char *path, lorc_error *err) {
     return LORC_OK;
 }
 
+/* A row's two floats must describe log-probabilities: a finite scale >= 0
+ * (0: a flat row, which the writers produce when every logit is equal) and a
+ * finite min_log_prob <= 0 whose top, min + 65535·scale, is finite and not
+ * above 0 (a little slack for float rounding). Anything else would put
+ * Inf/NaN, or probabilities above 1, into the KL statistics. */
+static lorc_status check_row(const kld_reader *r, const uint16_t *row, int index, lorc_error *err) {
+    float scale, min_log_prob;
+    memcpy(&scale, row, sizeof scale);
+    memcpy(&min_log_prob, row + 2, sizeof min_log_prob);
+    const int chunk = r->next_chunk + 1;
+    if (!isfinite(scale) || !(scale >= 0.0f))
+        return lorc_fail(err, LORC_ERR_FORMAT, "%s: chunk %d, row %d: scale %g is not a finite number >= 0", r->path,
+                         chunk, index, (double)scale);
+    if (!isfinite(min_log_prob) || !(min_log_prob <= 0.0f))
+        return lorc_fail(err, LORC_ERR_FORMAT,
+                         "%s: chunk %d, row %d: minimum log-probability %g is not a finite number <= 0", r->path, chunk,
+                         index, (double)min_log_prob);
+    const double top = (double)min_log_prob + 65535.0 * (double)scale;
+    if (!(top <= 1e-3))
+        return lorc_fail(err, LORC_ERR_FORMAT,
+                         "%s: chunk %d, row %d: scale %g and minimum %g give a log-probability of %g (above 0)",
+                         r->path, chunk, index, (double)scale, (double)min_log_prob, top);
+    return LORC_OK;
+}
+
 lorc_status kld_reader_chunk(kld_reader *r, uint16_t *rows, lorc_error *err) {
     if (r->next_chunk >= r->n_chunk)
         return lorc_fail(err, LORC_ERR_INVALID, "%s: all %d chunks already read", r->path, r->n_chunk);
     for (int i = 0; i < r->rows_per_chunk; i++) {
         if (fread(r->bytes, 2, r->row_words, r->fp) != r->row_words)
             return lorc_fail(err, LORC_ERR_IO, "%s: short read in chunk %d", r->path, r->next_chunk + 1);
-        decode_row(r->bytes, r->row_words, rows + (size_t)i * r->row_words);
+        uint16_t *row = rows + (size_t)i * r->row_words;
+        decode_row(r->bytes, r->row_words, row);
+        lorc_status st = check_row(r, row, i + 1, err);
+        if (st != LORC_OK) return st;
     }
     r->next_chunk++;
     return LORC_OK;

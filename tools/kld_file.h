@@ -54,7 +54,10 @@ typedef struct kld_reader {
 /* Opens and validates the whole layout against the file size (a truncated or
  * padded file, bad counts or out-of-vocab tokens are refused). */
 lorc_status kld_reader_open(kld_reader *r, const char *path, lorc_error *err);
-/* Reads the next chunk's rows_per_chunk * row_words words into rows. */
+/* Reads the next chunk's rows_per_chunk * row_words words into rows; refuses
+ * (LORC_ERR_FORMAT, naming chunk and row, both from 1) a row whose scale is
+ * not finite and >= 0, or whose minimum log-probability is not finite and
+ * <= 0 or puts the row's top above log-probability 0. */
 lorc_status kld_reader_chunk(kld_reader *r, uint16_t *rows, lorc_error *err);
 void kld_reader_close(kld_reader *r); /* safe on a zeroed reader */
 

@@ -1,4 +1,6 @@
 /* lorc.c — entry point of the CLI: dispatches `lorc <command> ...`. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,18 +32,38 @@ static void usage(FILE *fp) {
         fprintf(fp, "  %-11s %s\n", commands[i].name, commands[i].summary);
 }
 
+/* Output that never reached stdout (a full disk, /dev/full, a broken pipe)
+ * is a failure like any other: flush what stdio still buffers, and close,
+ * which reports errors the kernel deferred. An earlier error already said
+ * why the command failed, so this adds a line only to a success. `cmd` NULL:
+ * lorc's own help. */
+static int finish_stdout(const char *cmd, int rc) {
+    errno = 0;
+    bool failed = fflush(stdout) != 0 || ferror(stdout);
+    int e = errno;
+    if (fclose(stdout) != 0 && !failed) {
+        failed = true;
+        e = errno;
+    }
+    if (!failed) return rc;
+    if (rc == 0)
+        fprintf(stderr, "lorc%s%s: cannot write to stdout: %s\n", cmd ? " " : "", cmd ? cmd : "",
+                e ? strerror(e) : "write error");
+    return 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "lorc: no command given (see 'lorc --help')\n");
         return 1;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return 0;
+        return finish_stdout(NULL, 0);
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "lorc: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+        if (!strcmp(argv[1], commands[i].name))
+            return finish_stdout(commands[i].name, commands[i].run(argc - 1, argv + 1));
+    fprintf(stderr, "lorc: unknown command '%s' (see 'lorc --help')\n", argv[1]);
     return 1;
 }

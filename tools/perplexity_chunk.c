@@ -43,6 +43,8 @@ double ppl_token_nll(const float *logits, int n_vocab, int32_t tok) {
     for (int i = 1; i < n_vocab; i++)
         if (logits[i] > max) max = logits[i];
     double sum = 0.0;
-    for (int i = 0; i < n_vocab; i++) sum += expf(logits[i] - max);
-    return -((double)(logits[tok] - max) - log(sum));
+    for (int i = 0; i < n_vocab; i++) sum += exp((double)logits[i] - max);
+    /* In double: the float difference of two finite logits (3e38 - -3e38)
+     * can overflow to -inf and make the NLL infinite. */
+    return -(((double)logits[tok] - max) - log(sum));
 }

@@ -121,7 +121,14 @@ int ppl_run_perplexity(const ppl_opts *o, ppl_env *env) {
             rc = cli_fail("perplexity", &err);
             goto out;
         }
-        printf("[%d]%.4f,", c + 1, exp(nll / (double)count));
+        const double chunk_ppl = exp(nll / (double)count);
+        if (!isfinite(chunk_ppl)) {
+            putchar('\n');
+            fprintf(stderr, "lorc perplexity: the perplexity overflows after chunk %d (mean NLL %g nats)\n", c + 1,
+                    nll / (double)count);
+            goto out;
+        }
+        printf("[%d]%.4f,", c + 1, chunk_ppl);
         fflush(stdout);
     }
     printf("\n");

@@ -1,5 +1,6 @@
 /* adapter.c — lorc_adapter_load (a GGUF adapter file or a PEFT directory),
  * lorc_adapter_free, and the storage and base checks the loaders share. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +103,7 @@ const lorc_tensor *adapter_base_weight(const lorc_model *model, int slot) {
 
 static bool is_2d(const lorc_tensor *t) { return t->ne[2] == 1 && t->ne[3] == 1 && t->ne[0] > 0 && t->ne[1] > 0; }
 
-lorc_status adapter_check_finite(const char *path, const lorc_tensor *t, lorc_error *err) {
+lorc_status adapter_check_finite(const char *path, const lorc_tensor *t, float *max_abs, lorc_error *err) {
     const lorc_type_info *ti = lorc_type_get(t->type);
     if (!ti || !ti->to_float)
         return lorc_fail(err, LORC_ERR_UNSUPPORTED, "%s: tensor '%s': type %s is not supported", path, t->name,
@@ -116,22 +117,25 @@ lorc_status adapter_check_finite(const char *path, const lorc_tensor *t, lorc_er
     float *buf = malloc((size_t)row * sizeof *buf);
     if (!buf) return lorc_fail(err, LORC_ERR_NOMEM, "%s: out of memory", path);
     lorc_status st = LORC_OK;
+    float max = 0.0f;
     for (int64_t r = 0; r < rows && st == LORC_OK; r++) {
         ti->to_float((const uint8_t *)t->data + (size_t)r * rb, buf, row);
         for (int64_t i = 0; i < row; i++) {
             if (!isfinite(buf[i])) {
-                st = lorc_fail(err, LORC_ERR_FORMAT, "%s: tensor '%s': non-finite value (%s) at row %lld, column %lld",
+                st = lorc_fail(err, LORC_ERR_NUMERIC, "%s: tensor '%s': non-finite value (%s) at row %lld, column %lld",
                                path, t->name, isnan(buf[i]) ? "NaN" : "Inf", (long long)r, (long long)i);
                 break;
             }
+            if (fabsf(buf[i]) > max) max = fabsf(buf[i]);
         }
     }
     free(buf);
+    if (max_abs) *max_abs = max;
     return st;
 }
 
 lorc_status adapter_check_pair(const lorc_adapter *ad, int slot, const char *name, const lorc_tensor *a,
-                               const lorc_tensor *b, lorc_error *err) {
+                               const lorc_tensor *b, double *ab_bound, lorc_error *err) {
     const lorc_tensor *w = adapter_base_weight(ad->model, slot);
     if (!w) return lorc_fail(err, LORC_ERR_MISMATCH, "%s: tensor '%s': the base model has no such tensor", ad->path, name);
     if (!adapter_slot_is_matrix(slot))
@@ -168,13 +172,29 @@ lorc_status adapter_check_pair(const lorc_adapter *ad, int slot, const char *nam
             return lorc_fail(err, LORC_ERR_MISMATCH, "%s: tensor '%s': lora_a rank %lld != lora_b rank %lld", ad->path,
                              name, (long long)a->ne[1], (long long)b->ne[0]);
     }
+    float max_abs[2];
     for (int i = 0; i < 2; i++) {
         if (lorc_row_bytes(ab[i]->type, ab[i]->ne[0]) == 0)
             return lorc_fail(err, LORC_ERR_FORMAT, "%s: tensor '%s': lora_%c rows of %lld do not fit type %s", ad->path,
                              name, i ? 'b' : 'a', (long long)ab[i]->ne[0], lorc_type_name(ab[i]->type));
-        lorc_status st = adapter_check_finite(ad->path, ab[i], err);
+        lorc_status st = adapter_check_finite(ad->path, ab[i], &max_abs[i], err);
         if (st != LORC_OK) return st;
     }
+    /* The rank is B's row length for every slot (token_embd's A is [r, n_vocab]). */
+    *ab_bound = (double)max_abs[0] * (double)max_abs[1] * (double)b->ne[0];
+    return LORC_OK;
+}
+
+lorc_status lorc_adapter_check_scale(const lorc_adapter *ad, const lorc_adapter_weight *w, const char *name,
+                                     float user_scale, lorc_error *err) {
+    const double s = (double)user_scale * (double)w->scale;
+    if (!isfinite((float)s))
+        return lorc_fail(err, LORC_ERR_NUMERIC, "%s: tensor '%s': scale %g x the adapter's %g = %g is not a finite float",
+                         ad->path, name, (double)user_scale, (double)w->scale, s);
+    if (w->has_lora && fabs(s) * w->ab_bound > FLT_MAX)
+        return lorc_fail(err, LORC_ERR_NUMERIC,
+                         "%s: tensor '%s': scale %g x max|B| x max|A| x rank = %g overflows a float (max %g)", ad->path,
+                         name, s, fabs(s) * w->ab_bound, (double)FLT_MAX);
     return LORC_OK;
 }
 
@@ -189,13 +209,19 @@ lorc_status lorc_adapter_load(lorc_model *model, const char *path, lorc_adapter 
     if (s != LORC_OK) return s;
     s = S_ISDIR(st.st_mode) ? peft_load(ad, err) : lora_gguf_load(ad, err);
     if (s == LORC_OK) {
-        for (int i = 0; i < ad->n_slots; i++) {
+        for (int i = 0; i < ad->n_slots && s == LORC_OK; i++) {
             const lorc_adapter_weight *w = &ad->slots[i];
             if (!w->has_lora) continue;
+            /* At user scale 1: the adapter as its file means it. Other user
+             * scales are checked again when attached or merged. */
+            char name[96];
+            s = lorc_adapter_check_scale(ad, w, lorc_model_slot_name(model, i, name, sizeof name), 1.0f, err);
             int r = (int)(i == GW_TOKEN_EMBD ? w->a.ne[0] : w->a.ne[1]);
             if (r > ad->rank) ad->rank = r;
             if (w->dora) ad->is_dora = true;
         }
+    }
+    if (s == LORC_OK) {
         *out = ad;
     } else {
         lorc_adapter_free(ad);

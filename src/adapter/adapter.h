@@ -15,6 +15,7 @@ typedef struct lorc_adapter_weight {
     lorc_tensor a;       /* ggml [n_in, r] (token_embd: [r, n_vocab], see below) */
     lorc_tensor b;       /* ggml [r, n_out] */
     float scale;         /* the adapter's own factor: alpha/r, alpha/sqrt(r) (rsLoRA), or 1 */
+    double ab_bound;     /* max|B| · max|A| · r: no entry of B·A exceeds it (overflow checks) */
     bool has_replace;
     lorc_tensor replace; /* full replacement of the base weight (modules_to_save) */
     bool dora;           /* DoRA slot: a/b/scale and `magnitude` define a replacement that depends on
@@ -57,6 +58,13 @@ typedef struct lorc_adapter_set {
     lorc_lora_list *lists;   /* owned [n_slots]; n_terms == 0 && !replace: untouched */
     lorc_lora_term *terms;   /* owned storage the lists point into */
 } lorc_adapter_set;
+
+/* Refuses (LORC_ERR_NUMERIC, naming the tensor) an effective scale
+ * user_scale × w->scale that is not a finite float, or one for which
+ * |s|·max|B|·max|A|·r — a cheap bound on every entry of s·B·A — exceeds
+ * FLT_MAX. `name` is the base tensor's name. */
+lorc_status lorc_adapter_check_scale(const lorc_adapter *ad, const lorc_adapter_weight *w, const char *name,
+                                     float user_scale, lorc_error *err);
 
 lorc_status lorc_adapter_set_build(lorc_adapter_set *set, const lorc_model *model, lorc_adapter *const *adapters,
                                    const float *scales, int n, lorc_error *err);

@@ -40,11 +40,13 @@ const lorc_tensor *adapter_base_weight(const lorc_model *model, int slot);
 
 /* Checks a LoRA pair against the base weight of `slot` (token_embd: A is
  * [r, n_vocab]): 2-D, types lorc computes with, n_in/n_out/rank agreement,
- * finite values. Messages name `name` (the base tensor name). */
+ * finite values. Messages name `name` (the base tensor name). *ab_bound gets
+ * max|B|·max|A|·r (see lorc_adapter_weight). */
 lorc_status adapter_check_pair(const lorc_adapter *ad, int slot, const char *name, const lorc_tensor *a,
-                               const lorc_tensor *b, lorc_error *err);
-/* Checks that every value of a tensor is finite (dequantizing any type). */
-lorc_status adapter_check_finite(const char *path, const lorc_tensor *t, lorc_error *err);
+                               const lorc_tensor *b, double *ab_bound, lorc_error *err);
+/* Checks that every value of a tensor is finite (dequantizing any type);
+ * *max_abs (when not NULL) gets the largest magnitude. */
+lorc_status adapter_check_finite(const char *path, const lorc_tensor *t, float *max_abs, lorc_error *err);
 
 /* Frees the DoRA cache (dora.c). */
 void adapter_dora_free(adapter_storage *s);

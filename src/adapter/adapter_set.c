@@ -76,6 +76,14 @@ lorc_status lorc_adapter_set_build(lorc_adapter_set *set, const lorc_model *mode
             return lorc_fail(err, LORC_ERR_MISMATCH, "%s: adapter was loaded for another model", ad->path);
         if (!isfinite(scales[i]))
             return lorc_fail(err, LORC_ERR_INVALID, "%s: scale %g is not finite", ad->path, (double)scales[i]);
+        for (int s = 0; s < model->n_slots; s++) {
+            const lorc_adapter_weight *aw = &ad->slots[s];
+            if (!aw->has_lora) continue;
+            char name[96];
+            lorc_status st =
+                lorc_adapter_check_scale(ad, aw, lorc_model_slot_name(model, s, name, sizeof name), scales[i], err);
+            if (st != LORC_OK) return st;
+        }
         for (int j = 0; j < i; j++)
             if (adapters[j] == ad)
                 return lorc_fail(err, LORC_ERR_INVALID, "%s: adapter given twice (rescale it instead)", ad->path);

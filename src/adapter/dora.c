@@ -69,7 +69,21 @@ static lorc_status dora_compute(const lorc_adapter *ad, const lorc_adapter_weigh
         for (int64_t i = 0; i < n_in; i++) ss += (double)row[i] * row[i];
         /* A zero row has no direction to rescale; keep it zero rather than divide by 0. */
         float f = ss > 0.0 ? (float)(mag[o] / sqrt(ss)) : 0.0f;
-        for (int64_t i = 0; i < n_in; i++) row[i] *= f;
+        bool finite = true;
+        for (int64_t i = 0; i < n_in; i++) {
+            row[i] *= f;
+            finite &= isfinite(row[i]) != 0;
+        }
+        /* An overflow anywhere (W + s·B·A, or a magnitude over a tiny norm)
+         * shows up here as Inf, or NaN from Inf x 0. */
+        if (!finite) {
+            free(a);
+            free(b);
+            return lorc_fail(err, LORC_ERR_NUMERIC,
+                             "%s: tensor '%s': DoRA weight at scale %g overflows in output row %lld (magnitude %g, "
+                             "norm of W + s*B*A %g)",
+                             ad->path, base->name, (double)s, (long long)o, (double)mag[o], sqrt(ss));
+        }
     }
     free(a);
     free(b);

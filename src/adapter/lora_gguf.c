@@ -15,6 +15,10 @@ static bool ends_with(const char *s, const char *suffix) {
 }
 
 static lorc_status check_header(lorc_adapter *ad, const gguf_file *f, lorc_error *err) {
+    static const char *const keys[] = {"general.type", "adapter.type", "general.architecture"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (gguf_str_has_nul(f, keys[i]))
+            return lorc_fail(err, LORC_ERR_FORMAT, "%s: key '%s' holds a NUL byte inside the string", ad->path, keys[i]);
     char *v = gguf_get_str_dup(f, "general.type");
     bool ok = v && !strcmp(v, "adapter");
     lorc_status st = LORC_OK;
@@ -48,7 +52,9 @@ lorc_status lora_gguf_load(lorc_adapter *ad, lorc_error *err) {
     float alpha = 0.0f;
     if (gguf_find_kv(f, "adapter.lora.alpha")) {
         if ((st = gguf_get_f32(f, "adapter.lora.alpha", &alpha, err)) != LORC_OK) return st;
-        if (!isfinite(alpha)) return lorc_fail(err, LORC_ERR_FORMAT, "%s: adapter.lora.alpha is not finite", ad->path);
+        if (!isfinite(alpha))
+            return lorc_fail(err, LORC_ERR_NUMERIC, "%s: key 'adapter.lora.alpha' is %g (must be finite)", ad->path,
+                             (double)alpha);
     }
 
     /* seen[slot]: bit 0 = lora_a, bit 1 = lora_b */
@@ -91,7 +97,7 @@ lorc_status lora_gguf_load(lorc_adapter *ad, lorc_error *err) {
                            name, seen[slot] == 1 ? "lora_b" : "lora_a");
             break;
         }
-        st = adapter_check_pair(ad, slot, name, &w->a, &w->b, err);
+        st = adapter_check_pair(ad, slot, name, &w->a, &w->b, &w->ab_bound, err);
         if (st != LORC_OK) break;
         /* llama.cpp: scale = alpha / rank with rank = B's row length, or 1 when alpha is absent or 0. */
         w->scale = alpha != 0.0f ? alpha / (float)w->b.ne[0] : 1.0f;

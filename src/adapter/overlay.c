@@ -127,9 +127,7 @@ lorc_status lorc_overlay_check(const lorc_model *m, const gguf_file *ov, bool fo
         lorc_fingerprint_to_hex(table_hash, want);
         lorc_fingerprint_to_hex(base_table, have);
         uint64_t want_n = 0;
-        const gguf_kv *cnt = gguf_find_kv(ov, LORC_OVERLAY_KEY_COUNT);
-        if (cnt && cnt->type != GGUF_TYPE_STRING && cnt->type != GGUF_TYPE_ARRAY) want_n = cnt->v.u64;
-        if (want_n && want_n != m->file->n_tensors)
+        if (gguf_get_u64_if(ov, LORC_OVERLAY_KEY_COUNT, &want_n) && want_n != m->file->n_tensors)
             return lorc_fail(err, LORC_ERR_MISMATCH, "%s: made for another base: it expects %llu tensors, %s has %llu (--force applies it anyway)",
                              p, (unsigned long long)want_n, m->file->path, (unsigned long long)m->file->n_tensors);
         return lorc_fail(err, LORC_ERR_MISMATCH, "%s: made for another base: tensor table fingerprint %s, %s has %s (--force applies it anyway)",

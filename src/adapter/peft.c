@@ -226,7 +226,7 @@ static lorc_status build_slot(lorc_adapter *ad, const peft_config *cfg, int slot
                              ad->path, p->full->name, (long long)p->full->shape[0], (long long)p->full->shape[1], gname,
                              (long long)base->ne[1], (long long)base->ne[0]);
         if ((st = st_matrix(ad, p->full, base->ne[0], base->ne[1], heads, &w->replace, err))) return st;
-        if ((st = adapter_check_finite(ad->path, &w->replace, err))) return st;
+        if ((st = adapter_check_finite(ad->path, &w->replace, NULL, err))) return st;
         w->has_replace = true;
         return LORC_OK;
     }
@@ -247,7 +247,7 @@ static lorc_status build_slot(lorc_adapter *ad, const peft_config *cfg, int slot
     }
     char what[320];
     snprintf(what, sizeof what, "%s -> %s", p->module, gname);
-    if ((st = adapter_check_pair(ad, slot, what, &w->a, &w->b, err))) return st;
+    if ((st = adapter_check_pair(ad, slot, what, &w->a, &w->b, &w->ab_bound, err))) return st;
     int cfg_r;
     double alpha, scale;
     peft_config_module(cfg, p->module, &cfg_r, &alpha, &scale);
@@ -256,7 +256,7 @@ static lorc_status build_slot(lorc_adapter *ad, const peft_config *cfg, int slot
                          ad->path, p->a->name, (long long)r, cfg_r, p->module);
     /* A huge lora_alpha is a finite double but an infinite float scale: every logit would be NaN. */
     if (!isfinite((float)scale))
-        return lorc_fail(err, LORC_ERR_FORMAT,
+        return lorc_fail(err, LORC_ERR_NUMERIC,
                          "%s: tensor '%s': adapter_config.json gives lora_alpha %g, r=%d for '%s': scale %g is out of range",
                          ad->path, p->a->name, alpha, cfg_r, p->module, scale);
     w->scale = (float)scale;
@@ -273,7 +273,7 @@ static lorc_status build_slot(lorc_adapter *ad, const peft_config *cfg, int slot
             return lorc_fail(err, LORC_ERR_MISMATCH, "%s: tensor '%s': %lld magnitudes, the base '%s' has %lld output rows",
                              ad->path, p->mag->name, (long long)p->mag->shape[0], gname, (long long)base->ne[1]);
         if ((st = st_vector_f32(ad, p->mag, heads, &w->magnitude, err))) return st;
-        if ((st = adapter_check_finite(ad->path, &w->magnitude, err))) return st;
+        if ((st = adapter_check_finite(ad->path, &w->magnitude, NULL, err))) return st;
         w->dora = true;
     }
     return LORC_OK;

@@ -137,6 +137,11 @@ void lorc_threadpool_free(lorc_threadpool *p) {
 
 int lorc_threadpool_size(const lorc_threadpool *p) { return p ? p->n_threads : 1; }
 
+unsigned lorc_threadpool_jobs(const lorc_threadpool *p) {
+    /* gen moves once per job handed to the workers. */
+    return p ? atomic_load_explicit(&((lorc_threadpool *)p)->gen, memory_order_acquire) : 0;
+}
+
 void lorc_threadpool_run(lorc_threadpool *p, lorc_parallel_fn fn, void *user) {
     if (!p || p->n_threads == 1) {
         fn(user, 0, 1);

@@ -15,5 +15,8 @@ void lorc_threadpool_free(lorc_threadpool *pool);
 int lorc_threadpool_size(const lorc_threadpool *pool);
 /* Runs fn on all threads and returns when every one has finished. */
 void lorc_threadpool_run(lorc_threadpool *pool, lorc_parallel_fn fn, void *user);
+/* How many jobs have been handed to the workers so far (a 1-thread pool
+ * never hands any): lets a test prove a product really ran in parallel. */
+unsigned lorc_threadpool_jobs(const lorc_threadpool *pool);
 
 #endif

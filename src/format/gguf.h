@@ -95,8 +95,15 @@ uint32_t gguf_get_u32_or(const gguf_file *f, const char *key, uint32_t def);
 lorc_status gguf_get_f32(const gguf_file *f, const char *key, float *out, lorc_error *err);
 float gguf_get_f32_or(const gguf_file *f, const char *key, float def);
 bool gguf_get_bool_or(const gguf_file *f, const char *key, bool def);
+/* The value of an integer-typed key (any width or signedness) that is >= 0.
+ * False when the key is missing, negative, or of another type — a float
+ * included: its bits are not a count. */
+bool gguf_get_u64_if(const gguf_file *f, const char *key, uint64_t *out);
 /* Returns a malloc'd NUL-terminated copy, or NULL when absent / not a string. */
 char *gguf_get_str_dup(const gguf_file *f, const char *key);
+/* True when the key is a string holding a NUL byte: as a C string it would
+ * read as a shorter, different value ("adapter\0x" as "adapter"). */
+bool gguf_str_has_nul(const gguf_file *f, const char *key);
 /* True when the key is a string equal to `s`. */
 bool gguf_str_eq(const gguf_file *f, const char *key, const char *s);
 

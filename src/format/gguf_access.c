@@ -102,6 +102,25 @@ bool gguf_get_bool_or(const gguf_file *f, const char *key, bool def) {
     return kv && kv->type == GGUF_TYPE_BOOL ? kv->v.b : def;
 }
 
+bool gguf_get_u64_if(const gguf_file *f, const char *key, uint64_t *out) {
+    const gguf_kv *kv = gguf_find_kv(f, key);
+    if (!kv) return false;
+    if (type_is_unsigned_int(kv->type)) {
+        *out = kv->v.u64;
+        return true;
+    }
+    if (type_is_signed_int(kv->type) && kv->v.i64 >= 0) {
+        *out = (uint64_t)kv->v.i64;
+        return true;
+    }
+    return false;
+}
+
+bool gguf_str_has_nul(const gguf_file *f, const char *key) {
+    const gguf_kv *kv = gguf_find_kv(f, key);
+    return kv && kv->type == GGUF_TYPE_STRING && kv->str.len && memchr(kv->str.ptr, 0, (size_t)kv->str.len) != NULL;
+}
+
 char *gguf_get_str_dup(const gguf_file *f, const char *key) {
     const gguf_kv *kv = gguf_find_kv(f, key);
     if (!kv || kv->type != GGUF_TYPE_STRING) return NULL;

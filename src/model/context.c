@@ -8,6 +8,7 @@
 #include "../base/checked.h"
 #include "../base/error.h"
 #include "context.h"
+#include "numeric.h"
 
 lorc_context_params lorc_context_default_params(void) {
     lorc_context_params p = {.n_threads = 0, .n_ctx = 0, .n_batch = 512};
@@ -183,6 +184,12 @@ lorc_status lorc_decode(lorc_context *ctx, lorc_sequence *seq, const int32_t *to
         float *out = NULL;
         if (logits) out = all_logits ? logits + (size_t)done * (size_t)n_vocab : logits;
         lorc_status st = lorc_forward(ctx, &b, out, err);
+        if (st == LORC_OK && out) {
+            /* The rows written: all of this chunk, or the very last token. */
+            const int rows = all_logits ? nb : last_chunk ? 1 : 0;
+            const int first_pos = all_logits ? n_past0 + done : n_past0 + n - 1;
+            st = lorc_check_logits_finite(out, rows, n_vocab, first_pos, err);
+        }
         if (st != LORC_OK) {
             seq->n_past = n_past0;
             return st;

@@ -4,6 +4,7 @@
 #include "hparams.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,9 @@ lorc_status lorc_hparams_load(const gguf_file *f, lorc_hparams *hp, char *arch_n
     memset(hp, 0, sizeof *hp);
     if (!gguf_find_kv(f, "general.architecture"))
         return lorc_fail(err, LORC_ERR_FORMAT, "%s: missing key 'general.architecture'", f->path);
+    if (gguf_str_has_nul(f, "general.architecture"))
+        return lorc_fail(err, LORC_ERR_FORMAT, "%s: key 'general.architecture' holds a NUL byte inside the string",
+                         f->path);
     char *arch = gguf_get_str_dup(f, "general.architecture");
     if (!arch) return lorc_fail(err, LORC_ERR_FORMAT, "%s: key 'general.architecture' is not a string", f->path);
     if (strcmp(arch, "llama") == 0) {
@@ -96,9 +100,14 @@ lorc_status lorc_hparams_load(const gguf_file *f, lorc_hparams *hp, char *arch_n
     if ((st = get_float(f, a, "attention.layer_norm_rms_epsilon", true, 0, &hp->norm_eps, err)) ||
         (st = get_float(f, a, "rope.freq_base", false, 10000.0f, &hp->rope_freq_base, err)))
         return st;
-    if (!(hp->norm_eps >= 0.0f) || !(hp->rope_freq_base > 0.0f))
-        return lorc_fail(err, LORC_ERR_FORMAT, "%s: bad %s.attention.layer_norm_rms_epsilon or rope.freq_base",
-                         f->path, a);
+    /* RMSNorm divides by sqrt(mean(x^2) + eps): eps 0 gives Inf on a zero
+     * row, and a non-finite eps or base turns every activation into NaN. */
+    if (!(hp->norm_eps > 0.0f) || !isfinite(hp->norm_eps))
+        return lorc_fail(err, LORC_ERR_NUMERIC, "%s: key '%s.attention.layer_norm_rms_epsilon' is %g (must be finite and > 0)",
+                         f->path, a, (double)hp->norm_eps);
+    if (!(hp->rope_freq_base > 0.0f) || !isfinite(hp->rope_freq_base))
+        return lorc_fail(err, LORC_ERR_NUMERIC, "%s: key '%s.rope.freq_base' is %g (must be finite and > 0)", f->path,
+                         a, (double)hp->rope_freq_base);
     hp->rope_neox = hp->arch == LORC_ARCH_QWEN2;
 
     /* Position scaling: "linear" (and the legacy scale_linear key) divide
@@ -125,8 +134,9 @@ lorc_status lorc_hparams_load(const gguf_file *f, lorc_hparams *hp, char *arch_n
         if ((st = get_float(f, a, "rope.scale_linear", false, 1.0f, &hp->rope_scale, err))) return st;
     }
     if (hp->rope_scale == 0.0f) hp->rope_scale = 1.0f;
-    if (!(hp->rope_scale > 0.0f))
-        return lorc_fail(err, LORC_ERR_FORMAT, "%s: bad rope scaling factor %g", f->path, (double)hp->rope_scale);
+    if (!(hp->rope_scale > 0.0f) || !isfinite(hp->rope_scale))
+        return lorc_fail(err, LORC_ERR_NUMERIC, "%s: rope scaling factor %g of '%s.rope.%s' (must be finite and > 0)",
+                         f->path, (double)hp->rope_scale, a, linear ? "scaling.factor" : "scale_linear");
     return LORC_OK;
 }
 

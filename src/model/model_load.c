@@ -11,6 +11,7 @@
 #include "../text/vocab.h"
 #include "hparams.h"
 #include "model.h"
+#include "numeric.h"
 
 static void format_shape(char *buf, size_t cap, const int64_t *ne, int n_dims) {
     size_t used = 0;
@@ -63,6 +64,17 @@ static lorc_status bind_weights(lorc_model *m, lorc_error *err) {
             return lorc_fail(err, LORC_ERR_FORMAT, "%s: tensor '%s' has rows of %lld values, not a multiple of %s's %lld",
                              f->path, name, (long long)t->ne[0], ti->name, (long long)ti->block_size);
         m->w[slot] = t;
+    }
+    /* The 1-D weights (norms, biases, RoPE factors) are small enough to read
+     * in full: a non-finite one can only turn every activation into NaN. */
+    for (int slot = 0; slot < m->n_slots; slot++) {
+        int64_t ne[4];
+        bool required;
+        if (!m->w[slot] || lorc_slot_shape(&m->hp, slot, ne, &required) != 1) continue;
+        char name[96];
+        lorc_model_slot_name(m, slot, name, sizeof name);
+        lorc_status st = lorc_check_vector_finite(f->path, name, m->w[slot], slot == GW_ROPE_FREQS, err);
+        if (st != LORC_OK) return st;
     }
     const lorc_tensor *rf = m->base[GW_ROPE_FREQS];
     if (rf && rf->type == LORC_TYPE_F32) m->rope_freq_factors = (float *)rf->data;

@@ -28,7 +28,7 @@ void lorc_penalize(float *logits, int n_vocab, const int32_t *recent, size_t n, 
 }
 
 int32_t lorc_argmax(const float *logits, int n_vocab) {
-    int32_t best = 0;
+    int32_t best = -1;
     float best_v = -INFINITY;
     int found = 0;
     for (int i = 0; i < n_vocab; i++) {
@@ -57,14 +57,19 @@ static int cmp_cand(const void *pa, const void *pb) {
 }
 
 void lorc_cand_fill(lorc_candidates *c, const float *logits, int n_vocab) {
+    size_t n = 0;
     for (int i = 0; i < n_vocab; i++) {
-        c->data[i].id = i;
-        /* NaN would break the ordering; it can never be a sensible pick. */
+        /* NaN would break the ordering and can never be a sensible pick. It is
+         * left out rather than made -inf: when every other logit is -inf too
+         * (a penalty can push one there) the draw is uniform over the set. */
         float v = logits[i];
-        c->data[i].logit = isnan(v) ? -INFINITY : v > FLT_MAX ? FLT_MAX : v;
-        c->data[i].p = 0.0f;
+        if (isnan(v)) continue;
+        c->data[n].id = i;
+        c->data[n].logit = v > FLT_MAX ? FLT_MAX : v;
+        c->data[n].p = 0.0f;
+        n++;
     }
-    c->size = (size_t)n_vocab;
+    c->size = n;
     c->sorted = 0;
 }
 
@@ -152,7 +157,7 @@ void lorc_cand_min_p(lorc_candidates *c, float p) {
     const float min_logit = max + logf(p);
     size_t kept = 0;
     for (size_t i = 0; i < c->size; i++)
-        if (c->data[i].logit >= min_logit) c->data[kept++] = c->data[i];
+        if (c->data[i].logit >= min_logit || c->data[i].logit == max) c->data[kept++] = c->data[i];
     c->size = kept; /* compaction keeps the order, so `sorted` still holds */
 }
 
@@ -166,6 +171,7 @@ void lorc_cand_temp(lorc_candidates *c, float temp) {
 }
 
 int32_t lorc_cand_draw(lorc_candidates *c, lorc_rng *rng) {
+    if (c->size == 0) return -1; /* the filters never get here; a caller that skips them might */
     lorc_cand_softmax(c);
     double r = lorc_rng_uniform(rng), cum = 0.0;
     for (size_t i = 0; i < c->size; i++) {

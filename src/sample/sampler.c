@@ -1,9 +1,11 @@
 /* sampler.c — the public lorc_sampler: llama.cpp's default chain
  * (penalties -> top-k -> top-p -> min-p -> temperature -> draw) over a
  * private RNG, plus the ring of recent tokens the penalty looks back on. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/error.h"
 #include "candidates.h"
 #include "lorc.h"
 #include "rng.h"
@@ -34,10 +36,38 @@ lorc_sampler_params lorc_sampler_default_params(void) {
     return p;
 }
 
-lorc_sampler *lorc_sampler_new(const lorc_sampler_params *params) {
+/* Every parameter in the range lorc.h documents. The comparisons are written
+ * so that NaN fails them. */
+static lorc_status check_params(const lorc_sampler_params *p, lorc_error *err) {
+    if (!isfinite(p->temp))
+        return lorc_fail(err, LORC_ERR_INVALID, "sampler temp %g: must be a finite number (<= 0: greedy)",
+                         (double)p->temp);
+    if (p->top_k < 0)
+        return lorc_fail(err, LORC_ERR_INVALID, "sampler top_k %d: must be >= 0 (0: off)", p->top_k);
+    if (!(p->top_p > 0.0f && p->top_p <= 1.0f))
+        return lorc_fail(err, LORC_ERR_INVALID, "sampler top_p %g: must be in (0, 1] (1: off)", (double)p->top_p);
+    if (!(p->min_p >= 0.0f && p->min_p <= 1.0f))
+        return lorc_fail(err, LORC_ERR_INVALID, "sampler min_p %g: must be in [0, 1] (0: off)", (double)p->min_p);
+    if (!(p->repeat_penalty > 0.0f && isfinite(p->repeat_penalty)))
+        return lorc_fail(err, LORC_ERR_INVALID, "sampler repeat_penalty %g: must be a finite number > 0 (1: off)",
+                         (double)p->repeat_penalty);
+    /* The window is allocated up front; no context is longer than the cap. */
+    if (p->repeat_last_n < -1 || p->repeat_last_n > LORC_SAMPLER_MAX_LAST_N)
+        return lorc_fail(err, LORC_ERR_INVALID,
+                         "sampler repeat_last_n %d: must be in -1..%d (0: off, -1: all tokens)", p->repeat_last_n,
+                         LORC_SAMPLER_MAX_LAST_N);
+    return LORC_OK;
+}
+
+lorc_status lorc_sampler_new(const lorc_sampler_params *params, lorc_sampler **out, lorc_error *err) {
+    if (!out) return lorc_fail(err, LORC_ERR_INVALID, "lorc_sampler_new: out is NULL");
+    *out = NULL;
+    lorc_sampler_params p = params ? *params : lorc_sampler_default_params();
+    lorc_status st = check_params(&p, err);
+    if (st != LORC_OK) return st;
     lorc_sampler *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
-    s->params = params ? *params : lorc_sampler_default_params();
+    if (!s) return lorc_fail(err, LORC_ERR_NOMEM, "sampler: out of memory");
+    s->params = p;
     s->seed = s->params.seed;
     if (s->seed == LORC_SEED_RANDOM) {
         s->seed = lorc_rng_os_seed();
@@ -51,10 +81,12 @@ lorc_sampler *lorc_sampler_new(const lorc_sampler_params *params) {
         s->window_cap = s->recent_cap;
         if (!s->recent || !s->window) {
             lorc_sampler_free(s);
-            return NULL;
+            return lorc_fail(err, LORC_ERR_NOMEM, "sampler: out of memory for a repeat_last_n of %d",
+                             p.repeat_last_n);
         }
     }
-    return s;
+    *out = s;
+    return LORC_OK;
 }
 
 void lorc_sampler_free(lorc_sampler *s) {
@@ -107,14 +139,18 @@ int32_t lorc_sampler_sample(lorc_sampler *s, float *logits, int n_vocab) {
     const lorc_sampler_params *p = &s->params;
 
     if (p->repeat_penalty != 1.0f && p->repeat_last_n != 0) {
+        /* No history yet: nothing to penalize (and with repeat_last_n -1 the
+         * window is still NULL, where even `window + 0` is undefined). */
         size_t n = gather_window(s);
-        lorc_penalize(logits, n_vocab, s->window, n, p->repeat_penalty, s->window + n);
+        if (n > 0) lorc_penalize(logits, n_vocab, s->window, n, p->repeat_penalty, s->window + n);
     }
-    if (!(p->temp > 0.0f)) return lorc_argmax(logits, n_vocab);
+    /* All NaN: there is nothing to pick, and a made-up id would hide it. */
+    const int32_t best = lorc_argmax(logits, n_vocab);
+    if (best < 0 || !(p->temp > 0.0f)) return best;
 
     if (s->cand_cap < (size_t)n_vocab) {
         lorc_candidate *c = realloc(s->cand, (size_t)n_vocab * sizeof *c);
-        if (!c) return lorc_argmax(logits, n_vocab); /* degrade to greedy rather than fail */
+        if (!c) return best; /* degrade to greedy rather than fail */
         s->cand = c;
         s->cand_cap = (size_t)n_vocab;
     }

@@ -49,5 +49,11 @@ char *test_read_file(const char *path, size_t *len) {
 
 int test_finish(const char *name) {
     printf("%s: %d passed, %d failed\n", name, test_checks - test_failures, test_failures);
+    /* A test that checked nothing (a loop over an empty list, a skipped
+     * set-up) would otherwise pass while proving nothing. */
+    if (test_checks == 0) {
+        printf("%s: FAILED: no check ran\n", name);
+        return 1;
+    }
     return test_failures ? 1 : 0;
 }

@@ -35,7 +35,8 @@ const char *test_shared(const char *rel);
 const char *test_tmp(const char *rel);
 /* Reads a whole file into a malloc'd NUL-terminated buffer; NULL on failure. */
 char *test_read_file(const char *path, size_t *len);
-/* Prints the "N passed, N failed" summary and returns the exit code. */
+/* Prints the "N passed, N failed" summary and returns the exit code:
+ * non-zero when a check failed or when no check ran at all. */
 int test_finish(const char *name);
 
 #endif
