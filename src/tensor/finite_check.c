@@ -1,0 +1,76 @@
+/* finite_check.c — refusing Inf/NaN before a writer stores it (policy in
+ * finite_check.h). */
+#include "finite_check.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/error.h"
+#include "types.h"
+
+static int64_t first_nonfinite(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return -1;
+}
+
+static float largest_magnitude(const float *x, int64_t n) {
+    float m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (fabsf(x[i]) > m) m = fabsf(x[i]);
+    return m;
+}
+
+lorc_status lorc_encode_row_checked(uint32_t type, const float *src, void *dst, int64_t n, float *scratch,
+                                    const char *tensor, int64_t row, lorc_error *err) {
+    const lorc_type_info *ti = lorc_type_get(type);
+    if (!ti || !ti->from_float || !ti->to_float)
+        return lorc_fail(err, LORC_ERR_UNSUPPORTED, "tensor '%s': lorc cannot write type %s", tensor,
+                         lorc_type_name(type));
+    /* Checked first: quantizers turn NaN into integers, which is undefined. */
+    int64_t bad = first_nonfinite(src, n);
+    if (bad >= 0)
+        return lorc_fail(err, LORC_ERR_INVALID, "tensor '%s': value %g at row %lld, column %lld is not finite; refusing to write it",
+                         tensor, (double)src[bad], (long long)row, (long long)bad);
+    ti->from_float(src, dst, n);
+    if (type == LORC_TYPE_F32) return LORC_OK;
+    ti->to_float(dst, scratch, n);
+    if (first_nonfinite(scratch, n) >= 0)
+        return lorc_fail(err, LORC_ERR_INVALID,
+                         "tensor '%s': largest |value| %g (row %lld) does not fit %s (it would be stored as Inf/NaN); "
+                         "refusing to write it (a wider type such as BF16 or F32 holds it)",
+                         tensor, (double)largest_magnitude(src, n), (long long)row, ti->name);
+    return LORC_OK;
+}
+
+lorc_status lorc_check_encoded_finite(uint32_t type, const void *data, int64_t ne0, int64_t n_rows,
+                                      const char *tensor, lorc_error *err) {
+    const lorc_type_info *ti = lorc_type_get(type);
+    if (!ti || !ti->to_float || ne0 <= 0 || n_rows <= 0) return LORC_OK;
+    size_t row_bytes = lorc_row_bytes(type, ne0);
+    if (row_bytes == 0) return LORC_OK; /* the writer refuses such shapes itself */
+    float *row = type == LORC_TYPE_F32 ? NULL : malloc((size_t)ne0 * sizeof *row);
+    if (type != LORC_TYPE_F32 && !row)
+        return lorc_fail(err, LORC_ERR_NOMEM, "tensor '%s': out of memory for the finiteness check", tensor);
+    int64_t count = 0, first_row = -1, first_col = -1;
+    for (int64_t r = 0; r < n_rows; r++) {
+        const void *enc = (const unsigned char *)data + (size_t)r * row_bytes;
+        const float *x = row;
+        if (row) ti->to_float(enc, row, ne0);
+        else x = enc;
+        for (int64_t i = 0; i < ne0; i++) {
+            float v;
+            memcpy(&v, x + i, sizeof v); /* F32 data in a file buffer need not be aligned */
+            if (isfinite(v)) continue;
+            if (count++ == 0) first_row = r, first_col = i;
+        }
+    }
+    free(row);
+    if (count)
+        return lorc_fail(err, LORC_ERR_INVALID,
+                         "tensor '%s' (%s): %lld values are not finite (the first at row %lld, column %lld); refusing "
+                         "to write it",
+                         tensor, ti->name, (long long)count, (long long)first_row, (long long)first_col);
+    return LORC_OK;
+}
