@@ -172,20 +172,18 @@ static void fill_worker(void *user, int ith, int nth) {
     int64_t per = (c->n_out + nth - 1) / nth;
     int64_t r0 = per * ith, r1 = r0 + per < c->n_out ? r0 + per : c->n_out;
     if (r0 >= r1) return;
-    /* MERGE_CHUNK_ROWS merged rows, then one row of scratch for the check */
-    float *buf = malloc(((size_t)MERGE_CHUNK_ROWS + 1) * (size_t)c->n_in * sizeof *buf);
+    float *buf = malloc((size_t)MERGE_CHUNK_ROWS * (size_t)c->n_in * sizeof *buf);
     if (!buf) {
         lorc_fail(err, LORC_ERR_NOMEM, "merge: out of memory for '%s'", t->name);
         return;
     }
-    float *scratch = buf + (size_t)MERGE_CHUNK_ROWS * (size_t)c->n_in;
     for (int64_t r = r0; r < r1 && err->status == LORC_OK; r += MERGE_CHUNK_ROWS) {
         int64_t n = r1 - r < MERGE_CHUNK_ROWS ? r1 - r : MERGE_CHUNK_ROWS;
         ctx_rows(c, r, n, buf);
         for (int64_t i = 0; i < n; i++) {
             lorc_error e;
             if (lorc_encode_row_checked(t->out_type, buf + (size_t)i * (size_t)c->n_in,
-                                        t->dst + (size_t)(r + i) * t->out_row_bytes, c->n_in, scratch, t->name, r + i,
+                                        t->dst + (size_t)(r + i) * t->out_row_bytes, c->n_in, t->name, r + i,
                                         &e) != LORC_OK) {
                 lorc_fail(err, e.status, "merge: %s", e.message);
                 break;

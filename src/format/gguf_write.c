@@ -435,7 +435,7 @@ static lorc_status check_finite(const wtensor *t, const void *data, const char *
     if (row_bytes == 0) return LORC_OK;
     lorc_error e;
     if (lorc_check_encoded_finite(t->type, data, t->ne[0], (int64_t)(t->nbytes / row_bytes), t->name, &e) != LORC_OK)
-        return lorc_fail(err, e.status, "%s: %s", path, e.message);
+        return lorc_fail(err, e.status, "%s: %s; refusing to write it", path, e.message);
     return LORC_OK;
 }
 

@@ -15,32 +15,30 @@ static int64_t first_nonfinite(const float *x, int64_t n) {
     return -1;
 }
 
-static float largest_magnitude(const float *x, int64_t n) {
-    float m = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (fabsf(x[i]) > m) m = fabsf(x[i]);
-    return m;
-}
-
-lorc_status lorc_encode_row_checked(uint32_t type, const float *src, void *dst, int64_t n, float *scratch,
-                                    const char *tensor, int64_t row, lorc_error *err) {
+lorc_status lorc_encode_row_checked(uint32_t type, float *values, void *dst, int64_t n, const char *tensor,
+                                    int64_t row, lorc_error *err) {
     const lorc_type_info *ti = lorc_type_get(type);
     if (!ti || !ti->from_float || !ti->to_float)
         return lorc_fail(err, LORC_ERR_UNSUPPORTED, "tensor '%s': lorc cannot write type %s", tensor,
                          lorc_type_name(type));
-    /* Checked first: quantizers turn NaN into integers, which is undefined. */
-    int64_t bad = first_nonfinite(src, n);
-    if (bad >= 0)
-        return lorc_fail(err, LORC_ERR_INVALID, "tensor '%s': value %g at row %lld, column %lld is not finite; refusing to write it",
-                         tensor, (double)src[bad], (long long)row, (long long)bad);
-    ti->from_float(src, dst, n);
+    /* Checked before encoding: quantizers turn NaN into integers, which is
+     * undefined; the largest magnitude is kept for the message. */
+    float largest = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(values[i]))
+            return lorc_fail(err, LORC_ERR_INVALID,
+                             "tensor '%s': value %g at row %lld, column %lld is not finite; refusing to write it",
+                             tensor, (double)values[i], (long long)row, (long long)i);
+        if (fabsf(values[i]) > largest) largest = fabsf(values[i]);
+    }
+    ti->from_float(values, dst, n);
     if (type == LORC_TYPE_F32) return LORC_OK;
-    ti->to_float(dst, scratch, n);
-    if (first_nonfinite(scratch, n) >= 0)
+    ti->to_float(dst, values, n);
+    if (first_nonfinite(values, n) >= 0)
         return lorc_fail(err, LORC_ERR_INVALID,
                          "tensor '%s': largest |value| %g (row %lld) does not fit %s (it would be stored as Inf/NaN); "
                          "refusing to write it (a wider type such as BF16 or F32 holds it)",
-                         tensor, (double)largest_magnitude(src, n), (long long)row, ti->name);
+                         tensor, (double)largest, (long long)row, ti->name);
     return LORC_OK;
 }
 
@@ -54,6 +52,7 @@ lorc_status lorc_check_encoded_finite(uint32_t type, const void *data, int64_t n
     if (type != LORC_TYPE_F32 && !row)
         return lorc_fail(err, LORC_ERR_NOMEM, "tensor '%s': out of memory for the finiteness check", tensor);
     int64_t count = 0, first_row = -1, first_col = -1;
+    float first_value = 0;
     for (int64_t r = 0; r < n_rows; r++) {
         const void *enc = (const unsigned char *)data + (size_t)r * row_bytes;
         const float *x = row;
@@ -63,14 +62,14 @@ lorc_status lorc_check_encoded_finite(uint32_t type, const void *data, int64_t n
             float v;
             memcpy(&v, x + i, sizeof v); /* F32 data in a file buffer need not be aligned */
             if (isfinite(v)) continue;
-            if (count++ == 0) first_row = r, first_col = i;
+            if (count++ == 0) first_row = r, first_col = i, first_value = v;
         }
     }
     free(row);
     if (count)
         return lorc_fail(err, LORC_ERR_INVALID,
-                         "tensor '%s' (%s): %lld values are not finite (the first at row %lld, column %lld); refusing "
-                         "to write it",
-                         tensor, ti->name, (long long)count, (long long)first_row, (long long)first_col);
+                         "tensor '%s' (%s) has %lld non-finite value%s (the first, %g, at row %lld, column %lld)",
+                         tensor, ti->name, (long long)count, count == 1 ? "" : "s", (double)first_value,
+                         (long long)first_row, (long long)first_col);
     return LORC_OK;
 }

@@ -16,14 +16,16 @@
  * checks the result: a non-finite source value, or one the type cannot hold
  * (the encoded row decodes to Inf/NaN), fails with LORC_ERR_INVALID and a
  * message naming the tensor, the row, the type and the largest |value|.
- * `scratch` holds n floats. Thread-safe (no state). */
-lorc_status lorc_encode_row_checked(uint32_t type, const float *src, void *dst, int64_t n, float *scratch,
-                                    const char *tensor, int64_t row, lorc_error *err);
+ * On return `values` holds the row as stored (decoded again from dst), so
+ * no scratch is needed. Thread-safe (no state). */
+lorc_status lorc_encode_row_checked(uint32_t type, float *values, void *dst, int64_t n, const char *tensor,
+                                    int64_t row, lorc_error *err);
 
 /* Checks already-encoded data (rows of ne0 values of `type`, e.g. a tensor
  * copied from an input file) decodes to finite values only; fails with
- * LORC_ERR_INVALID naming the tensor, how many values are not finite and
- * where the first is. Types lorc cannot decode are passed through. */
+ * LORC_ERR_INVALID: "tensor 'T' (TYPE) has N non-finite values (the first,
+ * V, at row R, column C)" (callers add the file and what they refuse). Types
+ * lorc cannot decode are passed through. */
 lorc_status lorc_check_encoded_finite(uint32_t type, const void *data, int64_t ne0, int64_t n_rows,
                                       const char *tensor, lorc_error *err);
 
