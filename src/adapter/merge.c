@@ -181,13 +181,10 @@ static void fill_worker(void *user, int ith, int nth) {
         int64_t n = r1 - r < MERGE_CHUNK_ROWS ? r1 - r : MERGE_CHUNK_ROWS;
         ctx_rows(c, r, n, buf);
         for (int64_t i = 0; i < n; i++) {
-            lorc_error e;
             if (lorc_encode_row_checked(t->out_type, buf + (size_t)i * (size_t)c->n_in,
                                         t->dst + (size_t)(r + i) * t->out_row_bytes, c->n_in, t->name, r + i,
-                                        &e) != LORC_OK) {
-                lorc_fail(err, e.status, "merge: %s", e.message);
+                                        err) != LORC_OK)
                 break;
-            }
         }
     }
     free(buf);

@@ -27,7 +27,7 @@ lorc_status lorc_encode_row_checked(uint32_t type, float *values, void *dst, int
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite(values[i]))
             return lorc_fail(err, LORC_ERR_INVALID,
-                             "tensor '%s': value %g at row %lld, column %lld is not finite; refusing to write it",
+                             "tensor '%s' has a non-finite value (%g at row %lld, column %lld); refusing to write it",
                              tensor, (double)values[i], (long long)row, (long long)i);
         if (fabsf(values[i]) > largest) largest = fabsf(values[i]);
     }
@@ -36,7 +36,7 @@ lorc_status lorc_encode_row_checked(uint32_t type, float *values, void *dst, int
     ti->to_float(dst, values, n);
     if (first_nonfinite(values, n) >= 0)
         return lorc_fail(err, LORC_ERR_INVALID,
-                         "tensor '%s': largest |value| %g (row %lld) does not fit %s (it would be stored as Inf/NaN); "
+                         "tensor '%s': largest |value| %g in row %lld does not fit %s (it would be stored as Inf/NaN); "
                          "refusing to write it (a wider type such as BF16 or F32 holds it)",
                          tensor, (double)largest, (long long)row, ti->name);
     return LORC_OK;
