@@ -83,6 +83,12 @@ for k in "${kinds[@]}"; do
   expect_refused "diff -> $k" "" "$want" -- diff "$BASE" "$FULL" -o "$out"
   expect_refused "extract -> $k" "" "$want" -- extract "$BASE" "$FULL" -r 2 -o "$out"
   expect_refused "convert -> $k" "" "$want" -- convert "$SHARED/adapters/moon-qv/peft" -m "$BASE" -o "$out"
+  # perplexity's logits file goes through the same writer (it may print its
+  # chunking plan first, so only the last line is checked)
+  "$BIN" perplexity -m "$BASE" -f "$TEXT" -c 64 --kl-divergence-base "$out" >"$TMP/out.txt" 2>"$TMP/err.txt"
+  rc=$?
+  check
+  [ $rc = 1 ] && tail -1 "$TMP/err.txt" | grep -qF -- "$want" || fail "perplexity -> $k: exit $rc: $(cat "$TMP/err.txt")"
   check
   [ "$(mode "$out")" = "$before" ] || fail "$k: was '$before', now '$(mode "$out")'"
 done
