@@ -1,8 +1,8 @@
 /* test_fuzz_regressions.c — inputs the libFuzzer targets (fuzz/) turned up,
  * kept as fixed cases. fuzz_tokenizer, first run: a SentencePiece vocab
  * writes a space as U+2581, so a literal U+2581 in the text comes back as a
- * space: the text -> ids -> text round trip cannot hold for it; the target now exempts it, and
- * this pins the behaviour (it is llama.cpp's too) so a change is noticed. */
+ * space: the text -> ids -> text round trip cannot hold for it. The target
+ * now exempts that case, and this pins the behaviour so a change is noticed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
