@@ -1,6 +1,7 @@
 /* fuzz_gguf.c — libFuzzer target for the GGUF reader: any bytes must give
  * either a file whose every handed-out pointer is in bounds, or an error.
  * Build (not part of the CMake build): see fuzz/README.md. */
+// fuzz-options: -max_len=4096
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,7 @@
 /* fuzz_peft_config.c — libFuzzer target: arbitrary bytes as a PEFT
  * adapter_config.json, then the module-selection queries lorc makes with it.
  * Build and run: see fuzz/README.md. */
+// fuzz-options: -max_len=2048
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "format/gguf.h"
+#include "tensor/finite_check.h"
 #include "tensor/types.h"
 
 static const char convert_usage[] =
@@ -26,9 +27,12 @@ static const char convert_usage[] =
     "against it.\n"
     "\n"
     "  -m, --model FILE   the GGUF base model the adapter was trained on (required)\n"
-    "  -o, --output FILE  the GGUF adapter to write (atomically)\n"
+    "  -o, --output FILE  the GGUF adapter to write (atomically; only a new name or\n"
+    "                     a regular file is replaced: docs/output-files.md)\n"
     "  --outtype TYPE     f32 (default, exact), f16, bf16 or q8_0; q8_0 keeps F32\n"
-    "                     for tensors whose rows are not a multiple of 32\n"
+    "                     for tensors whose rows are not a multiple of 32. A value\n"
+    "                     TYPE cannot hold (F16 above 65504, ...) is refused, not\n"
+    "                     clamped: nothing is written (use a wider type)\n"
     "  -h, --help         this help\n"
     "\n"
     "llama.cpp's adapter format has one alpha and scales each tensor by alpha/r:\n"
@@ -57,19 +61,24 @@ static float *to_f32(const lorc_tensor *t, float factor) {
     return v;
 }
 
-/* Encodes F32 rows as `type` (or F32 when the rows do not fit its blocks). */
-static int encode(convert_tensor *ct, const float *v, uint32_t type, bool *fell_back) {
+/* Encodes F32 rows as `type` (or F32 when the rows do not fit its blocks).
+ * A value the type cannot hold (e.g. a folded scale pushing F16 past 65504)
+ * is refused, not clamped (tensor/finite_check.h). `v` is overwritten. */
+static lorc_status encode(convert_tensor *ct, float *v, uint32_t type, bool *fell_back, lorc_error *err) {
     if (lorc_row_bytes(type, ct->ne[0]) == 0) {
         type = LORC_TYPE_F32;
         *fell_back = true;
     }
-    const lorc_type_info *ti = lorc_type_get(type);
     size_t rb = lorc_row_bytes(type, ct->ne[0]);
     ct->data = malloc((size_t)ct->ne[1] * rb);
-    if (!ct->data) return -1;
-    for (int64_t r = 0; r < ct->ne[1]; r++) ti->from_float(v + r * ct->ne[0], (uint8_t *)ct->data + (size_t)r * rb, ct->ne[0]);
+    if (!ct->data) return lorc_fail(err, LORC_ERR_NOMEM, "out of memory");
     ct->type = type;
-    return 0;
+    for (int64_t r = 0; r < ct->ne[1]; r++) {
+        lorc_status st = lorc_encode_row_checked(type, v + r * ct->ne[0], (uint8_t *)ct->data + (size_t)r * rb,
+                                                 ct->ne[0], ct->name, r, err);
+        if (st) return st;
+    }
+    return LORC_OK;
 }
 
 static int parse_outtype(const char *s, uint32_t *type) {
@@ -160,9 +169,11 @@ static int write_adapter(const lorc_adapter *ad, const lorc_model *model, const 
             t->ne[0] = src[k]->ne[0];
             t->ne[1] = src[k]->ne[1];
             float *v = to_f32(src[k], k ? factor : 1.0f);
-            if (!v || encode(t, v, outtype, &fell_back) != 0) {
+            lorc_error err = {0};
+            if (!v || encode(t, v, outtype, &fell_back, &err) != LORC_OK) {
                 free(v);
-                fprintf(stderr, "lorc convert: out of memory\n");
+                if (!v) fprintf(stderr, "lorc convert: out of memory\n");
+                else cli_fail("convert", &err);
                 goto out;
             }
             free(v);

@@ -20,7 +20,9 @@ static void usage(FILE *fp) {
             "  FINETUNED that differ from BASE, byte for byte, so that BASE + OUT equals\n"
             "  FINETUNED. Both must have the same architecture and the same tensor names\n"
             "  and shapes; a tensor whose type changed counts as changed.\n"
-            "  -o OUT    output overlay file (written atomically)\n");
+            "  -o OUT    output overlay file (written atomically; a device, FIFO, directory\n"
+            "            or dangling link is refused, a link to a file is followed).\n"
+            "            A tensor holding Inf/NaN is refused, not written (docs/output-files.md)\n");
 }
 
 static void shape_str(const gguf_tensor_info *t, char *buf, size_t cap) {

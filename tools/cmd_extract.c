@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "finetune_eval.h"
 #include "format/gguf.h"
+#include "tensor/finite_check.h"
 #include "tensor/types.h"
 
 typedef struct extract_opts {
@@ -46,9 +47,11 @@ static void usage(FILE *fp) {
             "  Approximates FINETUNED - BASE, for every 2-D tensor that differs, by a\n"
             "  rank-RANK product B*A (truncated SVD) and writes it as a llama.cpp GGUF\n"
             "  LoRA adapter (adapter.lora.alpha = RANK, so scale 1), printing each\n"
-            "  tensor's relative error |D - B*A| / |D| (Frobenius).\n"
+            "  tensor's relative error |D - B*A| / |D| (Frobenius; \"undefined\" when D = 0).\n"
+            "  Inf/NaN in either model is refused, naming the file and the tensor.\n"
             "  -r RANK               rank of every pair\n"
-            "  -o OUT                output adapter (written atomically)\n"
+            "  -o OUT                output adapter (written atomically; only a new name or a\n"
+            "                        regular file is replaced: docs/output-files.md)\n"
             "  --eval-text FILE      report KL divergence and top-token agreement of\n"
             "                        BASE + adapter against FINETUNED on this text\n"
             "  -c N                  context length of that evaluation (default 256)\n"
@@ -112,30 +115,46 @@ static void shape_str(const gguf_tensor_info *t, char *buf, size_t cap) {
     if (n < cap) snprintf(buf + n, cap - n, "]");
 }
 
-/* The fine-tuned model (reference) against base + the extracted adapter. */
-static int evaluate(const extract_opts *o) {
+/* The fine-tuned model (reference) against base + the extracted adapter;
+ * both models and the text were loaded before the adapter was written. */
+static int evaluate(const extract_opts *o, lorc_model *ft, lorc_model *base, const finetune_eval_text *text) {
     lorc_error err = {0};
-    lorc_model *ft = NULL, *base = NULL;
     lorc_adapter *ad = NULL;
     kld_setup ref = {0}, test = {0};
     int rc = 1;
-    lorc_status st = lorc_model_load(o->ft, &ft, &err);
-    if (!st) st = lorc_model_load(o->base, &base, &err);
-    if (!st) st = lorc_adapter_load(base, o->out, &ad, &err);
-    int n_ctx = st ? 0 : finetune_eval_ctx(ft, o->eval.ctx);
     float one = 1.0f;
-    if (!st) st = finetune_eval_setup(ft, n_ctx, (int)o->threads, &ref, &err);
-    if (!st) st = finetune_eval_setup(base, n_ctx, (int)o->threads, &test, &err);
+    lorc_status st = lorc_adapter_load(base, o->out, &ad, &err);
+    if (!st) st = finetune_eval_setup(ft, text->n_ctx, (int)o->threads, &ref, &err);
+    if (!st) st = finetune_eval_setup(base, text->n_ctx, (int)o->threads, &test, &err);
     if (!st) st = lorc_sequence_set_adapters(test.seq, &ad, &one, 1, &err);
     if (st) cli_fail("extract", &err);
-    else rc = finetune_eval_print("extract", o->eval.text, &ref, &test, n_ctx, o->eval.chunks, "fine-tuned (reference)",
+    else rc = finetune_eval_print("extract", o->eval.text, text, &ref, &test, "fine-tuned (reference)",
                                   "base + extracted LoRA");
     finetune_eval_setup_free(&test);
     finetune_eval_setup_free(&ref);
     lorc_adapter_free(ad);
-    lorc_model_free(base);
-    lorc_model_free(ft);
     return rc;
+}
+
+/* Inf/NaN in either model would turn the SVD and every error into NaN:
+ * refused up front, naming the file and the tensor. */
+static bool tensors_finite(const gguf_file *f) {
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor_info *t = &f->tensors[i];
+        lorc_error err = {0};
+        int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
+        if (lorc_check_encoded_finite(t->type, t->data, t->ne[0], rows, t->name, &err) != LORC_OK) {
+            fprintf(stderr, "lorc extract: %s: %s\n", f->path, err.message);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void print_rel_error(const char *label, double e, const char *note) {
+    /* D = 0 (the bytes differ, the values do not): 0/0 has no value */
+    if (isnan(e)) printf("%s undefined (no difference in value)%s\n", label, note);
+    else printf("%s %.3e%s\n", label, e, note);
 }
 
 static lorc_status set_metadata(gguf_writer *gw, const gguf_file *base, const extract_opts *o) {
@@ -160,8 +179,17 @@ int lorc_cmd_extract(int argc, char **argv) {
     extract_job *jobs = NULL;
     gguf_writer *gw = NULL;
     lorc_threadpool *pool = NULL;
+    lorc_model *ft_model = NULL, *base_model = NULL;
+    finetune_eval_text text = {0};
     int n_jobs = 0, rc = 1;
     if (gguf_open(o.base, &base, &err) || gguf_open(o.ft, &ft, &err) || lorc_finetune_check_tables(base, ft, &err)) {
+        cli_fail("extract", &err);
+        goto done;
+    }
+    if (!tensors_finite(base) || !tensors_finite(ft)) goto done;
+    /* every input is checked before the output is written */
+    if (o.eval.text && (lorc_model_load(o.ft, &ft_model, &err) || lorc_model_load(o.base, &base_model, &err) ||
+                        finetune_eval_text_load(&o.eval, ft_model, &text, &err))) {
         cli_fail("extract", &err);
         goto done;
     }
@@ -219,11 +247,15 @@ int lorc_cmd_extract(int argc, char **argv) {
         }
         char shape[96];
         shape_str(jobs[j].b, shape, sizeof shape);
-        printf("  %-32s %-14s relative error %.3e\n", jobs[j].b->name, shape, jobs[j].lr.rel_err);
-        num += jobs[j].lr.rel_err * jobs[j].lr.rel_err * jobs[j].lr.norm * jobs[j].lr.norm;
-        den += jobs[j].lr.norm * jobs[j].lr.norm;
+        char label[160];
+        snprintf(label, sizeof label, "  %-32s %-14s relative error", jobs[j].b->name, shape);
+        print_rel_error(label, jobs[j].lr.rel_err, "");
+        if (jobs[j].lr.norm > 0) { /* a zero difference adds nothing (and its NaN error must not) */
+            num += jobs[j].lr.rel_err * jobs[j].lr.rel_err * jobs[j].lr.norm * jobs[j].lr.norm;
+            den += jobs[j].lr.norm * jobs[j].lr.norm;
+        }
     }
-    printf("overall relative error %.3e (all changed matrices together)\n", den > 0 ? sqrt(num / den) : 0.0);
+    print_rel_error("overall relative error", den > 0 ? sqrt(num / den) : NAN, " (all changed matrices together)");
     gw = gguf_writer_new();
     if (!gw || set_metadata(gw, base, &o)) {
         fprintf(stderr, "lorc extract: cannot set the adapter metadata\n");
@@ -243,8 +275,12 @@ int lorc_cmd_extract(int argc, char **argv) {
     }
     struct stat sb;
     if (stat(o.out, &sb) == 0) printf("wrote %s: LoRA adapter, %.2f MiB\n", o.out, (double)sb.st_size / 1048576.0);
-    rc = o.eval.text ? evaluate(&o) : 0;
+    rc = o.eval.text ? evaluate(&o, ft_model, base_model, &text) : 0;
+    if (rc != 0) finetune_eval_discard_output("extract", o.out);
 done:
+    finetune_eval_text_free(&text);
+    lorc_model_free(base_model);
+    lorc_model_free(ft_model);
     lorc_threadpool_free(pool);
     gguf_writer_free(gw);
     for (int j = 0; j < n_jobs; j++) lorc_lowrank_free(&jobs[j].lr);

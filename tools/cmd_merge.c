@@ -38,10 +38,15 @@ static void usage(FILE *fp) {
             "  -m BASE               the base model (GGUF)\n"
             "  --lora A              adapter at scale 1; repeatable\n"
             "  --lora-scaled A S     adapter at scale S; repeatable\n"
-            "  -o OUT                output file (written atomically)\n"
+            "  -o OUT                output file (written atomically; only a new name or a\n"
+            "                        regular file is replaced: docs/output-files.md)\n"
             "  --type TYPE           store merged tensors as TYPE (F32, F16, BF16, Q8_0, Q4_0,\n"
             "                        Q4_K, Q6_K, ...); default: each base tensor's own type.\n"
             "                        Tensors TYPE cannot hold get the nearest larger type.\n"
+            "                        A merged value TYPE cannot hold (F16 above 65504, a\n"
+            "                        quantized block whose scale overflows) is refused, not\n"
+            "                        clamped: the error names the tensor and the largest\n"
+            "                        value, and nothing is written (use a wider type)\n"
             "  --full                write a complete merged model instead of an overlay\n"
             "  --eval-text FILE      report KL divergence and top-token agreement of the\n"
             "                        result against runtime LoRA on the unmerged base\n"
@@ -111,20 +116,20 @@ static long n_cores(void) {
 }
 
 /* Runtime LoRA on the unmerged base (the reference) vs the merged result. */
-static int evaluate(const merge_opts *o, lorc_model *base, lorc_adapter **adapters) {
+static int evaluate(const merge_opts *o, lorc_model *base, lorc_adapter **adapters, const finetune_eval_text *text) {
     lorc_error err = {0};
     lorc_model *merged = NULL;
     lorc_overlay *ov = NULL;
     kld_setup ref = {0}, test = {0};
     int rc = 1;
-    int n_ctx = finetune_eval_ctx(base, o->eval.ctx);
+    int n_ctx = text->n_ctx;
     lorc_status st = lorc_model_load(o->full ? o->out : o->model, &merged, &err);
     if (!st && !o->full) st = lorc_overlay_apply(merged, o->out, false, &ov, &err);
     if (!st) st = finetune_eval_setup(base, n_ctx, (int)o->threads, &ref, &err);
     if (!st) st = lorc_sequence_set_adapters(ref.seq, adapters, o->scale, o->n_lora, &err);
     if (!st) st = finetune_eval_setup(merged, n_ctx, (int)o->threads, &test, &err);
     if (st) cli_fail("merge", &err);
-    else rc = finetune_eval_print("merge", o->eval.text, &ref, &test, n_ctx, o->eval.chunks, "runtime LoRA (reference)",
+    else rc = finetune_eval_print("merge", o->eval.text, text, &ref, &test, "runtime LoRA (reference)",
                                   o->full ? "merged model" : "base + merged overlay");
     finetune_eval_setup_free(&test);
     finetune_eval_setup_free(&ref);
@@ -149,6 +154,7 @@ int lorc_cmd_merge(int argc, char **argv) {
     lorc_adapter_set set = {0};
     lorc_merge_plan plan = {0};
     lorc_threadpool *pool = NULL;
+    finetune_eval_text text = {0};
     int rc = 1;
     if (lorc_model_load(o.model, &model, &err)) {
         cli_fail("merge", &err);
@@ -166,6 +172,11 @@ int lorc_cmd_merge(int argc, char **argv) {
     }
     if (plan.n_items == 0) {
         fprintf(stderr, "lorc merge: the adapters change no tensor of %s\n", o.model);
+        goto done;
+    }
+    /* every input is checked before the output is written */
+    if (o.eval.text && finetune_eval_text_load(&o.eval, model, &text, &err)) {
+        cli_fail("merge", &err);
         goto done;
     }
     printf("merging %d adapter%s into %d tensor%s of %s:\n", o.n_lora, o.n_lora == 1 ? "" : "s", plan.n_items,
@@ -191,8 +202,10 @@ int lorc_cmd_merge(int argc, char **argv) {
         printf("wrote %s: %s, %.2f MiB\n", o.out, o.full ? "complete model" : "overlay", (double)sb.st_size / 1048576.0);
     lorc_threadpool_free(pool);
     pool = NULL;
-    rc = o.eval.text ? evaluate(&o, model, adapters) : 0;
+    rc = o.eval.text ? evaluate(&o, model, adapters, &text) : 0;
+    if (rc != 0) finetune_eval_discard_output("merge", o.out);
 done:
+    finetune_eval_text_free(&text);
     lorc_threadpool_free(pool);
     lorc_merge_plan_free(&plan);
     lorc_adapter_set_clear(&set);

@@ -9,11 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/error.h"
 #include "base/threadpool.h"
 #include "cli.h"
 #include "commands.h"
 #include "format/gguf.h"
 #include "quant_mix.h"
+#include "tensor/finite_check.h"
 #include "tensor/types.h"
 
 /* GGUF `general.quantization_version` of the block formats lorc writes. */
@@ -76,29 +78,39 @@ typedef struct convert_job {
     /* set per fill */
     uint8_t *dst;
     int64_t n_rows;
+    lorc_error *thread_err; /* [threads]: a value the type cannot hold (tensor/finite_check.h) */
 } convert_job;
 
 static void convert_rows(void *user, int ith, int nth) {
     convert_job *j = user;
-    const lorc_type_info *from = lorc_type_get(j->src->type), *to = lorc_type_get(j->dst_type);
+    const lorc_type_info *from = lorc_type_get(j->src->type);
     int64_t ne0 = j->src->ne[0];
     size_t src_row = lorc_row_bytes(j->src->type, ne0), dst_row = lorc_row_bytes(j->dst_type, ne0);
     float *row = j->scratch + (int64_t)ith * j->scratch_stride;
     int64_t r0 = j->n_rows * ith / nth, r1 = j->n_rows * (ith + 1) / nth;
     for (int64_t r = r0; r < r1; r++) {
         from->to_float((const uint8_t *)j->src->data + (size_t)r * src_row, row, ne0);
-        to->from_float(row, j->dst + (size_t)r * dst_row, ne0);
+        if (lorc_encode_row_checked(j->dst_type, row, j->dst + (size_t)r * dst_row, ne0, j->src->name, r,
+                                    &j->thread_err[ith]) != LORC_OK)
+            return;
     }
 }
 
 static lorc_status convert_fill(void *user, void *dst, uint64_t nbytes, lorc_error *err) {
     convert_job *j = user;
     (void)nbytes; /* the writer sized it from the same type and dims */
-    (void)err;
     j->dst = dst;
     j->n_rows = j->src->ne[1] * j->src->ne[2] * j->src->ne[3];
+    int nth = lorc_threadpool_size(j->pool);
+    j->thread_err = calloc((size_t)nth, sizeof *j->thread_err);
+    if (!j->thread_err) return lorc_fail(err, LORC_ERR_NOMEM, "tensor '%s': out of memory", j->src->name);
     lorc_threadpool_run(j->pool, convert_rows, j);
-    return LORC_OK;
+    lorc_status st = LORC_OK;
+    for (int i = 0; i < nth && !st; i++)
+        if (j->thread_err[i].status) st = lorc_fail(err, j->thread_err[i].status, "%s", j->thread_err[i].message);
+    free(j->thread_err);
+    j->thread_err = NULL;
+    return st;
 }
 
 static uint64_t file_size(const char *path) {
@@ -211,7 +223,7 @@ int lorc_cmd_quantize(int argc, char **argv) {
             printf("keeping %s as %s: row length %" PRId64 " fits no type of the %s mix\n", t->name,
                    lorc_type_name(t->type), t->ne[0], mix.name);
         if (type != t->type) {
-            jobs[i] = (convert_job){t, type, pool, scratch, max_row, NULL, 0};
+            jobs[i] = (convert_job){t, type, pool, scratch, max_row, NULL, 0, NULL};
             gguf_writer_add_tensor_lazy(w, t->name, type, t->n_dims, t->ne, convert_fill, &jobs[i]);
             bytes_out += lorc_row_bytes(type, t->ne[0]) * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
             n_converted++;

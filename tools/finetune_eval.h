@@ -26,10 +26,30 @@ void finetune_eval_setup_free(kld_setup *s);
 /* The context length to evaluate with: `want`, capped by the model's. */
 int finetune_eval_ctx(const lorc_model *model, long want);
 
-/* Tokenizes the text file with ref's vocab, compares `test` against `ref`
- * on up to max_chunks chunks (0: all) and prints the summary under the
- * names `ref_name` / `test_name`. Returns the exit code (errors printed). */
-int finetune_eval_print(const char *cmd, const char *text_path, const kld_setup *ref, const kld_setup *test, int n_ctx,
-                        long max_chunks, const char *ref_name, const char *test_name);
+/* The evaluation text, tokenized and checked before the command writes
+ * anything (a failed command leaves no output behind). */
+typedef struct finetune_eval_text {
+    int32_t *tokens; /* owned; the first n_use are evaluated */
+    size_t n_use;
+    int n_ctx;
+} finetune_eval_text;
+
+/* Reads o->text, tokenizes it with `model`'s vocab and keeps at most
+ * o->chunks chunks of the context finetune_eval_ctx(model, o->ctx). A
+ * missing or unreadable file, or a text too short for one chunk, fails with
+ * a one-line message naming the file. */
+lorc_status finetune_eval_text_load(const finetune_eval_opts *o, const lorc_model *model, finetune_eval_text *out,
+                                    lorc_error *err);
+void finetune_eval_text_free(finetune_eval_text *t);
+
+/* Compares `test` against `ref` on the loaded text and prints the summary
+ * under the names `ref_name` / `test_name`. Returns the exit code (errors
+ * printed). */
+int finetune_eval_print(const char *cmd, const char *text_path, const finetune_eval_text *text, const kld_setup *ref,
+                        const kld_setup *test, const char *ref_name, const char *test_name);
+
+/* After a failure that happened once `out` was written: deletes it (and
+ * says so on stderr), so that a failed command leaves nothing behind. */
+void finetune_eval_discard_output(const char *cmd, const char *out);
 
 #endif

@@ -24,7 +24,7 @@ typedef struct lorc_lowrank {
     int64_t a_ne[2], b_ne[2]; /* ggml shapes of lora_a / lora_b */
     float *a;                 /* owned, a_ne[1] rows of a_ne[0] */
     float *b;                 /* owned, b_ne[1] rows of b_ne[0] */
-    double rel_err;           /* ‖D − B·A‖_F / ‖D‖_F of the F32 factors */
+    double rel_err;           /* ‖D − B·A‖_F / ‖D‖_F of the F32 factors; NaN when D = 0 (undefined) */
     double norm;              /* ‖D‖_F */
 } lorc_lowrank;
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../base/error.h"
+#include "../tensor/finite_check.h"
 #include "../tensor/types.h"
 
 enum { MERGE_CHUNK_ROWS = 16 };
@@ -155,28 +156,36 @@ lorc_status lorc_merge_rows_f32(const lorc_merge_job *job, int64_t row0, int64_t
 
 typedef struct fill_task {
     const merge_ctx *c;
-    const lorc_type_info *oti;
+    uint32_t out_type;
+    const char *name;
     size_t out_row_bytes;
     uint8_t *dst;
-    int *thread_failed; /* [nth]: each thread reports only in its own entry */
+    lorc_error *thread_err; /* [nth]: each thread reports only in its own entry */
 } fill_task;
 
+/* Each thread merges and encodes its own block of rows; a value the output
+ * type cannot hold stops that thread (see tensor/finite_check.h). */
 static void fill_worker(void *user, int ith, int nth) {
     fill_task *t = user;
     const merge_ctx *c = t->c;
+    lorc_error *err = &t->thread_err[ith];
     int64_t per = (c->n_out + nth - 1) / nth;
     int64_t r0 = per * ith, r1 = r0 + per < c->n_out ? r0 + per : c->n_out;
     if (r0 >= r1) return;
     float *buf = malloc((size_t)MERGE_CHUNK_ROWS * (size_t)c->n_in * sizeof *buf);
     if (!buf) {
-        t->thread_failed[ith] = 1;
+        lorc_fail(err, LORC_ERR_NOMEM, "merge: out of memory for '%s'", t->name);
         return;
     }
-    for (int64_t r = r0; r < r1; r += MERGE_CHUNK_ROWS) {
+    for (int64_t r = r0; r < r1 && err->status == LORC_OK; r += MERGE_CHUNK_ROWS) {
         int64_t n = r1 - r < MERGE_CHUNK_ROWS ? r1 - r : MERGE_CHUNK_ROWS;
         ctx_rows(c, r, n, buf);
-        for (int64_t i = 0; i < n; i++)
-            t->oti->from_float(buf + (size_t)i * (size_t)c->n_in, t->dst + (size_t)(r + i) * t->out_row_bytes, c->n_in);
+        for (int64_t i = 0; i < n; i++) {
+            if (lorc_encode_row_checked(t->out_type, buf + (size_t)i * (size_t)c->n_in,
+                                        t->dst + (size_t)(r + i) * t->out_row_bytes, c->n_in, t->name, r + i,
+                                        err) != LORC_OK)
+                break;
+        }
     }
     free(buf);
 }
@@ -200,18 +209,19 @@ lorc_status lorc_merge_fill(void *user, void *dst, uint64_t nbytes, lorc_error *
                          (unsigned long long)orb * (unsigned long long)c.n_out, oti->name, (unsigned long long)nbytes);
     }
     int nth = job->pool ? lorc_threadpool_size(job->pool) : 1;
-    int *failed = calloc((size_t)nth, sizeof *failed);
-    if (!failed) {
+    lorc_error *errs = calloc((size_t)nth, sizeof *errs);
+    if (!errs) {
         ctx_free(&c);
         return lorc_fail(err, LORC_ERR_NOMEM, "merge: out of memory for '%s'", name);
     }
-    fill_task task = {.c = &c, .oti = oti, .out_row_bytes = orb, .dst = dst, .thread_failed = failed};
+    fill_task task = {.c = &c, .out_type = job->out_type, .name = name, .out_row_bytes = orb, .dst = dst,
+                      .thread_err = errs};
     if (job->pool) lorc_threadpool_run(job->pool, fill_worker, &task);
     else fill_worker(&task, 0, 1);
-    int bad = 0;
-    for (int i = 0; i < nth; i++) bad |= failed[i];
-    free(failed);
+    st = LORC_OK;
+    for (int i = 0; i < nth && !st; i++) /* the lowest failing rows first */
+        if (errs[i].status != LORC_OK) st = lorc_fail(err, errs[i].status, "%s", errs[i].message);
+    free(errs);
     ctx_free(&c);
-    if (bad) return lorc_fail(err, LORC_ERR_NOMEM, "merge: out of memory for '%s'", name);
-    return LORC_OK;
+    return st;
 }

@@ -213,5 +213,6 @@ double lorc_lowrank_rel_error(const float *M, int64_t m, int64_t n, const float 
         }
     }
     free(rec);
-    return den > 0 ? sqrt(num / den) : (num > 0 ? INFINITY : 0.0);
+    /* ‖M‖ = 0 and B·A = 0: the relative error is 0/0, undefined (NaN), not 0 */
+    return den > 0 ? sqrt(num / den) : (num > 0 ? INFINITY : NAN);
 }

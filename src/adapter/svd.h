@@ -18,7 +18,8 @@
 lorc_status lorc_svd_truncated(const float *M, int64_t m, int64_t n, int r, double *U, double *S, double *Vt,
                                lorc_error *err);
 
-/* ‖M − B·A‖_F / ‖M‖_F for B m×r and A r×n (row-major), in double; 0 when M is 0. */
+/* ‖M − B·A‖_F / ‖M‖_F for B m×r and A r×n (row-major), in double. When M is
+ * 0 it is undefined: NaN (Inf when B·A is not 0); never a misleading 0. */
 double lorc_lowrank_rel_error(const float *M, int64_t m, int64_t n, const float *B, const float *A, int r);
 
 #endif

@@ -1,5 +1,5 @@
 /* atomic_file.c — temp-file-then-rename output (POSIX). */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath, lstat */
 #include "atomic_file.h"
 
 #include <errno.h>
@@ -18,17 +18,44 @@ static void atomic_file_release(lorc_atomic_file *af) {
     af->temp_path = NULL;
 }
 
+/* The path the output will be renamed to. rename() replaces whatever the name
+ * holds, so anything but a regular file (a device node such as /dev/null, a
+ * FIFO, a socket, a directory) is refused rather than silently replaced by a
+ * regular file. A symlink to a regular file is followed: its target is
+ * replaced atomically (temporary file next to the target) and the link stays;
+ * a dangling symlink or one to anything else is refused. A name that does
+ * not exist yet is a new file. (The check and the rename are not atomic
+ * together; this guards against mistakes, not against a concurrent attacker
+ * who controls the directory.) */
+static lorc_status resolve_output(const char *path, char **out, lorc_error *err) {
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (errno != ENOENT) return lorc_fail(err, LORC_ERR_IO, "%s: %s", path, strerror(errno));
+        *out = strdup(path);
+    } else if (S_ISREG(st.st_mode)) {
+        *out = strdup(path);
+    } else if (S_ISLNK(st.st_mode) && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        *out = realpath(path, NULL);
+        if (!*out && errno != ENOMEM) return lorc_fail(err, LORC_ERR_IO, "%s: %s", path, strerror(errno));
+    } else {
+        return lorc_fail(err, LORC_ERR_INVALID, "refusing to replace %s: not a regular file", path);
+    }
+    if (!*out) return lorc_fail(err, LORC_ERR_NOMEM, "%s: out of memory", path);
+    return LORC_OK;
+}
+
 lorc_status lorc_atomic_file_open(lorc_atomic_file *af, const char *path, lorc_error *err) {
     memset(af, 0, sizeof *af);
-    size_t n = strlen(path);
-    af->final_path = strdup(path);
+    lorc_status st = resolve_output(path, &af->final_path, err);
+    if (st != LORC_OK) return st;
+    size_t n = strlen(af->final_path);
     af->temp_path = malloc(n + 16);
-    if (!af->final_path || !af->temp_path) {
+    if (!af->temp_path) {
         atomic_file_release(af);
         return lorc_fail(err, LORC_ERR_NOMEM, "%s: out of memory", path);
     }
     /* mkstemp keeps concurrent writers of the same output apart */
-    snprintf(af->temp_path, n + 16, "%s.tmp.XXXXXX", path);
+    snprintf(af->temp_path, n + 16, "%s.tmp.XXXXXX", af->final_path);
     int fd = mkstemp(af->temp_path);
     if (fd < 0) {
         int e = errno;

@@ -159,7 +159,13 @@ lorc_status gguf_writer_add_tensor_lazy(gguf_writer *w, const char *name, uint32
                                         const int64_t *ne, gguf_tensor_fill_fn fill, void *user);
 
 /* Writes a GGUF v3 file atomically (temp file + rename). `progress` (may be
- * NULL) is called after each tensor with bytes done / total. */
+ * NULL) is called after each tensor with bytes done / total. A tensor whose
+ * values (as encoded, copied or filled) include Inf or NaN is refused with
+ * LORC_ERR_INVALID naming the file and the tensor, and nothing is written
+ * (tensor/finite_check.h). */
+/* For test fixtures that must write hostile files (non-finite norms, ...):
+ * turns the finiteness check of gguf_writer_write off. Tools never call it. */
+void gguf_writer_allow_nonfinite(gguf_writer *w);
 lorc_status gguf_writer_write(gguf_writer *w, const char *path, lorc_progress_fn progress, void *progress_user,
                               lorc_error *err);
 

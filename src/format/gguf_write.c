@@ -8,6 +8,7 @@
 
 #include "../base/checked.h"
 #include "../base/error.h"
+#include "../tensor/finite_check.h"
 #include "../tensor/types.h"
 #include "gguf_internal.h"
 
@@ -38,6 +39,8 @@ struct gguf_writer {
     /* the first failure of a set/add call, reported again by write: callers
      * may check each call or only the final write */
     lorc_error deferred;
+    /* test fixtures only: write non-finite tensor values (see gguf.h) */
+    bool allow_nonfinite;
 };
 
 /* ------------------------------------------------------------ encoding */
@@ -425,6 +428,17 @@ static lorc_status encode_head(const gguf_writer *w, const char *path, bytes *h,
     return LORC_OK;
 }
 
+/* Every tensor, copied or produced, is checked as encoded: the writer is the
+ * one place all output passes through (policy: tensor/finite_check.h). */
+static lorc_status check_finite(const wtensor *t, const void *data, const char *path, lorc_error *err) {
+    size_t row_bytes = lorc_row_bytes(t->type, t->ne[0]);
+    if (row_bytes == 0) return LORC_OK;
+    lorc_error e;
+    if (lorc_check_encoded_finite(t->type, data, t->ne[0], (int64_t)(t->nbytes / row_bytes), t->name, &e) != LORC_OK)
+        return lorc_fail(err, e.status, "%s: %s; refusing to write it", path, e.message);
+    return LORC_OK;
+}
+
 static lorc_status write_body(gguf_writer *w, FILE *fp, const char *path, uint64_t alignment,
                               lorc_progress_fn progress, void *progress_user, lorc_error *err) {
     uint64_t total = 0;
@@ -460,6 +474,7 @@ static lorc_status write_body(gguf_writer *w, FILE *fp, const char *path, uint64
             if ((st = t->fill(t->user, buf, t->nbytes, err))) break;
             src = buf;
         }
+        if (!w->allow_nonfinite && (st = check_finite(t, src, path, err))) break;
         if ((st = put(fp, path, src, (size_t)t->nbytes, err))) break;
         if ((st = put_pad(fp, path, t->nbytes, alignment, err))) break;
         done += t->nbytes + (alignment - t->nbytes % alignment) % alignment;
@@ -467,6 +482,10 @@ static lorc_status write_body(gguf_writer *w, FILE *fp, const char *path, uint64
     }
     free(buf);
     return st;
+}
+
+void gguf_writer_allow_nonfinite(gguf_writer *w) {
+    if (w) w->allow_nonfinite = true;
 }
 
 lorc_status gguf_writer_write(gguf_writer *w, const char *path, lorc_progress_fn progress, void *progress_user,

@@ -95,6 +95,7 @@ lorc_status fx_write_raw_overlay(const char *path, const char *arch, const char 
                                  const char *const *names, const int64_t (*ne)[2], const char *const *hashes, float fill,
                                  lorc_error *err) {
     gguf_writer *w = gguf_writer_new();
+    gguf_writer_allow_nonfinite(w); /* a fixture: may write hostile values on purpose */
     float **bufs = calloc((size_t)n + 1, sizeof *bufs);
     lorc_status st = w && bufs ? LORC_OK : LORC_ERR_NOMEM;
     if (!st) st = gguf_writer_set_str(w, "general.architecture", arch);

@@ -276,6 +276,7 @@ lorc_status synth_write_replaced_model(const char *base, const char *out, const 
     lorc_status st = gguf_open(base, &f, err);
     if (st) return st;
     gguf_writer *w = gguf_writer_new();
+    gguf_writer_allow_nonfinite(w); /* a fixture: may write hostile values on purpose */
     if (!w) {
         gguf_close(f);
         return lorc_fail(err, LORC_ERR_NOMEM, "synth: out of memory");
