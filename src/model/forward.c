@@ -1,9 +1,10 @@
 /* forward.c — one forward pass of a llama/qwen2 model over a batch of tokens
  * (possibly from several sequences, each with its own KV cache and
- * adapters). Every linear layer is one lorc_matmul over all batch rows;
- * attention runs per (token, head) on the thread pool; the final norm and
- * output projection run only for the rows that want logits. */
-#include <math.h>
+ * adapters). Every linear layer is one blocked product over all batch
+ * rows, layers reading the same input sharing one dispatch to the pool (Q, K
+ * and V; gate and up); attention (attention.c) runs on the kernel table in
+ * blocks of query rows; the final norm and output projection run only for
+ * the rows that want logits. */
 #include <string.h>
 
 #include "../base/error.h"
@@ -56,10 +57,17 @@ static lorc_status linears(lorc_context *ctx, const lorc_batch *b, const linear_
                                   row_lists(b, slot, rows, n, ctx->row_lora + (size_t)k * (size_t)ctx->n_batch)};
     }
     if (lorc_matmul_multi(&ctx->kern, ctx->pool, &ctx->mm, a, n_ops) != 0) {
+        /* Name the product that fails on its own (error path only). */
+        int bad = 0;
+        for (int k = 0; n_ops > 1 && k < n_ops; k++)
+            if (lorc_matmul(&ctx->kern, ctx->pool, &ctx->mm, &a[k]) != 0) {
+                bad = k;
+                break;
+            }
         char name[96];
         return lorc_fail(err, LORC_ERR_NOMEM,
                          "forward: matrix product for '%s' failed (out of memory or an unusable adapter tensor)",
-                         lorc_model_slot_name(ctx->model, ops[0].slot, name, sizeof name));
+                         lorc_model_slot_name(ctx->model, ops[bad].slot, name, sizeof name));
     }
     return LORC_OK;
 }
