@@ -121,11 +121,13 @@ static unsigned check_product(const char *what, lorc_threadpool *p1, lorc_thread
     float *y1 = malloc(n * sizeof(float)), *y2 = malloc(n * sizeof(float)), *yr = malloc(n * sizeof(float));
     double *bound = malloc(n * sizeof(double));
     lorc_matmul_scratch s1 = {0}, s2 = {0};
+    lorc_kernels kern;
+    lorc_kernels_init_scalar(&kern);
     a->y = y1;
-    CHECK_MSG(lorc_matmul(p1, &s1, a) == 0, "%s: lorc_matmul failed", what);
+    CHECK_MSG(lorc_matmul(&kern, p1, &s1, a) == 0, "%s: lorc_matmul failed", what);
     a->y = y2;
     const unsigned jobs0 = lorc_threadpool_jobs(p2);
-    CHECK_MSG(lorc_matmul(p2, &s2, a) == 0, "%s: lorc_matmul (2 threads) failed", what);
+    CHECK_MSG(lorc_matmul(&kern, p2, &s2, a) == 0, "%s: lorc_matmul (2 threads) failed", what);
     const unsigned jobs = lorc_threadpool_jobs(p2) - jobs0;
     a->y = yr;
     lorc_matmul_reference(a);

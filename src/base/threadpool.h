@@ -19,4 +19,9 @@ void lorc_threadpool_run(lorc_threadpool *pool, lorc_parallel_fn fn, void *user)
  * never hands any): lets a test prove a product really ran in parallel. */
 unsigned lorc_threadpool_jobs(const lorc_threadpool *pool);
 
+/* Physical cores of the online CPUs (SMT siblings counted once), read from
+ * /sys/devices/system/cpu; the online CPU count when that is unreadable;
+ * at least 1. */
+int lorc_physical_cores(void);
+
 #endif
