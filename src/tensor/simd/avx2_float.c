@@ -36,30 +36,42 @@ static inline __attribute__((always_inline)) void float_tile(int kind, int NR, i
     (void)nr;
     (void)nc;
     const uint8_t *wr[4], *xr[3];
+    LORC_UNROLL
     for (int r = 0; r < NR; r++) wr[r] = (const uint8_t *)w + (size_t)r * w_stride;
+    LORC_UNROLL
     for (int c = 0; c < NC; c++) xr[c] = (const uint8_t *)x + (size_t)c * x_stride;
     __m256 acc[4][3];
+    LORC_UNROLL
     for (int r = 0; r < NR; r++)
+        LORC_UNROLL
         for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 xv[3];
+        LORC_UNROLL
         for (int c = 0; c < NC; c++) xv[c] = _mm256_loadu_ps((const float *)(const void *)xr[c] + i);
+        LORC_UNROLL
         for (int r = 0; r < NR; r++) {
             const __m256 wv = load_w8(kind, wr[r], i);
+            LORC_UNROLL
             for (int c = 0; c < NC; c++) acc[r][c] = _mm256_fmadd_ps(wv, xv[c], acc[r][c]);
         }
     }
     if (i < n) {
         const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         __m256 xv[3];
+        LORC_UNROLL
         for (int c = 0; c < NC; c++) xv[c] = _mm256_maskload_ps((const float *)(const void *)xr[c] + i, m);
+        LORC_UNROLL
         for (int r = 0; r < NR; r++) {
             const __m256 wv = load_w_tail(kind, wr[r], i, n - i);
+            LORC_UNROLL
             for (int c = 0; c < NC; c++) acc[r][c] = _mm256_fmadd_ps(wv, xv[c], acc[r][c]);
         }
     }
+    LORC_UNROLL
     for (int c = 0; c < NC; c++)
+        LORC_UNROLL
         for (int r = 0; r < NR; r++) y[(size_t)c * y_stride + (size_t)r] = lorc_avx2_hsum(acc[r][c]);
 }
 

@@ -8,6 +8,10 @@
 
 #include "../kernels.h"
 
+/* Fully unrolls a loop over the tile's rows or columns so that the
+ * accumulator arrays become registers (GCC keeps a memory copy otherwise). */
+#define LORC_UNROLL _Pragma("GCC unroll 8")
+
 #define LORC_TILE_ARGS                                                                                   \
     int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc, float *y, \
         size_t y_stride
