@@ -48,7 +48,7 @@ static void q8s_pack(const float *x, void *dst, int64_t n) {
         const int32_t sum = lorc_avx2_hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
         const __m256i q16a = _mm256_packs_epi32(q[0], q[1]), q16b = _mm256_packs_epi32(q[2], q[3]);
         const __m256i q8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16a, q16b), order);
-        _mm256_storeu_si256((__m256i *)b->q, q8);
+        _mm256_storeu_si256((__m256i *)(void *)b->q, q8);
         lorc_avx2_st_f32(b->d, d);
         lorc_avx2_st_f32(b->s, d * (float)sum);
     }
@@ -61,8 +61,8 @@ static void q16_pack(const float *x, void *dst, int64_t n) {
         const float d = block_round(x, 32767.0f, q);
         const __m256i lo = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xd8);
         const __m256i hi = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0xd8);
-        _mm256_storeu_si256((__m256i *)b->q, lo);
-        _mm256_storeu_si256((__m256i *)(b->q + 16), hi);
+        _mm256_storeu_si256((__m256i *)(void *)b->q, lo);
+        _mm256_storeu_si256((__m256i *)(void *)(b->q + 32), hi);
         lorc_avx2_st_f32(b->d, d);
     }
 }

@@ -27,8 +27,8 @@ _Static_assert(sizeof(lorc_avx2_act_q8s) == 40, "q8s block");
  * |q| <= 32767) so the activation rounding stays ~256x below the weights'
  * own 8-bit rounding; multiplied with sign-extended weights by vpmaddwd. */
 typedef struct {
-    uint8_t d[4]; /* float: amax / 32767 */
-    int16_t q[32];
+    uint8_t d[4];  /* float: amax / 32767 */
+    uint8_t q[64]; /* 32 int16, little-endian (bytes: the block has alignment 1) */
 } lorc_avx2_act_q16;
 _Static_assert(sizeof(lorc_avx2_act_q16) == 68, "q16 block");
 

@@ -160,10 +160,10 @@ AI void q8_0_tile(int NR, int NC, int64_t n, const void *w, size_t w_stride, int
             const __m256i w_hi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb[r] + 18)));
             LORC_UNROLL
             for (int c = 0; c < NC; c++) {
-                const int16_t *xq = xr[c][b].q;
+                const uint8_t *xq = xr[c][b].q;
                 const __m256i p = _mm256_add_epi32(
                     _mm256_madd_epi16(w_lo, _mm256_loadu_si256((const __m256i *)(const void *)xq)),
-                    _mm256_madd_epi16(w_hi, _mm256_loadu_si256((const __m256i *)(const void *)(xq + 16))));
+                    _mm256_madd_epi16(w_hi, _mm256_loadu_si256((const __m256i *)(const void *)(xq + 32))));
                 acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcast_ss(&scale[c][r]), acc[r][c]);
             }
         }
