@@ -3,7 +3,7 @@
  * weight types) and int16 blocks (Q8_0). A row is packed once per batch, so
  * this is not the hot loop, but it is vectorized anyway (it is per token in
  * decode). Rounding is to nearest (even) against the float scale stored. */
-#include "avx2_common.h"
+#include "avx2_float_legacy.h"
 
 #if defined(__x86_64__)
 

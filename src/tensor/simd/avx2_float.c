@@ -6,10 +6,10 @@
  * (12 registers), each weight vector converted once and used for 3 FMAs.
  * A pair's sum runs over 8-value steps in order, a masked step for a tail,
  * then one fixed horizontal sum: the same sequence for any nr, nc. */
-#include "avx2_common.h"
+#include "avx2_float_legacy.h"
 
 #if defined(__x86_64__)
-#include "avx2_tile.h"
+#include "avx2_tile_instances.h"
 
 enum { KIND_F32, KIND_F16, KIND_BF16 };
 

@@ -2,7 +2,7 @@
  * Q4_1, Q5_0, Q5_1 and Q8_0.
  *
  * 4/5-bit types: weights unpacked to unsigned bytes q (0..15 / 0..31), the
- * activations are int8 blocks (avx2_q8s, see avx2_common.h), and
+ * activations are int8 blocks (avx2_q8s, see avx2_float_legacy.h), and
  * vpmaddubsw + vpmaddwd give sum(q * qx) exactly in int32 lanes. The
  * weights' offset (-8, -16) or min m only needs the activation block's sum:
  *   block dot = dw*dx*sum(q*qx) + cw*s,  cw = -8dw | -16dw | m,  s = dx*sum(qx)
@@ -18,11 +18,11 @@
  * block in order with the same operations whatever nr, nc (batch
  * invariance); the rows' scales are gathered in a 4-lane vector whose
  * lanes never mix. */
-#include "avx2_common.h"
+#include "avx2_float_legacy.h"
 
 #if defined(__x86_64__)
 #include "../quant_impl.h"
-#include "avx2_tile.h"
+#include "avx2_tile_instances.h"
 
 #define AI static inline __attribute__((always_inline))
 

@@ -1,7 +1,7 @@
 /* avx2_vec.c — AVX2 + FMA float helpers for attention and the small ops:
  * dot, axpy, and softmax with a vector exp. Tails shorter than 8 go through
  * masked loads/stores, so every element takes the same vector path. */
-#include "avx2_common.h"
+#include "avx2_float_legacy.h"
 #include "avx2_exp.h"
 
 #if defined(__x86_64__)

@@ -1,9 +1,10 @@
-/* avx2_common.h — private to src/tensor/simd/avx2_*.c: the activation
- * formats of the AVX2 integer kernels, the vec helpers' entry points, and
- * small inline helpers every AVX2 file needs. Only included from files that
- * are built with -mavx2 -mfma -mf16c (and only on x86-64). */
-#ifndef LORC_TENSOR_SIMD_AVX2_COMMON_H
-#define LORC_TENSOR_SIMD_AVX2_COMMON_H
+/* avx2_float_legacy.h — private to the AVX2 files of the float and legacy
+ * types (avx2_float.c, avx2_legacy.c, avx2_act.c, avx2_vec.c): their
+ * activation formats, the vec helpers' entry points, and small inline
+ * helpers. Only included from files built with -mavx2 -mfma -mf16c (and
+ * only on x86-64). */
+#ifndef LORC_TENSOR_SIMD_AVX2_FLOAT_LEGACY_H
+#define LORC_TENSOR_SIMD_AVX2_FLOAT_LEGACY_H
 
 #if defined(__x86_64__)
 #include <immintrin.h>
