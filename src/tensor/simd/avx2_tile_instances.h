@@ -1,8 +1,8 @@
 /* avx2_tile_instances.h — private to src/tensor/simd: turns one tile body,
  * written with compile-time NR x NC (so its accumulators live in
- * registers), into a lorc_tile_fn that picks the instance for the run-time nr, nc. Every
- * instance runs the same per-pair operations, so a pair's result does not
- * depend on which instance computed it (batch invariance). */
+ * registers), into a lorc_tile_fn that picks the instance for the run-time
+ * nr, nc. Every instance runs the same per-pair operations, so a pair's
+ * result does not depend on which instance computed it (batch invariance). */
 #ifndef LORC_TENSOR_SIMD_AVX2_TILE_INSTANCES_H
 #define LORC_TENSOR_SIMD_AVX2_TILE_INSTANCES_H
 
