@@ -13,8 +13,9 @@
  * Tile: 4 weight rows x 3 activation rows. A weight block is unpacked once
  * and used for the 3 activation rows, an activation block for 4 weight
  * rows. 12 accumulators leave too few registers for everything else, so
- * GCC keeps a few in L1 (store-forwarded); measured ~10% faster in prompt
- * processing than 4 x 2 without spills. Each pair's sum runs block by
+ * GCC keeps a few in L1 (store-forwarded); still measured ~10% faster in
+ * prompt processing than 4 x 2 without spills (bench/kernel_tile_bench,
+ * on a noisy shared machine). Each pair's sum runs block by
  * block in order with the same operations whatever nr, nc (batch
  * invariance); the rows' scales are gathered in a 4-lane vector whose
  * lanes never mix. */
