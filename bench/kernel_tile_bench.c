@@ -1,0 +1,89 @@
+/* kernel_tile_bench.c — single-thread speed of one kernel family's tiles,
+ * for humans (nothing asserts on time):
+ *
+ *   kernel_tile_bench [ROWS [N [scalar|avx2 [TYPE]]]]     (default 2048 2048 avx2, all types)
+ *
+ * For each type: a ROWS x N weight matrix times 1 activation row (decode)
+ * and times tile_cols activation rows (prompt), walked in tiles of
+ * tile_rows. Reports weight bytes / s and multiply-adds / s over thread CPU
+ * time (best of 25 runs of >= 20 ms), which is steadier than wall time on a
+ * shared machine. ROWS x N = 2048 x 2048 keeps quantized matrices in L3
+ * (not DRAM): a kernel-speed figure, not a roofline one. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tensor/kernels.h"
+#include "tensor/types.h"
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void bench_type(const lorc_kernels *k, uint32_t type, int rows, int64_t n) {
+    const lorc_type_info *ti = lorc_type_get(type);
+    const lorc_type_kernel *tk = &k->type[type];
+    const size_t rb = lorc_row_bytes(type, n);
+    if (!tk->tile || rb == 0) return;
+    uint8_t *w = malloc(rb * (size_t)rows);
+    float *f = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) f[i] = (float)((double)(i * 7919 % 1000) / 500.0 - 1.0);
+    for (int r = 0; r < rows; r++) ti->from_float(f, w + rb * (size_t)r, n);
+    const int cols = tk->tile_cols;
+    const size_t xb = (size_t)(n / tk->act->block) * tk->act->block_bytes;
+    uint8_t *x = malloc(xb * (size_t)cols);
+    for (int c = 0; c < cols; c++) tk->act->from_float(f, x + xb * (size_t)c, n);
+    float *y = malloc(sizeof(float) * (size_t)rows * (size_t)cols);
+    const int ncs[2] = {1, cols};
+    for (int v = 0; v < (cols > 1 ? 2 : 1); v++) {
+        const int nc = ncs[v];
+        double best = 1e30;
+        for (int rep = 0; rep < 25; rep++) {
+            const double t0 = cpu_now();
+            int iters = 0;
+            double t1;
+            do {
+                for (int r = 0; r < rows; r += tk->tile_rows) {
+                    const int nr = rows - r < tk->tile_rows ? rows - r : tk->tile_rows;
+                    tk->tile(n, w + rb * (size_t)r, rb, nr, x, xb, nc, y + r, (size_t)rows);
+                }
+                iters++;
+                t1 = cpu_now();
+            } while (t1 - t0 < 0.02);
+            const double dt = (t1 - t0) / iters;
+            if (dt < best) best = dt;
+        }
+        printf("%-6s %-5s tile %dx%d act %-8s nc=%d: %7.2f GB/s weights, %6.2f GMAC/s\n", lorc_isa_name(k->isa),
+               ti->name, tk->tile_rows, tk->tile_cols, tk->act->name, nc, (double)(rb * (size_t)rows) / best / 1e9,
+               (double)rows * (double)n * nc / best / 1e9);
+    }
+    free(y);
+    free(x);
+    free(f);
+    free(w);
+}
+
+int main(int argc, char **argv) {
+    const int rows = argc > 1 ? atoi(argv[1]) : 2048;
+    const int64_t n = argc > 2 ? atoll(argv[2]) : 2048;
+    const int isa = lorc_isa_from_name(argc > 3 ? argv[3] : "avx2");
+    lorc_cpu_features cpu;
+    lorc_cpu_detect(&cpu);
+    if (rows < 1 || n < 256 || n % 256 != 0 || isa < 0 || isa >= LORC_ISA_COUNT ||
+        !lorc_isa_supported(&cpu, (lorc_isa)isa)) {
+        fprintf(stderr, "usage: kernel_tile_bench [ROWS [N (multiple of 256) [scalar|avx2 [TYPE]]]] "
+                        "(the ISA must be one this CPU runs)\n");
+        return 2;
+    }
+    lorc_kernels k;
+    lorc_kernels_init(&k, &cpu, (lorc_isa)isa);
+    static const uint32_t types[] = {LORC_TYPE_F32,  LORC_TYPE_F16,  LORC_TYPE_BF16, LORC_TYPE_Q8_0,
+                                     LORC_TYPE_Q4_0, LORC_TYPE_Q4_1, LORC_TYPE_Q5_0, LORC_TYPE_Q5_1};
+    const int only = argc > 4 ? lorc_type_from_name(argv[4]) : -1;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (only < 0 || (uint32_t)only == types[i]) bench_type(&k, types[i], rows, n);
+    return 0;
+}
