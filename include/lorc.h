@@ -97,9 +97,12 @@ bool lorc_vocab_add_bos(const lorc_vocab *vocab); /* does LORC_TOKENIZE_ADD_BOS 
 /* ------------------------------------------------------------- context */
 
 typedef struct lorc_context_params {
-    int n_threads; /* 0: all cores */
+    int n_threads; /* 0: the number of physical cores */
     int n_ctx;     /* 0: the model's trained context */
     int n_batch;   /* max tokens per forward pass; 0: 512 */
+    /* Kernel family: "auto" (the fastest this CPU runs), "scalar", "avx2",
+     * "avx512". NULL: the LORC_KERNELS environment variable, else "auto". */
+    const char *kernels;
 } lorc_context_params;
 
 lorc_context_params lorc_context_default_params(void);
@@ -107,6 +110,8 @@ lorc_status lorc_context_new(lorc_model *model, const lorc_context_params *param
                              lorc_error *err);
 void lorc_context_free(lorc_context *ctx);
 int lorc_context_n_ctx(const lorc_context *ctx);
+/* The kernel family the context computes with ("scalar", "avx2", ...). */
+const char *lorc_context_kernels(const lorc_context *ctx);
 
 /* ------------------------------------------------------------ sequence */
 

@@ -117,10 +117,12 @@ static void check_product(const char *what, lorc_threadpool *p1, lorc_threadpool
     float *y1 = malloc(n * sizeof(float)), *y2 = malloc(n * sizeof(float)), *yr = malloc(n * sizeof(float));
     double *bound = malloc(n * sizeof(double));
     lorc_matmul_scratch s1 = {0}, s2 = {0};
+    lorc_kernels kern;
+    lorc_kernels_init_scalar(&kern);
     a->y = y1;
-    CHECK_MSG(lorc_matmul(p1, &s1, a) == 0, "%s: lorc_matmul failed", what);
+    CHECK_MSG(lorc_matmul(&kern, p1, &s1, a) == 0, "%s: lorc_matmul failed", what);
     a->y = y2;
-    CHECK_MSG(lorc_matmul(p2, &s2, a) == 0, "%s: lorc_matmul (2 threads) failed", what);
+    CHECK_MSG(lorc_matmul(&kern, p2, &s2, a) == 0, "%s: lorc_matmul (2 threads) failed", what);
     a->y = yr;
     lorc_matmul_reference(a);
     magnitude(a, bound);

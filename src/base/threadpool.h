@@ -16,4 +16,9 @@ int lorc_threadpool_size(const lorc_threadpool *pool);
 /* Runs fn on all threads and returns when every one has finished. */
 void lorc_threadpool_run(lorc_threadpool *pool, lorc_parallel_fn fn, void *user);
 
+/* Physical cores of the online CPUs (SMT siblings counted once), read from
+ * /sys/devices/system/cpu; the online CPU count when that is unreadable;
+ * at least 1. */
+int lorc_physical_cores(void);
+
 #endif

@@ -1,16 +1,15 @@
-/* context.c — contexts (thread pool + scratch sized once for n_batch),
+/* context.c — contexts (thread pool + kernel table + scratch sized once for n_batch),
  * sequences (F32 KV cache + adapter set) and lorc_decode, which feeds a
  * sequence's tokens through lorc_forward in batches of at most n_batch. */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../base/checked.h"
 #include "../base/error.h"
 #include "context.h"
 
 lorc_context_params lorc_context_default_params(void) {
-    lorc_context_params p = {.n_threads = 0, .n_ctx = 0, .n_batch = 512};
+    lorc_context_params p = {.n_threads = 0, .n_ctx = 0, .n_batch = 512, .kernels = NULL};
     return p;
 }
 
@@ -20,6 +19,7 @@ void lorc_context_free(lorc_context *ctx) {
     lorc_matmul_scratch_free(&ctx->mm);
     free(ctx->arena);
     free(ctx->row_lora);
+    free(ctx->attn_block);
     free(ctx->out_rows);
     free(ctx->dec_pos);
     free(ctx->dec_seqs);
@@ -36,7 +36,9 @@ static bool alloc_arena(lorc_context *ctx) {
     const uint64_t kv_dim = (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim;
     const uint64_t vec = q_dim > (uint64_t)hp->n_embd ? q_dim : (uint64_t)hp->n_embd;
     /* Sizes in floats, each region rounded to 16 floats (64 bytes). */
-    uint64_t sizes[13];
+    const int group = hp->n_head_kv > 0 ? hp->n_head / hp->n_head_kv : 1;
+    const uint64_t n_queries = (uint64_t)ctx->attn_rows * (uint64_t)group;
+    uint64_t sizes[14];
     int n = 0;
     bool ok = true;
     uint64_t s;
@@ -50,8 +52,12 @@ static bool alloc_arena(lorc_context *ctx) {
     ok &= lorc_mul_u64(nb, (uint64_t)hp->n_ff, &s), sizes[n++] = s; /* gate */
     sizes[n++] = s;                                                  /* up */
     ok &= lorc_mul_u64(nb, (uint64_t)(hp->rope_dim ? hp->rope_dim : 1), &s), sizes[n++] = s; /* rope_cs */
-    ok &= lorc_mul_u64((uint64_t)ctx->n_threads, (uint64_t)ctx->n_ctx, &s), sizes[n++] = s; /* scores */
-    sizes[n++] = vec;                                                                     /* vec */
+    ok &= lorc_mul_u64((uint64_t)ctx->n_threads, (uint64_t)ctx->n_ctx, &s) && lorc_mul_u64(s, n_queries, &s),
+        sizes[n++] = s; /* scores */
+    ok &= lorc_mul_u64((uint64_t)ctx->n_threads, n_queries, &s) &&
+              lorc_mul_u64(s, (ctx->attn_qpack_bytes + sizeof(float) - 1) / sizeof(float), &s),
+        sizes[n++] = s;                   /* qpack */
+    sizes[n++] = vec * LORC_MAX_FUSED; /* vec */
     uint64_t total = 0;
     for (int i = 0; i < n && ok; i++) ok &= lorc_add_u64(total, (sizes[i] + 15) & ~(uint64_t)15, &total);
     uint64_t bytes;
@@ -59,13 +65,51 @@ static bool alloc_arena(lorc_context *ctx) {
     ctx->arena = calloc((size_t)total, sizeof(float));
     if (!ctx->arena) return false;
     float **dst[] = {&ctx->x,    &ctx->xn,   &ctx->tmp, &ctx->q,       &ctx->k,      &ctx->v,  &ctx->att,
-                     &ctx->gate, &ctx->up,   &ctx->rope_cs, &ctx->scores, &ctx->vec};
+                     &ctx->gate, &ctx->up,   &ctx->rope_cs, &ctx->scores, &ctx->qpack, &ctx->vec};
     float *p = ctx->arena;
     for (int i = 0; i < n; i++) {
         *dst[i] = p;
         p += (sizes[i] + 15) & ~(uint64_t)15;
     }
     return true;
+}
+
+/* Fills the kernel table from `name` ("auto", "scalar", "avx2", ...), or
+ * from LORC_KERNELS when name is NULL. */
+static lorc_status choose_kernels(const char *name, lorc_kernels *k, lorc_error *err) {
+    const char *origin = "kernels";
+    if (!name) {
+        name = getenv("LORC_KERNELS");
+        origin = "LORC_KERNELS";
+    }
+    if (!name || !*name) name = "auto";
+    lorc_cpu_features cpu;
+    lorc_cpu_detect(&cpu);
+    int isa = lorc_isa_from_name(name);
+    if (isa < 0)
+        return lorc_fail(err, LORC_ERR_INVALID, "%s '%s': unknown kernel family (use auto, scalar, avx2, avx512 or neon)",
+                         origin, name);
+    if (isa == LORC_ISA_COUNT) {
+        isa = lorc_isa_best(&cpu);
+    } else if (!lorc_isa_supported(&cpu, (lorc_isa)isa)) {
+        static const char *const needs[LORC_ISA_COUNT] = {"", "AVX2+FMA+F16C", "AVX-512", "NEON"};
+        return lorc_fail(err, LORC_ERR_UNSUPPORTED, "%s '%s': this CPU lacks %s", origin, name, needs[isa]);
+    }
+    lorc_kernels_init(k, &cpu, (lorc_isa)isa);
+    return LORC_OK;
+}
+
+/* Attention work items: rows per item, and the bytes of one query vector
+ * packed for the F32 tile (0 when head_dim does not fit its act format:
+ * attention then uses the vec dot kernel). */
+static void attn_layout(lorc_context *ctx) {
+    const lorc_hparams *hp = &ctx->model->hp;
+    const int group = hp->n_head_kv > 0 ? hp->n_head / hp->n_head_kv : 1;
+    ctx->attn_rows = group < LORC_ATTN_QUERIES ? LORC_ATTN_QUERIES / group : 1;
+    const lorc_type_kernel *e = &ctx->kern.type[LORC_TYPE_F32];
+    ctx->attn_qpack_bytes = 0;
+    if (e->act && e->tile && hp->head_dim % e->act->block == 0)
+        ctx->attn_qpack_bytes = (size_t)(hp->head_dim / e->act->block) * e->act->block_bytes;
 }
 
 lorc_status lorc_context_new(lorc_model *model, const lorc_context_params *params, lorc_context **out,
@@ -76,28 +120,32 @@ lorc_status lorc_context_new(lorc_model *model, const lorc_context_params *param
     if (p.n_threads < 0 || p.n_ctx < 0 || p.n_batch < 0)
         return lorc_fail(err, LORC_ERR_INVALID, "context: negative n_threads/n_ctx/n_batch (%d/%d/%d)", p.n_threads,
                          p.n_ctx, p.n_batch);
-    if (p.n_threads == 0) {
-        long nc = sysconf(_SC_NPROCESSORS_ONLN);
-        p.n_threads = nc > 0 ? (int)(nc < 256 ? nc : 256) : 1;
-    }
+    if (p.n_threads == 0) p.n_threads = lorc_physical_cores();
     if (p.n_threads > 1024) return lorc_fail(err, LORC_ERR_INVALID, "context: %d threads is too many", p.n_threads);
     if (p.n_ctx == 0) p.n_ctx = model->hp.n_ctx_train;
     if (p.n_batch == 0) p.n_batch = 512;
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
 
+    lorc_kernels kern;
+    lorc_status st = choose_kernels(p.kernels, &kern, err);
+    if (st != LORC_OK) return st;
+
     lorc_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return lorc_fail(err, LORC_ERR_NOMEM, "context: out of memory");
     ctx->model = model;
+    ctx->kern = kern;
     ctx->n_threads = p.n_threads;
     ctx->n_ctx = p.n_ctx;
     ctx->n_batch = p.n_batch;
     size_t nb = (size_t)p.n_batch;
-    ctx->row_lora = calloc(nb, sizeof *ctx->row_lora);
+    attn_layout(ctx);
+    ctx->row_lora = calloc(nb * LORC_MAX_FUSED, sizeof *ctx->row_lora);
+    ctx->attn_block = calloc(nb + 1, sizeof *ctx->attn_block);
     ctx->out_rows = calloc(nb, sizeof *ctx->out_rows);
     ctx->dec_pos = calloc(nb, sizeof *ctx->dec_pos);
     ctx->dec_seqs = calloc(nb, sizeof *ctx->dec_seqs);
     ctx->dec_want = calloc(nb, sizeof *ctx->dec_want);
-    if (!ctx->row_lora || !ctx->out_rows || !ctx->dec_pos || !ctx->dec_seqs || !ctx->dec_want ||
+    if (!ctx->row_lora || !ctx->attn_block || !ctx->out_rows || !ctx->dec_pos || !ctx->dec_seqs || !ctx->dec_want ||
         !alloc_arena(ctx)) {
         lorc_context_free(ctx);
         return lorc_fail(err, LORC_ERR_NOMEM, "context: out of memory for n_batch %d, n_ctx %d", p.n_batch, p.n_ctx);
@@ -112,6 +160,8 @@ lorc_status lorc_context_new(lorc_model *model, const lorc_context_params *param
 }
 
 int lorc_context_n_ctx(const lorc_context *ctx) { return ctx->n_ctx; }
+
+const char *lorc_context_kernels(const lorc_context *ctx) { return lorc_isa_name(ctx->kern.isa); }
 
 /* ------------------------------------------------------------ sequences */
 

@@ -10,15 +10,23 @@
 
 #include "../adapter/adapter.h"
 #include "../base/threadpool.h"
+#include "../tensor/kernels.h"
 #include "../tensor/matmul.h"
 #include "model.h"
 
-/* Shared by the sequences of one model: the pool, and scratch sized once for
- * n_batch tokens so a forward pass allocates nothing (the matmul scratch
- * grows only the first time an adapter shape needs more). */
+/* Query vectors (query rows × the GQA group's heads) one attention work
+ * item scores against its KV head at once. */
+#define LORC_ATTN_QUERIES 32
+/* Products one lorc_matmul_multi dispatch holds in the forward pass (Q, K, V). */
+#define LORC_MAX_FUSED 3
+
+/* Shared by the sequences of one model: the pool, the kernel table, and
+ * scratch sized once for n_batch tokens so a forward pass allocates nothing
+ * (the matmul scratch grows only the first time a shape needs more). */
 struct lorc_context {
     lorc_model *model;        /* borrowed */
     lorc_threadpool *pool;    /* owned */
+    lorc_kernels kern;        /* chosen once from the CPU and params.kernels / LORC_KERNELS */
     int n_threads;
     int n_ctx;                /* positions per sequence */
     int n_batch;              /* max tokens per forward pass */
@@ -34,9 +42,13 @@ struct lorc_context {
     float *gate;              /* [n_batch][n_ff] */
     float *up;                /* [n_batch][n_ff] */
     float *rope_cs;           /* [n_batch][rope_dim] cos/sin pairs per token */
-    float *scores;            /* [n_threads][n_ctx] attention weights, one row per thread */
-    float *vec;               /* [max(n_embd, n_head*head_dim)] norm/bias weights as F32 */
-    const lorc_lora_list **row_lora; /* owned [n_batch]: per-row adapter list of one slot */
+    int attn_rows;            /* query rows per attention work item (LORC_ATTN_QUERIES / GQA group) */
+    size_t attn_qpack_bytes;  /* one query vector packed in the F32 act format (0: not packable) */
+    float *scores;            /* [n_threads][attn_rows * group][n_ctx] attention weights */
+    float *qpack;             /* [n_threads][attn_rows * group * attn_qpack_bytes] packed queries */
+    float *vec;               /* [LORC_MAX_FUSED][max(n_embd, n_head*head_dim)] norm/bias weights as F32 */
+    const lorc_lora_list **row_lora; /* owned [LORC_MAX_FUSED][n_batch]: per-row adapter lists of a dispatch's slots */
+    int32_t *attn_block;      /* owned [n_batch + 1]: first batch row of each attention row block */
     int32_t *out_rows;        /* owned [n_batch]: batch rows that want logits */
     int32_t *dec_pos;         /* owned [n_batch]: lorc_decode's batch */
     lorc_sequence **dec_seqs; /* owned [n_batch] */

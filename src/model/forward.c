@@ -9,6 +9,7 @@
 #include "../base/error.h"
 #include "../tensor/ops.h"
 #include "../tensor/types.h"
+#include "attention.h"
 #include "context.h"
 
 /* A 1-D weight (norm, bias, rope factors) as F32: in place when it is F32,
@@ -21,77 +22,52 @@ static const float *vec_f32(const lorc_tensor *t, float *buf) {
 }
 
 /* Per-row adapter lists of `slot` for the rows listed in `rows` (NULL: all),
- * or NULL when none of those rows' sequences carries an adapter. */
-static const lorc_lora_list *const *row_lists(lorc_context *ctx, const lorc_batch *b, int slot,
-                                              const int32_t *rows, int n) {
+ * kept in `dst`; NULL when none of those rows' sequences carries an adapter. */
+static const lorc_lora_list *const *row_lists(const lorc_batch *b, int slot, const int32_t *rows, int n,
+                                              const lorc_lora_list **dst) {
     bool any = false;
     for (int i = 0; i < n; i++) {
         const lorc_sequence *s = b->seqs[rows ? rows[i] : i];
         const lorc_lora_list *l = lorc_adapter_set_slot(&s->adapters, slot);
-        ctx->row_lora[i] = l;
+        dst[i] = l;
         any |= l != NULL;
     }
-    return any ? (const lorc_lora_list *const *)ctx->row_lora : NULL;
+    return any ? (const lorc_lora_list *const *)dst : NULL;
 }
 
-static lorc_status linear(lorc_context *ctx, const lorc_batch *b, int slot, const float *bias, const float *x,
-                          float *y, const int32_t *rows, int n, lorc_error *err) {
-    const lorc_tensor *w = slot == lorc_slot_global(GW_OUTPUT) ? lorc_model_output(ctx->model) : ctx->model->w[slot];
-    lorc_matmul_args a = {w, bias, x, y, n, row_lists(ctx, b, slot, rows, n)};
-    if (lorc_matmul(ctx->pool, &ctx->mm, &a) != 0) {
+/* One linear layer's product in a fused dispatch. */
+typedef struct linear_op {
+    int slot;
+    const float *bias;
+    float *y;
+} linear_op;
+
+/* The products of n_ops linear layers that read the same input x (rows
+ * `rows` of the batch, NULL: all n), in one dispatch: the threads share
+ * out the output rows of all of them (Q, K and V; gate and up). */
+static lorc_status linears(lorc_context *ctx, const lorc_batch *b, const linear_op *ops, int n_ops, const float *x,
+                           const int32_t *rows, int n, lorc_error *err) {
+    lorc_matmul_args a[LORC_MAX_FUSED];
+    for (int k = 0; k < n_ops; k++) {
+        const int slot = ops[k].slot;
+        const lorc_tensor *w =
+            slot == lorc_slot_global(GW_OUTPUT) ? lorc_model_output(ctx->model) : ctx->model->w[slot];
+        a[k] = (lorc_matmul_args){w, ops[k].bias, x, ops[k].y, n,
+                                  row_lists(b, slot, rows, n, ctx->row_lora + (size_t)k * (size_t)ctx->n_batch)};
+    }
+    if (lorc_matmul_multi(&ctx->kern, ctx->pool, &ctx->mm, a, n_ops) != 0) {
         char name[96];
-        return lorc_fail(err, LORC_ERR_NOMEM, "forward: matrix product for '%s' failed (out of memory or an unusable "
-                         "adapter tensor)", lorc_model_slot_name(ctx->model, slot, name, sizeof name));
+        return lorc_fail(err, LORC_ERR_NOMEM,
+                         "forward: matrix product for '%s' failed (out of memory or an unusable adapter tensor)",
+                         lorc_model_slot_name(ctx->model, ops[0].slot, name, sizeof name));
     }
     return LORC_OK;
 }
 
-/* ------------------------------------------------------------ attention */
-
-/* Below this many multiply-adds attention runs on the calling thread; the
- * result is the same either way (one thread computes each (row, head)). */
-#define ATTN_PARALLEL_MIN_WORK 32768
-
-typedef struct attn_job {
-    lorc_context *ctx;
-    const lorc_batch *b;
-    int layer;
-} attn_job;
-
-/* Work item (row, head) pairs are dealt round-robin so the long-context rows
- * of a prompt spread over the threads. */
-static void attn_run(void *user, int ith, int nth) {
-    const attn_job *jb = user;
-    lorc_context *ctx = jb->ctx;
-    const lorc_hparams *hp = &ctx->model->hp;
-    const int hd = hp->head_dim, n_head = hp->n_head, group = hp->n_head / hp->n_head_kv;
-    const int64_t q_dim = (int64_t)n_head * hd, kv_dim = (int64_t)hp->n_head_kv * hd;
-    const float scale = 1.0f / sqrtf((float)hd);
-    float *sc = ctx->scores + (int64_t)ith * ctx->n_ctx;
-    const int64_t items = (int64_t)jb->b->n_tokens * n_head;
-    for (int64_t it = ith; it < items; it += nth) {
-        int i = (int)(it / n_head), h = (int)(it % n_head), kvh = h / group;
-        const lorc_sequence *s = jb->b->seqs[i];
-        const int n_kv = jb->b->pos[i] + 1;
-        const size_t layer_off = (size_t)jb->layer * (size_t)s->n_ctx * (size_t)kv_dim;
-        const float *kc = s->k_cache + layer_off + (int64_t)kvh * hd;
-        const float *vc = s->v_cache + layer_off + (int64_t)kvh * hd;
-        const float *q = ctx->q + i * q_dim + (int64_t)h * hd;
-        for (int t = 0; t < n_kv; t++) {
-            const float *k = kc + (int64_t)t * kv_dim;
-            float d = 0;
-            for (int e = 0; e < hd; e++) d += q[e] * k[e];
-            sc[t] = d * scale;
-        }
-        lorc_softmax(sc, n_kv);
-        float *o = ctx->att + i * q_dim + (int64_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof(float));
-        for (int t = 0; t < n_kv; t++) {
-            const float *v = vc + (int64_t)t * kv_dim;
-            const float p = sc[t];
-            for (int e = 0; e < hd; e++) o[e] += p * v[e];
-        }
-    }
+static lorc_status linear(lorc_context *ctx, const lorc_batch *b, int slot, const float *x, float *y,
+                          const int32_t *rows, int n, lorc_error *err) {
+    linear_op op = {slot, NULL, y};
+    return linears(ctx, b, &op, 1, x, rows, n, err);
 }
 
 /* ------------------------------------------------------------ checks */
@@ -157,10 +133,10 @@ lorc_status lorc_forward(lorc_context *ctx, const lorc_batch *b, float *logits, 
         .freq_factors = vec_f32(m->w[GW_ROPE_FREQS], ctx->vec),
     };
     for (int i = 0; i < n; i++) lorc_rope_angles(&rope, b->pos[i], ctx->rope_cs + (int64_t)i * hp->rope_dim);
-    /* Multiply-adds of one layer's attention: small ones (a short context
-     * on a tiny model) are not worth waking the pool for. */
-    int64_t attn_work = 0;
-    for (int i = 0; i < n; i++) attn_work += (int64_t)(b->pos[i] + 1) * hp->n_head * hd * 2;
+    const int n_blocks = lorc_attention_blocks(ctx, b);
+    /* Room for one 1-D weight (norm or bias) in ctx->vec; Q, K and V's
+     * biases take three. */
+    const int64_t vec_len = q_dim > n_embd ? q_dim : n_embd;
 
     for (int l = 0; l < hp->n_layer; l++) {
         const lorc_tensor *const *w = m->w + lorc_slot_layer(l, 0);
@@ -168,13 +144,12 @@ lorc_status lorc_forward(lorc_context *ctx, const lorc_batch *b, float *logits, 
         const float *norm = vec_f32(w[LW_ATTN_NORM], ctx->vec);
         for (int i = 0; i < n; i++)
             lorc_rmsnorm(ctx->xn + (int64_t)i * n_embd, ctx->x + (int64_t)i * n_embd, norm, n_embd, hp->norm_eps);
-        if ((st = linear(ctx, b, lorc_slot_layer(l, LW_ATTN_Q), vec_f32(w[LW_ATTN_Q_BIAS], ctx->vec), ctx->xn, ctx->q,
-                         NULL, n, err)) ||
-            (st = linear(ctx, b, lorc_slot_layer(l, LW_ATTN_K), vec_f32(w[LW_ATTN_K_BIAS], ctx->vec), ctx->xn, ctx->k,
-                         NULL, n, err)) ||
-            (st = linear(ctx, b, lorc_slot_layer(l, LW_ATTN_V), vec_f32(w[LW_ATTN_V_BIAS], ctx->vec), ctx->xn, ctx->v,
-                         NULL, n, err)))
-            goto fail;
+        const linear_op qkv[3] = {
+            {lorc_slot_layer(l, LW_ATTN_Q), vec_f32(w[LW_ATTN_Q_BIAS], ctx->vec), ctx->q},
+            {lorc_slot_layer(l, LW_ATTN_K), vec_f32(w[LW_ATTN_K_BIAS], ctx->vec + vec_len), ctx->k},
+            {lorc_slot_layer(l, LW_ATTN_V), vec_f32(w[LW_ATTN_V_BIAS], ctx->vec + 2 * vec_len), ctx->v},
+        };
+        if ((st = linears(ctx, b, qkv, 3, ctx->xn, NULL, n, err))) goto fail;
         for (int i = 0; i < n; i++) {
             const float *cs = ctx->rope_cs + (int64_t)i * hp->rope_dim;
             lorc_rope_apply(&rope, ctx->q + i * q_dim, hp->n_head, cs);
@@ -184,23 +159,21 @@ lorc_status lorc_forward(lorc_context *ctx, const lorc_batch *b, float *logits, 
             memcpy(s->k_cache + off, ctx->k + i * kv_dim, (size_t)kv_dim * sizeof(float));
             memcpy(s->v_cache + off, ctx->v + i * kv_dim, (size_t)kv_dim * sizeof(float));
         }
-        attn_job aj = {ctx, b, l};
-        if (attn_work > ATTN_PARALLEL_MIN_WORK)
-            lorc_threadpool_run(ctx->pool, attn_run, &aj);
-        else
-            attn_run(&aj, 0, 1);
-        if ((st = linear(ctx, b, lorc_slot_layer(l, LW_ATTN_OUT), NULL, ctx->att, ctx->tmp, NULL, n, err))) goto fail;
+        lorc_attention(ctx, b, l, n_blocks);
+        if ((st = linear(ctx, b, lorc_slot_layer(l, LW_ATTN_OUT), ctx->att, ctx->tmp, NULL, n, err))) goto fail;
         for (int64_t e = 0; e < (int64_t)n * n_embd; e++) ctx->x[e] += ctx->tmp[e];
 
         /* Feed-forward block (SwiGLU). */
         norm = vec_f32(w[LW_FFN_NORM], ctx->vec);
         for (int i = 0; i < n; i++)
             lorc_rmsnorm(ctx->xn + (int64_t)i * n_embd, ctx->x + (int64_t)i * n_embd, norm, n_embd, hp->norm_eps);
-        if ((st = linear(ctx, b, lorc_slot_layer(l, LW_FFN_GATE), NULL, ctx->xn, ctx->gate, NULL, n, err)) ||
-            (st = linear(ctx, b, lorc_slot_layer(l, LW_FFN_UP), NULL, ctx->xn, ctx->up, NULL, n, err)))
-            goto fail;
+        const linear_op gate_up[2] = {
+            {lorc_slot_layer(l, LW_FFN_GATE), NULL, ctx->gate},
+            {lorc_slot_layer(l, LW_FFN_UP), NULL, ctx->up},
+        };
+        if ((st = linears(ctx, b, gate_up, 2, ctx->xn, NULL, n, err))) goto fail;
         lorc_swiglu(ctx->gate, ctx->up, (int64_t)n * n_ff);
-        if ((st = linear(ctx, b, lorc_slot_layer(l, LW_FFN_DOWN), NULL, ctx->gate, ctx->tmp, NULL, n, err))) goto fail;
+        if ((st = linear(ctx, b, lorc_slot_layer(l, LW_FFN_DOWN), ctx->gate, ctx->tmp, NULL, n, err))) goto fail;
         for (int64_t e = 0; e < (int64_t)n * n_embd; e++) ctx->x[e] += ctx->tmp[e];
     }
 
@@ -214,7 +187,7 @@ lorc_status lorc_forward(lorc_context *ctx, const lorc_batch *b, float *logits, 
         ctx->out_rows[n_out++] = i;
     }
     if (n_out > 0 &&
-        (st = linear(ctx, b, lorc_slot_global(GW_OUTPUT), NULL, ctx->xn, logits, ctx->out_rows, n_out, err)))
+        (st = linear(ctx, b, lorc_slot_global(GW_OUTPUT), ctx->xn, logits, ctx->out_rows, n_out, err)))
         goto fail;
 
     for (int i = 0; i < n; i++) b->seqs[i]->n_past = b->pos[i] + 1;

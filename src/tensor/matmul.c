@@ -1,216 +1,285 @@
-/* matmul.c — y = x·Wᵀ (+ bias) (+ per-row LoRA terms) for a batch of rows,
- * split across the thread pool by output rows; plus a double-precision
- * reference. The per-row dot products come from the type table (scalar
- * today); SIMD kernels slot in behind lorc_type_get(...)->vec_dot.
+/* matmul.c — y = x·Wᵀ (+ bias) (+ per-row LoRA terms) for a batch of rows as
+ * a blocked product: activation rows are packed once into the weight type's
+ * activation format, then each chunk of output rows is computed in tiles of
+ * tile_rows weight rows × tile_cols activation rows by the kernel table's
+ * tile kernel. Plus a double-precision row-by-row reference.
  *
- * Every output element is produced by exactly one thread running the same
- * code whatever the thread count, so results do not depend on -t. */
+ * Batch invariance: the tile kernels give every (weight row, activation row)
+ * pair the same bits whatever the tile's shape, and everything added here
+ * (bias, LoRA terms, replacements) is applied per element in a fixed order
+ * (base + bias, then each LoRA term in list order). So a row's outputs do not
+ * depend on the batch around it, and since each output element is computed
+ * by exactly one thread with the same code, not on the thread count either.
+ *
+ * Threads: a dispatch covers the output rows of one or more products
+ * (lorc_matmul_multi: Q, K and V together), cut into chunks of whole tiles
+ * that threads take from an atomic counter. */
 #include "matmul.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "matmul_internal.h"
 #include "types.h"
 
-/* Weight rows processed together: they stay in cache while every
- * activation row of the batch streams past them. */
-#define MM_ROW_BLOCK 16
-/* Below this many multiply-adds a product runs on the calling thread: waking
- * the pool would cost more than it saves. Results are identical either way. */
+/* Tile shapes the output buffer of part_run holds; a family declaring a
+ * larger tile is called with at most this many rows/columns. */
+#define MM_TILE_MAX 16
+/* Weight bytes of one chunk: small enough to stay in L1/L2 while every
+ * activation tile of the batch streams past. */
+#define MM_CHUNK_BYTES (32 * 1024)
+#define MM_CHUNK_MAX_ROWS 256
+/* Below this many multiply-adds a dispatch runs on the calling thread:
+ * waking the pool would cost more than it saves. Results are identical. */
 #define MM_PARALLEL_MIN_WORK 32768
+/* Packing is split across the pool from this many rows on. */
+#define MM_PACK_PARALLEL_ROWS 8
 
-/* ------------------------------------------------------------ scratch */
+/* ------------------------------------------------------------ plan */
 
-void lorc_matmul_scratch_free(lorc_matmul_scratch *s) {
-    if (!s) return;
-    free(s->buf);
-    s->buf = NULL;
-    s->size = 0;
-}
-
-void *lorc_matmul_scratch_get(lorc_matmul_scratch *s, size_t size) {
-    if (size <= s->size) return s->buf;
-    /* Grow geometrically so a sequence of slightly larger requests does not
-     * reallocate each time. */
-    size_t want = size + size / 2 + 64;
-    void *p = malloc(want);
-    if (!p) return NULL;
-    free(s->buf);
-    s->buf = p;
-    s->size = want;
-    return p;
-}
-
-/* Carves aligned regions out of one scratch block. */
-typedef struct carver {
-    uint8_t *base;
-    size_t used;
-} carver;
-
-static size_t align_up(size_t n) { return (n + 63) & ~(size_t)63; }
-
-static void *carve(carver *c, size_t n) {
-    void *p = c->base + c->used;
-    c->used += align_up(n);
-    return p;
-}
-
-/* ------------------------------------------------------------ kernel */
-
-/* One product over a subset of rows: for k in [0, n) and each output row j,
- *   out[y_row(k)][j] (=|+=) alpha * dot(W_j, x[x_row(k)]) (+ bias[j]). */
-typedef struct mm_job {
-    const uint8_t *w;     /* weight rows */
-    size_t w_row_bytes;
+/* One weight applied to n packed activation rows, writing (or adding to) the
+ * output rows y_rows[k] (NULL: k). */
+typedef struct mm_part {
+    lorc_tile_fn tile;
+    int tile_rows, tile_cols;
+    const uint8_t *w;
+    size_t w_stride;
     int64_t n_in;
-    int64_t n_out;
-    lorc_vec_dot_fn dot;
-    const uint8_t *x;     /* activations in the weight type's dot_type */
-    size_t x_stride;      /* bytes between activation rows */
-    const int64_t *x_map; /* NULL: row k of x is k */
-    float *y;
-    int64_t y_stride;     /* floats between output rows */
-    const int64_t *y_map; /* NULL: row k of y is k */
+    const uint8_t *x; /* packed, row k at x + k * x_stride */
+    size_t x_stride;
     int64_t n;
-    const float *bias;    /* n_out or NULL (only when !accumulate) */
-    float alpha;
+    float *y;
+    int64_t y_stride; /* floats between output rows */
+    const int64_t *y_rows;
+    const float *bias; /* only when !accumulate */
+    float alpha;       /* only when accumulate */
     bool accumulate;
-} mm_job;
+} mm_part;
 
-static void mm_job_run(void *user, int ith, int nth) {
-    const mm_job *jb = user;
-    int64_t per = (jb->n_out + nth - 1) / nth;
-    int64_t j0 = per * ith;
-    int64_t j1 = j0 + per < jb->n_out ? j0 + per : jb->n_out;
-    lorc_vec_dot_fn dot = jb->dot;
-    for (int64_t jb0 = j0; jb0 < j1; jb0 += MM_ROW_BLOCK) {
-        int64_t jb1 = jb0 + MM_ROW_BLOCK < j1 ? jb0 + MM_ROW_BLOCK : j1;
-        for (int64_t k = 0; k < jb->n; k++) {
-            const uint8_t *xr = jb->x + (size_t)(jb->x_map ? jb->x_map[k] : k) * jb->x_stride;
-            float *yr = jb->y + (jb->y_map ? jb->y_map[k] : k) * jb->y_stride;
-            const uint8_t *wr = jb->w + (size_t)jb0 * jb->w_row_bytes;
-            if (jb->accumulate) {
-                for (int64_t j = jb0; j < jb1; j++, wr += jb->w_row_bytes)
-                    yr[j] += jb->alpha * dot(wr, xr, jb->n_in);
-            } else if (jb->bias) {
-                for (int64_t j = jb0; j < jb1; j++, wr += jb->w_row_bytes)
-                    yr[j] = dot(wr, xr, jb->n_in) + jb->bias[j];
-            } else {
-                for (int64_t j = jb0; j < jb1; j++, wr += jb->w_row_bytes) yr[j] = dot(wr, xr, jb->n_in);
+/* One output matrix of n_out columns; its parts run in order on each chunk
+ * of output columns (weight rows). */
+typedef struct mm_output {
+    int64_t n_out;
+    int64_t chunk_rows;
+    int64_t first_chunk;
+    int part0, n_parts;
+} mm_output;
+
+typedef struct mm_plan {
+    mm_part *parts;
+    int n_parts, cap_parts;
+    mm_output *outs;
+    int n_outs, cap_outs;
+    int64_t n_chunks;
+    double work; /* multiply-adds */
+    atomic_llong next;
+} mm_plan;
+
+static int imin(int64_t a, int64_t b) { return (int)(a < b ? a : b); }
+
+/* Columns [j0, j1) of one part's output. Loop order: the chunk's weight rows
+ * (cache-sized) are reused by every activation tile. */
+static void part_run(const mm_part *p, int64_t j0, int64_t j1) {
+    float buf[MM_TILE_MAX * MM_TILE_MAX];
+    const int tr = p->tile_rows, tc = p->tile_cols;
+    for (int64_t c0 = 0; c0 < p->n; c0 += tc) {
+        const int nc = imin(tc, p->n - c0);
+        const uint8_t *xc = p->x + (size_t)c0 * p->x_stride;
+        for (int64_t r0 = j0; r0 < j1; r0 += tr) {
+            const int nr = imin(tr, j1 - r0);
+            p->tile(p->n_in, p->w + (size_t)r0 * p->w_stride, p->w_stride, nr, xc, p->x_stride, nc, buf,
+                    (size_t)tr);
+            for (int c = 0; c < nc; c++) {
+                const int64_t row = p->y_rows ? p->y_rows[c0 + c] : c0 + c;
+                float *yr = p->y + row * p->y_stride + r0;
+                const float *d = buf + (size_t)c * (size_t)tr;
+                if (p->accumulate) {
+                    for (int r = 0; r < nr; r++) yr[r] += p->alpha * d[r];
+                } else if (p->bias) {
+                    for (int r = 0; r < nr; r++) yr[r] = d[r] + p->bias[r0 + r];
+                } else {
+                    memcpy(yr, d, (size_t)nr * sizeof(float));
+                }
             }
         }
     }
 }
 
-static void mm_run(lorc_threadpool *pool, mm_job *jb) {
-    if (jb->n == 0 || jb->n_out == 0) return;
-    double work = (double)jb->n * (double)jb->n_out * (double)jb->n_in;
-    if (!pool || work < MM_PARALLEL_MIN_WORK || lorc_threadpool_size(pool) == 1)
-        mm_job_run(jb, 0, 1);
-    else
-        lorc_threadpool_run(pool, mm_job_run, jb);
+static int64_t out_chunks(const mm_output *o) { return (o->n_out + o->chunk_rows - 1) / o->chunk_rows; }
+
+static void plan_worker(void *user, int ith, int nth) {
+    (void)ith;
+    (void)nth;
+    mm_plan *p = user;
+    int o = 0;
+    for (;;) {
+        const int64_t c = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+        if (c >= p->n_chunks) return;
+        /* Chunks a thread takes only increase, so o only moves forward. */
+        while (c >= p->outs[o].first_chunk + out_chunks(&p->outs[o])) o++;
+        const mm_output *out = &p->outs[o];
+        const int64_t j0 = (c - out->first_chunk) * out->chunk_rows;
+        const int64_t j1 = j0 + out->chunk_rows < out->n_out ? j0 + out->chunk_rows : out->n_out;
+        for (int k = 0; k < out->n_parts; k++) part_run(&p->parts[out->part0 + k], j0, j1);
+    }
 }
 
-/* Converts rows of F32 activations to a dot type (rows listed by map, placed
- * at the same row index in dst). */
-typedef struct conv_job {
-    lorc_from_float_fn from_float;
+static void plan_run(mm_plan *p, lorc_threadpool *pool) {
+    if (p->n_chunks == 0) return;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    if (!pool || p->work < MM_PARALLEL_MIN_WORK || p->n_chunks < 2 || lorc_threadpool_size(pool) == 1)
+        plan_worker(p, 0, 1);
+    else
+        lorc_threadpool_run(pool, plan_worker, p);
+}
+
+/* Starts an output of n_out columns; the parts added next belong to it. */
+static mm_output *plan_output(mm_plan *p, int64_t n_out) {
+    mm_output *o = &p->outs[p->n_outs++];
+    o->n_out = n_out;
+    o->chunk_rows = 0;
+    o->first_chunk = p->n_chunks;
+    o->part0 = p->n_parts;
+    o->n_parts = 0;
+    return o;
+}
+
+static void plan_add_part(mm_plan *p, mm_output *o, const mm_part *part) {
+    p->parts[p->n_parts++] = *part;
+    o->n_parts++;
+    p->work += (double)part->n * (double)o->n_out * (double)part->n_in;
+    if (o->chunk_rows == 0) {
+        /* The first part (the base weight) sets the chunk: whole tiles,
+         * about MM_CHUNK_BYTES of weights. */
+        int64_t rows = (int64_t)(MM_CHUNK_BYTES / (part->w_stride ? part->w_stride : 1));
+        rows -= rows % part->tile_rows;
+        if (rows < part->tile_rows) rows = part->tile_rows;
+        if (rows > MM_CHUNK_MAX_ROWS) rows = MM_CHUNK_MAX_ROWS - MM_CHUNK_MAX_ROWS % part->tile_rows;
+        o->chunk_rows = rows;
+        p->n_chunks += out_chunks(o);
+    }
+}
+
+/* ------------------------------------------------------------ packing */
+
+/* Activation rows packed into one act format. rows == NULL: all n_total
+ * input rows in order; else the listed rows, gathered. */
+typedef struct mm_pack {
+    const float *x;
+    const lorc_act_format *fmt;
+    int64_t n_in;
+    const int64_t *rows;
+    const uint8_t *data;
+    size_t stride;
+} mm_pack;
+
+typedef struct pack_job {
+    const lorc_act_format *fmt;
     const float *x;
     int64_t n_in;
     uint8_t *dst;
-    size_t dst_stride;
-    const int64_t *map; /* NULL: rows 0..n-1 */
-    int64_t n;
-} conv_job;
-
-static void conv_job_run(void *user, int ith, int nth) {
-    const conv_job *cj = user;
-    for (int64_t k = ith; k < cj->n; k += nth) {
-        int64_t r = cj->map ? cj->map[k] : k;
-        cj->from_float(cj->x + r * cj->n_in, cj->dst + (size_t)r * cj->dst_stride, cj->n_in);
-    }
-}
-
-/* Activations as the weight type's vec_dot wants them: F32 rows are used in
- * place, other dot types are converted into `buf`. */
-typedef struct act_view {
-    const uint8_t *x;
     size_t stride;
-} act_view;
+    int64_t n;
+} pack_job;
 
-static act_view activations_for(lorc_threadpool *pool, lorc_type dt, const float *x, int64_t n_in, uint8_t *buf,
-                                const int64_t *map, int64_t n) {
-    act_view v;
-    if (dt == LORC_TYPE_F32) {
-        v.x = (const uint8_t *)x;
-        v.stride = (size_t)n_in * sizeof(float);
-        return v;
+static void pack_run(void *user, int ith, int nth) {
+    const pack_job *j = user;
+    for (int64_t k = ith; k < j->n; k += nth) j->fmt->from_float(j->x + k * j->n_in, j->dst + (size_t)k * j->stride, j->n_in);
+}
+
+/* Everything one lorc_matmul_multi call builds its plans with. */
+typedef struct mm_build {
+    const lorc_kernels *kern;
+    lorc_kernels scalar; /* fallback entries, filled on first need */
+    bool scalar_ready;
+    lorc_threadpool *pool;
+    lorc_matmul_scratch *scratch;
+    mm_pack *packs;
+    int n_packs, cap_packs;
+} mm_build;
+
+/* The packed rows (x rows listed in `rows`, or all n_total when NULL) in
+ * `fmt`, packing each distinct input once per call. NULL when out of memory. */
+static const mm_pack *get_pack(mm_build *b, const float *x, int64_t n_in, int64_t n_total, const lorc_act_format *fmt,
+                               const int64_t *rows, int64_t m) {
+    for (int i = 0; i < b->n_packs; i++) {
+        const mm_pack *pk = &b->packs[i];
+        if (pk->x == x && pk->fmt == fmt && pk->n_in == n_in && pk->rows == rows) return pk;
     }
-    conv_job cj = {lorc_type_get(dt)->from_float, x, n_in, buf, lorc_row_bytes(dt, n_in), map, n};
-    if (pool && n > 1 && lorc_threadpool_size(pool) > 1)
-        lorc_threadpool_run(pool, conv_job_run, &cj);
-    else
-        conv_job_run(&cj, 0, 1);
-    v.x = buf;
-    v.stride = cj.dst_stride;
-    return v;
-}
-
-/* Bytes a converted copy of n rows of length n_in takes in the dot type of
- * `type`; 0 when activations are used as F32 in place. */
-static size_t conv_bytes(uint32_t type, int64_t n_in, int64_t n) {
-    const lorc_type_info *ti = lorc_type_get(type);
-    if (!ti || ti->dot_type == LORC_TYPE_F32) return 0;
-    return lorc_row_bytes(ti->dot_type, n_in) * (size_t)n;
-}
-
-static bool usable(uint32_t type) {
-    const lorc_type_info *ti = lorc_type_get(type);
-    if (!ti || !ti->vec_dot) return false;
-    if (ti->dot_type != LORC_TYPE_F32) {
-        const lorc_type_info *dti = lorc_type_get(ti->dot_type);
-        if (!dti || !dti->from_float) return false;
+    if (b->n_packs == b->cap_packs) return NULL;
+    const size_t stride = (size_t)(n_in / fmt->block) * fmt->block_bytes;
+    const mm_pack *full = NULL;
+    if (rows && !(full = get_pack(b, x, n_in, n_total, fmt, NULL, n_total))) return NULL;
+    if (b->n_packs == b->cap_packs) return NULL;
+    const int64_t n = rows ? m : n_total;
+    uint8_t *data = mm_scratch_alloc(b->scratch, stride * (size_t)n);
+    if (!data) return NULL;
+    if (rows) {
+        for (int64_t k = 0; k < m; k++) memcpy(data + (size_t)k * stride, full->data + (size_t)rows[k] * stride, stride);
+    } else {
+        pack_job pj = {fmt, x, n_in, data, stride, n};
+        if (b->pool && n >= MM_PACK_PARALLEL_ROWS && lorc_threadpool_size(b->pool) > 1)
+            lorc_threadpool_run(b->pool, pack_run, &pj);
+        else
+            pack_run(&pj, 0, 1);
     }
-    return true;
+    mm_pack *pk = &b->packs[b->n_packs++];
+    *pk = (mm_pack){x, fmt, n_in, rows, data, stride};
+    return pk;
 }
 
-static bool list_active(const lorc_lora_list *l) { return l && (l->replace || l->n_terms > 0); }
+/* The kernel entry for a weight of `type` with rows of n_in values: the
+ * table's, or the scalar one when the table's act format does not divide
+ * n_in. NULL when lorc cannot compute with the type at all. */
+static const lorc_type_kernel *entry_for(mm_build *b, uint32_t type, int64_t n_in) {
+    if (type >= LORC_TYPE_COUNT || !lorc_row_bytes(type, n_in)) return NULL;
+    const lorc_type_kernel *e = &b->kern->type[type];
+    if (e->act && e->tile && n_in % e->act->block == 0) return e;
+    if (!b->scalar_ready) {
+        lorc_kernels_init_scalar(&b->scalar);
+        b->scalar_ready = true;
+    }
+    e = &b->scalar.type[type];
+    return e->act && e->tile && n_in % e->act->block == 0 ? e : NULL;
+}
 
-/* For k in [0, n): y[y_map[k]] (= or +=) alpha · W·x[x_map[k]] (+ bias), with
- * NULL maps meaning row k. Converts those activation rows to W's dot type
- * (into conv_buf) first. Returns -1 when W's type cannot be computed with. */
-static int product(lorc_threadpool *pool, const lorc_tensor *w, int64_t n_in, int64_t n_out, const float *x,
-                   const int64_t *x_map, float *y, int64_t y_stride, const int64_t *y_map, int64_t n,
-                   const float *bias, float alpha, bool accumulate, uint8_t *conv_buf) {
-    if (!usable(w->type)) return -1;
-    const lorc_type_info *ti = lorc_type_get(w->type);
-    act_view av = activations_for(pool, ti->dot_type, x, n_in, conv_buf, x_map, n);
-    mm_job jb = {
+/* Adds W·x[rows] to output o of plan p (x: n_total rows of n_in floats;
+ * rows NULL: all), written to y rows y_rows[k] (NULL: k). Returns -1 for an
+ * unusable type or shape, or out of memory. */
+static int add_product(mm_build *b, mm_plan *p, mm_output *o, const lorc_tensor *w, const float *x, int64_t n_in,
+                       int64_t n_total, const int64_t *rows, int64_t m, float *y, int64_t y_stride,
+                       const int64_t *y_rows, const float *bias) {
+    if (w->ne[0] != n_in || w->ne[1] != o->n_out) return -1;
+    const lorc_type_kernel *e = entry_for(b, w->type, n_in);
+    if (!e) return -1;
+    const mm_pack *pk = get_pack(b, x, n_in, n_total, e->act, rows, m);
+    if (!pk) return -1;
+    mm_part part = {
+        .tile = e->tile,
+        .tile_rows = e->tile_rows < MM_TILE_MAX ? e->tile_rows : MM_TILE_MAX,
+        .tile_cols = e->tile_cols < MM_TILE_MAX ? e->tile_cols : MM_TILE_MAX,
         .w = w->data,
-        .w_row_bytes = lorc_row_bytes(w->type, n_in),
+        .w_stride = lorc_row_bytes(w->type, n_in),
         .n_in = n_in,
-        .n_out = n_out,
-        .dot = ti->vec_dot,
-        .x = av.x,
-        .x_stride = av.stride,
-        .x_map = x_map,
+        .x = pk->data,
+        .x_stride = pk->stride,
+        .n = rows ? m : n_total,
         .y = y,
         .y_stride = y_stride,
-        .y_map = y_map,
-        .n = n,
+        .y_rows = y_rows,
         .bias = bias,
-        .alpha = alpha,
-        .accumulate = accumulate,
     };
-    mm_run(pool, &jb);
+    plan_add_part(p, o, &part);
     return 0;
 }
 
 /* ------------------------------------------------------------ grouping */
 
-/* Rows grouped by a key pointer: group g holds rows[start[g] .. start[g+1]). */
+/* Rows grouped by a key pointer: group g holds rows[start[g] .. start[g+1]),
+ * in increasing order. */
 typedef struct row_groups {
     int n_groups;
     const void **keys; /* [n_rows] */
@@ -260,109 +329,172 @@ static void group_rows(row_groups *g, int32_t *gidx, const lorc_lora_list *const
     g->start[0] = 0;
 }
 
+static bool list_active(const lorc_lora_list *l) { return l && (l->replace || l->n_terms > 0); }
+
+/* One product's row grouping and LoRA intermediates. */
+typedef struct mm_arg_state {
+    bool any_lora;
+    row_groups rg;    /* by replacement weight */
+    row_groups lg;    /* by LoRA list with terms */
+    int64_t *plain;   /* rows without a replacement */
+    int64_t n_plain;
+    int n_terms;      /* Σ terms over lg's groups */
+    float **t;        /* [n_terms] A·x of each (group, term), m × r floats */
+} mm_arg_state;
+
+static bool alloc_groups(lorc_matmul_scratch *s, row_groups *g, size_t n) {
+    g->keys = mm_scratch_alloc(s, n * sizeof(void *));
+    g->start = mm_scratch_alloc(s, (n + 1) * sizeof(int64_t));
+    g->rows = mm_scratch_alloc(s, n * sizeof(int64_t));
+    return g->keys && g->start && g->rows;
+}
+
+/* Rows of a group as a map, or NULL when the group is every row in order
+ * (the common case: one sequence), which needs no gathering. */
+static const int64_t *group_map(const row_groups *g, int k, int64_t n_rows) {
+    return g->start[k + 1] - g->start[k] == n_rows ? NULL : g->rows + g->start[k];
+}
+
+static int prepare_arg(lorc_matmul_scratch *s, const lorc_matmul_args *a, mm_arg_state *st) {
+    memset(st, 0, sizeof *st);
+    const int64_t n = a->n_rows;
+    if (a->row_lora)
+        for (int64_t i = 0; i < n && !st->any_lora; i++) st->any_lora = list_active(a->row_lora[i]);
+    if (!st->any_lora) return 0;
+    int32_t *gidx = mm_scratch_alloc(s, (size_t)n * sizeof(int32_t));
+    st->plain = mm_scratch_alloc(s, (size_t)n * sizeof(int64_t));
+    if (!gidx || !st->plain || !alloc_groups(s, &st->rg, (size_t)n) || !alloc_groups(s, &st->lg, (size_t)n))
+        return -1;
+    group_rows(&st->rg, gidx, a->row_lora, n, true);
+    for (int64_t i = 0; i < n; i++)
+        if (gidx[i] < 0) st->plain[st->n_plain++] = i;
+    group_rows(&st->lg, gidx, a->row_lora, n, false);
+    for (int g = 0; g < st->lg.n_groups; g++) st->n_terms += ((const lorc_lora_list *)st->lg.keys[g])->n_terms;
+    st->t = mm_scratch_alloc(s, (size_t)(st->n_terms ? st->n_terms : 1) * sizeof(float *));
+    return st->t ? 0 : -1;
+}
+
 /* ------------------------------------------------------------ lorc_matmul */
 
-int lorc_matmul(lorc_threadpool *pool, lorc_matmul_scratch *scratch, const lorc_matmul_args *args) {
-    const lorc_tensor *w = args->w;
-    const int64_t n_in = w->ne[0], n_out = w->ne[1], n_rows = args->n_rows;
-    if (n_rows <= 0) return 0;
+static bool plan_alloc(lorc_matmul_scratch *s, mm_plan *p, int n_outs, int n_parts) {
+    memset(p, 0, sizeof *p);
+    p->outs = mm_scratch_alloc(s, (size_t)(n_outs ? n_outs : 1) * sizeof(mm_output));
+    p->parts = mm_scratch_alloc(s, (size_t)(n_parts ? n_parts : 1) * sizeof(mm_part));
+    p->cap_outs = n_outs;
+    p->cap_parts = n_parts;
+    atomic_init(&p->next, 0);
+    return p->outs && p->parts;
+}
 
-    bool any_lora = false;
-    if (args->row_lora)
-        for (int64_t i = 0; i < n_rows && !any_lora; i++) any_lora = list_active(args->row_lora[i]);
-
-    if (!any_lora) {
-        size_t need = conv_bytes(w->type, n_in, n_rows);
-        uint8_t *buf = NULL;
-        if (need && !(buf = lorc_matmul_scratch_get(scratch, need))) return -1;
-        return product(pool, w, n_in, n_out, args->x, NULL, args->y, n_out, NULL, n_rows, args->bias, 1.0f, false, buf);
-    }
-
-    /* Size everything up front: conversions of x for the base, for
-     * replacements and A matrices, the A·x intermediates (t) and their
-     * conversion for B. */
-    size_t other_conv = 0, t_conv = 0;
-    int64_t max_r = 0;
-    const lorc_lora_list *prev = NULL;
-    for (int64_t i = 0; i < n_rows; i++) {
-        const lorc_lora_list *l = args->row_lora[i];
-        if (!list_active(l) || l == prev) continue;
-        prev = l;
-        if (l->replace) {
-            size_t b = conv_bytes(l->replace->type, n_in, n_rows);
-            if (b > other_conv) other_conv = b;
+int lorc_matmul_multi(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matmul_scratch *scratch,
+                      const lorc_matmul_args *args, int n) {
+    if (n <= 0) return 0;
+    mm_scratch_begin(scratch);
+    mm_arg_state *st = mm_scratch_alloc(scratch, (size_t)n * sizeof *st);
+    if (!st) return -1;
+    /* Count the plans' sizes: phase A holds every LoRA term's A·x, phase B
+     * every output (base, replacements, then each term's B·t). */
+    int outs_a = 0, parts_b = 0;
+    for (int i = 0; i < n; i++) {
+        if (args[i].n_rows <= 0) {
+            memset(&st[i], 0, sizeof st[i]);
+            continue;
         }
-        for (int t = 0; t < l->n_terms; t++) {
-            const lorc_lora_term *tm = &l->terms[t];
-            int64_t r = tm->a->ne[1];
-            if (r > max_r) max_r = r;
-            size_t b = conv_bytes(tm->a->type, n_in, n_rows);
-            if (b > other_conv) other_conv = b;
-            b = conv_bytes(tm->b->type, r, n_rows);
-            if (b > t_conv) t_conv = b;
+        if (prepare_arg(scratch, &args[i], &st[i]) != 0) return -1;
+        outs_a += st[i].n_terms;
+        parts_b += 1 + st[i].rg.n_groups + st[i].n_terms;
+    }
+    mm_build b = {.kern = kern, .pool = pool, .scratch = scratch};
+    b.cap_packs = 2 * (outs_a + parts_b) + 2;
+    b.packs = mm_scratch_alloc(scratch, (size_t)b.cap_packs * sizeof(mm_pack));
+    mm_plan pa, pb;
+    if (!b.packs || !plan_alloc(scratch, &pa, outs_a, outs_a) || !plan_alloc(scratch, &pb, n, parts_b)) return -1;
+
+    /* Phase A: t = A·x over each LoRA group's rows. */
+    for (int i = 0; i < n; i++) {
+        const lorc_matmul_args *a = &args[i];
+        const int64_t n_in = a->w->ne[0];
+        int ti = 0;
+        for (int g = 0; g < st[i].lg.n_groups; g++) {
+            const lorc_lora_list *l = st[i].lg.keys[g];
+            const int64_t m = st[i].lg.start[g + 1] - st[i].lg.start[g];
+            const int64_t *rows = group_map(&st[i].lg, g, a->n_rows);
+            for (int k = 0; k < l->n_terms; k++, ti++) {
+                const lorc_tensor *ta = l->terms[k].a;
+                const int64_t r = ta->ne[1];
+                float *t = st[i].t[ti] = mm_scratch_alloc(scratch, (size_t)(m * r) * sizeof(float));
+                if (!t) return -1;
+                mm_output *o = plan_output(&pa, r);
+                if (add_product(&b, &pa, o, ta, a->x, n_in, a->n_rows, rows, m, t, r, NULL, NULL) != 0)
+                    return -1;
+            }
         }
     }
-    size_t n = (size_t)n_rows;
-    size_t need = align_up(n * sizeof(int32_t)) + 2 * align_up(n * sizeof(void *)) +
-                  2 * align_up((n + 1) * sizeof(int64_t)) + 2 * align_up(n * sizeof(int64_t)) +
-                  align_up(conv_bytes(w->type, n_in, n_rows)) + align_up(other_conv) +
-                  align_up(n * (size_t)max_r * sizeof(float)) + align_up(t_conv);
-    carver c = {lorc_matmul_scratch_get(scratch, need), 0};
-    if (!c.base) return -1;
-    int32_t *gidx = carve(&c, n * sizeof(int32_t));
-    row_groups rg = {0, carve(&c, n * sizeof(void *)), carve(&c, (n + 1) * sizeof(int64_t)),
-                     carve(&c, n * sizeof(int64_t))};
-    row_groups lg = {0, carve(&c, n * sizeof(void *)), carve(&c, (n + 1) * sizeof(int64_t)),
-                     carve(&c, n * sizeof(int64_t))};
-    uint8_t *base_conv = carve(&c, conv_bytes(w->type, n_in, n_rows));
-    uint8_t *oconv = carve(&c, other_conv);
-    float *tbuf = carve(&c, n * (size_t)max_r * sizeof(float));
-    uint8_t *tconv = carve(&c, t_conv);
+    plan_run(&pa, pool);
 
-    /* 1. Base product for rows without a replacement (all rows when none
-     * has one), then each replacement over its rows. */
-    group_rows(&rg, gidx, args->row_lora, n_rows, true);
-    if (rg.n_groups == 0) {
-        if (product(pool, w, n_in, n_out, args->x, NULL, args->y, n_out, NULL, n_rows, args->bias, 1.0f, false,
-                    base_conv) != 0)
-            return -1;
-    } else {
-        /* Rows without a replacement, gathered into `lg.rows` temporarily. */
-        int64_t nb = 0;
-        for (int64_t i = 0; i < n_rows; i++)
-            if (gidx[i] < 0) lg.rows[nb++] = i;
-        if (nb && product(pool, w, n_in, n_out, args->x, lg.rows, args->y, n_out, lg.rows, nb, args->bias, 1.0f, false,
-                          base_conv) != 0)
-            return -1;
-        for (int g = 0; g < rg.n_groups; g++) {
-            const lorc_tensor *rw = rg.keys[g];
-            if (rw->ne[0] != n_in || rw->ne[1] != n_out) return -1;
-            const int64_t *rows = rg.rows + rg.start[g];
-            if (product(pool, rw, n_in, n_out, args->x, rows, args->y, n_out, rows, rg.start[g + 1] - rg.start[g],
-                        args->bias, 1.0f, false, oconv) != 0)
+    /* Phase B: each output's chunk gets base + bias (or its replacement),
+     * then every LoRA term in list order, all by the same thread. */
+    for (int i = 0; i < n; i++) {
+        const lorc_matmul_args *a = &args[i];
+        if (a->n_rows <= 0) continue;
+        const int64_t n_in = a->w->ne[0], n_out = a->w->ne[1];
+        mm_output *o = plan_output(&pb, n_out);
+        const mm_arg_state *s = &st[i];
+        if (!s->any_lora || s->n_plain == a->n_rows) {
+            if (add_product(&b, &pb, o, a->w, a->x, n_in, a->n_rows, NULL, a->n_rows, a->y, n_out, NULL, a->bias) != 0)
+                return -1;
+        } else if (s->n_plain > 0) {
+            if (add_product(&b, &pb, o, a->w, a->x, n_in, a->n_rows, s->plain, s->n_plain, a->y, n_out, s->plain,
+                            a->bias) != 0)
                 return -1;
         }
-    }
-
-    /* 2. LoRA terms, one group of rows per distinct list: t = A·x over the
-     * group, then y += scale · B·t. */
-    group_rows(&lg, gidx, args->row_lora, n_rows, false);
-    for (int g = 0; g < lg.n_groups; g++) {
-        const lorc_lora_list *l = lg.keys[g];
-        const int64_t *rows = lg.rows + lg.start[g];
-        int64_t m = lg.start[g + 1] - lg.start[g];
-        for (int t = 0; t < l->n_terms; t++) {
-            const lorc_lora_term *tm = &l->terms[t];
-            const lorc_tensor *a = tm->a, *b = tm->b;
-            int64_t r = a->ne[1];
-            if (a->ne[0] != n_in || b->ne[0] != r || b->ne[1] != n_out) return -1;
-            /* t = A·x over the group's rows, then y[rows] += scale · B·t */
-            if (product(pool, a, n_in, r, args->x, rows, tbuf, r, NULL, m, NULL, 1.0f, false, oconv) != 0 ||
-                product(pool, b, r, n_out, tbuf, NULL, args->y, n_out, rows, m, NULL, tm->scale, true, tconv) != 0)
+        for (int g = 0; s->any_lora && g < s->rg.n_groups; g++) {
+            const int64_t m = s->rg.start[g + 1] - s->rg.start[g];
+            const int64_t *rows = group_map(&s->rg, g, a->n_rows);
+            if (add_product(&b, &pb, o, s->rg.keys[g], a->x, n_in, a->n_rows, rows, m, a->y, n_out, rows, a->bias) != 0)
                 return -1;
         }
+        int ti = 0;
+        for (int g = 0; s->any_lora && g < s->lg.n_groups; g++) {
+            const lorc_lora_list *l = s->lg.keys[g];
+            const int64_t m = s->lg.start[g + 1] - s->lg.start[g];
+            const int64_t *rows = group_map(&s->lg, g, a->n_rows);
+            for (int k = 0; k < l->n_terms; k++, ti++) {
+                const lorc_tensor *tb = l->terms[k].b;
+                const int64_t r = l->terms[k].a->ne[1];
+                /* t's m rows (r floats each) packed for B, written to the
+                 * group's rows of y. */
+                const lorc_type_kernel *e = entry_for(&b, tb->type, r);
+                if (!e) return -1;
+                const mm_pack *pk = get_pack(&b, s->t[ti], r, m, e->act, NULL, m);
+                if (!pk || tb->ne[0] != r || tb->ne[1] != n_out) return -1;
+                mm_part part = {
+                    .tile = e->tile,
+                    .tile_rows = e->tile_rows < MM_TILE_MAX ? e->tile_rows : MM_TILE_MAX,
+                    .tile_cols = e->tile_cols < MM_TILE_MAX ? e->tile_cols : MM_TILE_MAX,
+                    .w = tb->data,
+                    .w_stride = lorc_row_bytes(tb->type, r),
+                    .n_in = r,
+                    .x = pk->data,
+                    .x_stride = pk->stride,
+                    .n = m,
+                    .y = a->y,
+                    .y_stride = n_out,
+                    .y_rows = rows,
+                    .alpha = l->terms[k].scale,
+                    .accumulate = true,
+                };
+                plan_add_part(&pb, o, &part);
+            }
+        }
     }
+    plan_run(&pb, pool);
     return 0;
+}
+
+int lorc_matmul(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matmul_scratch *scratch,
+                const lorc_matmul_args *args) {
+    return lorc_matmul_multi(kern, pool, scratch, args, 1);
 }
 
 /* ------------------------------------------------------------ reference */

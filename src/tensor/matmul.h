@@ -1,13 +1,17 @@
 /* matmul.h — the one interface for weight × activation products.
  * Every linear layer of the forward pass goes through lorc_matmul: a batch of
  * rows (tokens, possibly of different sequences), each with its own adapter
- * terms. SIMD kernels and batching strategies plug in behind it. */
+ * terms. The products are blocked (tiles of weight rows × activation rows
+ * from the kernel table) and batch invariant: a row's outputs are
+ * bit-identical whether it is computed alone or anywhere inside a batch, and
+ * whatever the thread count. */
 #ifndef LORC_TENSOR_MATMUL_H
 #define LORC_TENSOR_MATMUL_H
 
 #include <stdint.h>
 
 #include "../base/threadpool.h"
+#include "kernels.h"
 #include "tensor.h"
 
 /* One LoRA pair applied to one weight: y += scale * B·(A·x).
@@ -36,11 +40,21 @@ typedef struct lorc_matmul_args {
     const lorc_lora_list *const *row_lora; /* n_rows entries (entry NULL: base only), or NULL for none */
 } lorc_matmul_args;
 
-/* Scratch memory reused across calls (activation conversion, LoRA
- * intermediates); grows on demand. One per context; not thread-safe. */
+/* A block the scratch had to add while a product was running (the main
+ * block cannot move then: earlier carvings point into it). */
+typedef struct lorc_scratch_spill lorc_scratch_spill;
+
+/* Scratch memory reused across calls (packed activations, LoRA
+ * intermediates, the product's plan). One per context; not thread-safe.
+ * A product that needs more than `buf` takes extra blocks; the next
+ * product merges them into one larger `buf`, so in steady state nothing is
+ * allocated. Zero-initialise before first use. */
 typedef struct lorc_matmul_scratch {
     void *buf;   /* owned */
     size_t size;
+    size_t used;               /* bytes of buf carved by the running product */
+    lorc_scratch_spill *spill; /* owned list */
+    size_t spill_bytes;
 } lorc_matmul_scratch;
 
 void lorc_matmul_scratch_free(lorc_matmul_scratch *s);
@@ -49,9 +63,18 @@ void lorc_matmul_scratch_free(lorc_matmul_scratch *s);
  * context's scratch (embedding LoRA terms) borrow it between products. */
 void *lorc_matmul_scratch_get(lorc_matmul_scratch *s, size_t size);
 
-/* y = x·Wᵀ (+ bias) (+ per-row adapter terms), split across the pool.
- * Returns 0, or -1 when scratch memory cannot be allocated. */
-int lorc_matmul(lorc_threadpool *pool, lorc_matmul_scratch *scratch, const lorc_matmul_args *args);
+/* y = x·Wᵀ (+ bias) (+ per-row adapter terms), split across the pool by
+ * output rows, computed with the kernels of `kern`. Returns 0, or -1 when
+ * scratch memory cannot be allocated or a tensor's type or shape cannot be
+ * computed with. */
+int lorc_matmul(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matmul_scratch *scratch,
+                const lorc_matmul_args *args);
+/* Several products in one dispatch to the pool (e.g. Q, K and V, which read
+ * the same input): activations are packed once per distinct (input, act
+ * format) and the output rows of all n products are shared out among the
+ * threads together. Each product's results are exactly lorc_matmul's. */
+int lorc_matmul_multi(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matmul_scratch *scratch,
+                      const lorc_matmul_args *args, int n);
 
 /* Reference: the same product computed one row at a time, single-threaded,
  * by dequantize-then-dot in double precision. For tests. */

@@ -1,0 +1,131 @@
+/* attention.c — causal self-attention as blocked products over the KV
+ * cache. A work item is one block of query rows of one sequence and one KV
+ * head: the queries of those rows for every head of the GQA group (they
+ * share K and V) are packed once and scored against the cached K rows with
+ * the F32 weight type's tile kernel (K rows play the weight rows), then
+ * softmax and P·V run through the table's vec kernels.
+ *
+ * Batch invariance: each (query, key) score is one tile pair (bit-identical
+ * whatever the tile), each query's softmax covers exactly its own
+ * positions, and P·V adds V rows in position order; so a row's output does
+ * not depend on the rows around it, nor on the thread that computed it. */
+#include "attention.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+/* Below this many multiply-adds a layer's attention runs on the calling
+ * thread; the result is the same either way. */
+#define ATTN_PARALLEL_MIN_WORK 32768
+
+int lorc_attention_blocks(lorc_context *ctx, const lorc_batch *b) {
+    int n_blocks = 0;
+    for (int i = 0; i < b->n_tokens; i++) {
+        const int first = n_blocks > 0 ? ctx->attn_block[n_blocks - 1] : -1;
+        if (first < 0 || b->seqs[i] != b->seqs[i - 1] || i - first >= ctx->attn_rows) ctx->attn_block[n_blocks++] = i;
+    }
+    ctx->attn_block[n_blocks] = b->n_tokens;
+    return n_blocks;
+}
+
+typedef struct attn_job {
+    lorc_context *ctx;
+    const lorc_batch *b;
+    int layer;
+    int n_items; /* blocks × KV heads */
+    atomic_int next;
+} attn_job;
+
+/* Scores of the block's n_q packed queries against K rows [0, n_kv):
+ * sc[c * n_ctx + t]. */
+static void scores_tiled(const lorc_type_kernel *e, int hd, const float *kc, int64_t kv_dim, int n_kv,
+                         const uint8_t *qp, size_t q_bytes, int n_q, float *sc, int n_ctx) {
+    const int tr = e->tile_rows, tc = e->tile_cols;
+    for (int t0 = 0; t0 < n_kv; t0 += tr) {
+        const int nr = n_kv - t0 < tr ? n_kv - t0 : tr;
+        for (int c0 = 0; c0 < n_q; c0 += tc) {
+            const int nc = n_q - c0 < tc ? n_q - c0 : tc;
+            e->tile(hd, kc + (int64_t)t0 * kv_dim, (size_t)kv_dim * sizeof(float), nr, qp + (size_t)c0 * q_bytes,
+                    q_bytes, nc, sc + (size_t)c0 * (size_t)n_ctx + (size_t)t0, (size_t)n_ctx);
+        }
+    }
+}
+
+static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp) {
+    lorc_context *ctx = jb->ctx;
+    const lorc_batch *b = jb->b;
+    const lorc_hparams *hp = &ctx->model->hp;
+    const lorc_vec_kernels *vk = &ctx->kern.vec;
+    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    const int64_t q_dim = (int64_t)hp->n_head * hd, kv_dim = (int64_t)hp->n_head_kv * hd;
+    const int blk = item / hp->n_head_kv, kvh = item % hp->n_head_kv;
+    const int i0 = ctx->attn_block[blk], i1 = ctx->attn_block[blk + 1];
+    const lorc_sequence *s = b->seqs[i0];
+    const int n_kv_max = b->pos[i1 - 1] + 1, n_q = (i1 - i0) * group;
+    const size_t layer_off = (size_t)jb->layer * (size_t)s->n_ctx * (size_t)kv_dim;
+    const float *kc = s->k_cache + layer_off + (int64_t)kvh * hd;
+    const float *vc = s->v_cache + layer_off + (int64_t)kvh * hd;
+    const float scale = 1.0f / sqrtf((float)hd);
+    /* Query c is head kvh·group + c % group of batch row i0 + c / group. */
+#define QUERY(c) (ctx->q + (int64_t)(i0 + (c) / group) * q_dim + (int64_t)(kvh * group + (c) % group) * hd)
+#define OUTPUT(c) (ctx->att + (int64_t)(i0 + (c) / group) * q_dim + (int64_t)(kvh * group + (c) % group) * hd)
+#define N_KV(c) (b->pos[i0 + (c) / group] + 1)
+
+    if (ctx->attn_qpack_bytes) {
+        const lorc_type_kernel *e = &ctx->kern.type[LORC_TYPE_F32];
+        for (int c = 0; c < n_q; c++) e->act->from_float(QUERY(c), qp + (size_t)c * ctx->attn_qpack_bytes, hd);
+        scores_tiled(e, hd, kc, kv_dim, n_kv_max, qp, ctx->attn_qpack_bytes, n_q, sc, ctx->n_ctx);
+    } else {
+        for (int c = 0; c < n_q; c++)
+            for (int t = 0; t < N_KV(c); t++)
+                sc[(size_t)c * (size_t)ctx->n_ctx + (size_t)t] = vk->dot_f32(QUERY(c), kc + (int64_t)t * kv_dim, hd);
+    }
+    for (int c = 0; c < n_q; c++) {
+        float *row = sc + (size_t)c * (size_t)ctx->n_ctx;
+        const int n_kv = N_KV(c);
+        for (int t = 0; t < n_kv; t++) row[t] *= scale;
+        vk->softmax_f32(row, n_kv);
+        memset(OUTPUT(c), 0, (size_t)hd * sizeof(float));
+    }
+    /* P·V: each V row is loaded once for all the block's queries; every
+     * output still sums its rows in position order. */
+    for (int t = 0; t < n_kv_max; t++) {
+        const float *v = vc + (int64_t)t * kv_dim;
+        for (int c = 0; c < n_q; c++)
+            if (t < N_KV(c)) vk->axpy_f32(sc[(size_t)c * (size_t)ctx->n_ctx + (size_t)t], v, OUTPUT(c), hd);
+    }
+#undef QUERY
+#undef OUTPUT
+#undef N_KV
+}
+
+static void attn_worker(void *user, int ith, int nth) {
+    (void)nth;
+    attn_job *jb = user;
+    lorc_context *ctx = jb->ctx;
+    const lorc_hparams *hp = &ctx->model->hp;
+    const size_t n_queries = (size_t)ctx->attn_rows * (size_t)(hp->n_head / hp->n_head_kv);
+    float *sc = ctx->scores + (size_t)ith * n_queries * (size_t)ctx->n_ctx;
+    const size_t q_floats = (ctx->attn_qpack_bytes + sizeof(float) - 1) / sizeof(float);
+    uint8_t *qp = (uint8_t *)(ctx->qpack + (size_t)ith * n_queries * q_floats);
+    for (;;) {
+        const int item = atomic_fetch_add_explicit(&jb->next, 1, memory_order_relaxed);
+        if (item >= jb->n_items) return;
+        attn_item(jb, item, sc, qp);
+    }
+}
+
+void lorc_attention(lorc_context *ctx, const lorc_batch *b, int layer, int n_blocks) {
+    const lorc_hparams *hp = &ctx->model->hp;
+    attn_job jb = {.ctx = ctx, .b = b, .layer = layer, .n_items = n_blocks * hp->n_head_kv};
+    atomic_init(&jb.next, 0);
+    /* Multiply-adds (Q·Kᵀ and P·V): a short context on a tiny model is not
+     * worth waking the pool for. */
+    int64_t work = 0;
+    for (int i = 0; i < b->n_tokens; i++) work += (int64_t)(b->pos[i] + 1) * hp->n_head * hp->head_dim * 2;
+    if (work > ATTN_PARALLEL_MIN_WORK && jb.n_items > 1)
+        lorc_threadpool_run(ctx->pool, attn_worker, &jb);
+    else
+        attn_worker(&jb, 0, 1);
+}
