@@ -1,0 +1,64 @@
+/* avx2_q6k.c — AVX2 tile for Q6_K (16 sub-blocks of 16, int8 scales,
+ * 6-bit quants q-32) against q16_K256 activations (int16, see kq_act.h:
+ * 8-bit activations would add ~20% to Q6_K's error).
+ *
+ * Each 32 weights (sub-blocks 2g, 2g+1 of a half) are widened to int16 in
+ * lane (values 0-7 | 16-23 and 8-15 | 24-31, the order q16_K256 stores its
+ * activations in), so one register holding sub-block 2g's scale in its low
+ * half and 2g+1's in its high half scales both with vpmullw. A column then
+ * costs one vpmaddwd and one add per 16 values; |(q-32)*sc| <= 4096 keeps
+ * the int32 lanes exact (kq_act.h). */
+#include "avx2_kq_common.h"
+
+#if defined(__x86_64__)
+
+/* Bits 2g, 2g+1 of each qh byte moved to bits 4, 5 (16-bit shifts; the 0x30
+ * mask drops what crosses a byte boundary). */
+static inline __m256i q6_high_bits(__m256i qh, int g) {
+    const __m256i moved = g <= 2 ? _mm256_slli_epi16(qh, 4 - 2 * g) : _mm256_srli_epi16(qh, 2 * g - 4);
+    return _mm256_and_si256(moved, _mm256_set1_epi8(0x30));
+}
+
+/* Half h (values 128h..128h+127) as 8 registers of 16 int16 weights
+ * (q-32)*sc; w[2g], w[2g+1] hold values 128h+32g.. in q16_K256's order. */
+static inline void q6_unpack_half(const lorc_block_q6_K *b, __m256i scb, int h, __m256i w[8]) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f), bias = _mm256_set1_epi8(32), zero = _mm256_setzero_si256();
+    const __m256i l0 = lorc_kq_load(b->ql + 64 * h), l1 = lorc_kq_load(b->ql + 64 * h + 32);
+    const __m256i qh = lorc_kq_load(b->qh + 32 * h);
+    for (int g = 0; g < 4; g++) {
+        const __m256i src = (g & 1) ? l1 : l0;
+        const __m256i nib = g < 2 ? _mm256_and_si256(src, low4) : _mm256_and_si256(_mm256_srli_epi16(src, 4), low4);
+        const __m256i q = _mm256_sub_epi8(_mm256_or_si256(nib, q6_high_bits(qh, g)), bias);
+        const __m256i sign = _mm256_cmpgt_epi8(zero, q);
+        const __m256i sc = lorc_kq_bcast2_i8_as_i16(scb, 8 * h + 2 * g, 8 * h + 2 * g + 1);
+        w[2 * g] = _mm256_mullo_epi16(_mm256_unpacklo_epi8(q, sign), sc);
+        w[2 * g + 1] = _mm256_mullo_epi16(_mm256_unpackhi_epi8(q, sign), sc);
+    }
+}
+
+static inline void q6_K_block(const lorc_block_q6_K *b, const uint8_t *x, size_t x_stride, int nc, __m256 *acc) {
+    const __m256i scb = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->scales));
+    __m256i sum[LORC_KQ_TILE_COLS];
+    for (int c = 0; c < nc; c++) sum[c] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        __m256i w[8];
+        q6_unpack_half(b, scb, h, w);
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *aq = ((const lorc_act_q16_K256 *)(x + (size_t)c * x_stride))->qs + 256 * h;
+            __m256i s = sum[c];
+            for (int k = 0; k < 8; k++) s = _mm256_add_epi32(s, _mm256_madd_epi16(w[k], lorc_kq_load(aq + 32 * k)));
+            sum[c] = s;
+        }
+    }
+    const float d = lorc_kq_half(b->d);
+    for (int c = 0; c < nc; c++) {
+        const float da = lorc_kq_rd_f32(((const lorc_act_q16_K256 *)(x + (size_t)c * x_stride))->d);
+        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[c]), _mm256_set1_ps(d * da), acc[c]);
+    }
+}
+
+LORC_KQ_TILE(lorc_avx2_tile_q6_K, lorc_block_q6_K, lorc_act_q16_K256, q6_K_block)
+
+#else
+typedef int lorc_avx2_q6k_unused; /* ISO C wants a declaration in every file */
+#endif

@@ -1,0 +1,85 @@
+/* kq_act.c — packing F32 activation rows into the k-quant kernels' formats
+ * (see kq_act.h). Portable C: it runs once per row per batch, far from the
+ * hot loop, and must give the same bytes on every family. */
+#include "kq_act.h"
+
+#include <math.h>
+#include <string.h>
+
+static void wr_f32(uint8_t *p, float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    for (int k = 0; k < 4; k++) p[k] = (uint8_t)(u >> (8 * k));
+}
+
+static float rd_f32(const uint8_t *p) {
+    uint32_t u = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static void wr_i16(uint8_t *p, int v) {
+    const uint16_t u = (uint16_t)v;
+    p[0] = (uint8_t)(u & 0xff);
+    p[1] = (uint8_t)(u >> 8);
+}
+
+static int rd_i16(const uint8_t *p) { return (int16_t)(uint16_t)(p[0] | (p[1] << 8)); }
+
+/* Scale of a block of 256 so its largest magnitude maps to qmax; writes d and
+ * returns the inverse (0 for an all-zero block: every q becomes 0). */
+static float block_scale(const float *x, int qmax, uint8_t d_out[4]) {
+    float amax = 0.0f;
+    for (int l = 0; l < 256; l++) amax = fmaxf(amax, fabsf(x[l]));
+    wr_f32(d_out, amax / (float)qmax);
+    return amax > 0.0f ? (float)qmax / amax : 0.0f;
+}
+
+static int quantize_one(float v, float id, int qmax) {
+    int q = (int)nearbyintf(v * id);
+    return q > qmax ? qmax : (q < -qmax ? -qmax : q);
+}
+
+static void q8_K256_from_float(const float *x, void *dst, int64_t n) {
+    lorc_act_q8_K256 *b = dst;
+    for (int64_t i = 0; i < n / 256; i++, b++, x += 256) {
+        const float id = block_scale(x, LORC_KQ8_MAX, b->d);
+        for (int j = 0; j < 16; j++) {
+            int sum = 0;
+            for (int l = 16 * j; l < 16 * j + 16; l++) {
+                const int q = quantize_one(x[l], id, LORC_KQ8_MAX);
+                b->qs[l] = (int8_t)q;
+                sum += q;
+            }
+            wr_i16(b->bsums + 2 * j, sum);
+        }
+    }
+}
+
+static void q16_K256_from_float(const float *x, void *dst, int64_t n) {
+    lorc_act_q16_K256 *b = dst;
+    for (int64_t i = 0; i < n / 256; i++, b++, x += 256) {
+        const float id = block_scale(x, LORC_KQ16_MAX, b->d);
+        for (int l = 0; l < 256; l++) wr_i16(b->qs + 2 * lorc_kq16_slot(l), quantize_one(x[l], id, LORC_KQ16_MAX));
+    }
+}
+
+void lorc_act_q8_K256_to_float(const void *src, float *y, int64_t n) {
+    const lorc_act_q8_K256 *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, y += 256) {
+        const float d = rd_f32(b->d);
+        for (int l = 0; l < 256; l++) y[l] = d * (float)b->qs[l];
+    }
+}
+
+void lorc_act_q16_K256_to_float(const void *src, float *y, int64_t n) {
+    const lorc_act_q16_K256 *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, y += 256) {
+        const float d = rd_f32(b->d);
+        for (int l = 0; l < 256; l++) y[l] = d * (float)rd_i16(b->qs + 2 * lorc_kq16_slot(l));
+    }
+}
+
+const lorc_act_format lorc_act_fmt_q8_K256 = {"q8_K256", 256, sizeof(lorc_act_q8_K256), q8_K256_from_float};
+const lorc_act_format lorc_act_fmt_q16_K256 = {"q16_K256", 256, sizeof(lorc_act_q16_K256), q16_K256_from_float};
