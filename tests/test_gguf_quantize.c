@@ -1,5 +1,5 @@
 /* test_gguf_quantize.c — `lorc quantize` on the real stories260K model:
- * Q8_0 and Q4_0 outputs read back with the right types, the same metadata,
+ * pure (--pure) Q8_0 and Q4_0 outputs read back with the right types, the same metadata,
  * untouched norms and small dequantization error; bad arguments refused. */
 #include <math.h>
 #include <stdio.h>
@@ -56,7 +56,7 @@ static void check_quantized(const char *type_name, uint32_t type, uint32_t ftype
     snprintf(out_path, sizeof out_path, "%s", test_tmp(type_name));
     strncat(out_path, "-stories260K.gguf", sizeof out_path - strlen(out_path) - 1);
     unlink(out_path);
-    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' '%s' %s -t 2 > '%s.log' 2>&1", bin(), in_path, out_path, type_name,
+    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' '%s' %s --pure -t 2 > '%s.log' 2>&1", bin(), in_path, out_path, type_name,
              out_path);
     CHECK_MSG(run(cmd) == 0, "%s", cmd);
 

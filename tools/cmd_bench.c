@@ -1,205 +1,274 @@
-/* cmd_bench.c — `lorc bench`: decode and prompt speed of a model, reported
- * as ratios measured in the same run (against the machine's memory
- * bandwidth, and base vs base+LoRA), since absolute times on shared
- * machines are noise. */
-#include <pthread.h>
+/* cmd_bench.c — `lorc bench`: in one run, the machine's read bandwidth, the
+ * model's prompt (pp) and generation (tg) speed, tg as a share of the
+ * bandwidth roofline, the cost of LoRA adapters as speed ratios (rounds
+ * alternate base and adapter so both see the same machine state), model
+ * load and adapter attach times. The parts are in tools/bench_*.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
+#include "bench.h"
 #include "cli.h"
 #include "commands.h"
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* ------------------------------------------------ memory bandwidth probe */
-
-typedef struct bandwidth_job {
-    const uint64_t *data;
-    size_t n_words;
-    int reps;
-    uint64_t sum; /* keeps the reads from being optimized away */
-} bandwidth_job;
-
-static void *bandwidth_worker(void *arg) {
-    bandwidth_job *job = arg;
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int r = 0; r < job->reps; r++) {
-        for (size_t i = 0; i + 4 <= job->n_words; i += 4) {
-            s0 += job->data[i];
-            s1 += job->data[i + 1];
-            s2 += job->data[i + 2];
-            s3 += job->data[i + 3];
-        }
-    }
-    job->sum = s0 + s1 + s2 + s3;
-    return NULL;
-}
-
-/* Read bandwidth in bytes/s with n_threads readers over a buffer far
- * larger than the caches; best of a few rounds. */
-static double measure_read_bandwidth(int n_threads) {
-    const size_t bytes = (size_t)256 << 20;
-    uint64_t *buf = malloc(bytes);
-    if (!buf) return 0;
-    size_t n_words = bytes / sizeof *buf;
-    for (size_t i = 0; i < n_words; i++) buf[i] = i;
-    double best = 0;
-    for (int round = 0; round < 3; round++) {
-        pthread_t th[64];
-        bandwidth_job jobs[64];
-        size_t per = n_words / (size_t)n_threads;
-        double t0 = now_seconds();
-        for (int t = 0; t < n_threads; t++) {
-            jobs[t] = (bandwidth_job){buf + (size_t)t * per, per, 2, 0};
-            pthread_create(&th[t], NULL, bandwidth_worker, &jobs[t]);
-        }
-        uint64_t sink = 0;
-        for (int t = 0; t < n_threads; t++) {
-            pthread_join(th[t], NULL);
-            sink += jobs[t].sum;
-        }
-        double dt = now_seconds() - t0;
-        double bw = (double)per * n_threads * sizeof *buf * 2 / dt;
-        if (bw > best && sink != 1) best = bw;
-    }
-    free(buf);
-    return best;
-}
-
-/* ------------------------------------------------------ decode timing */
-
-typedef struct bench_result {
-    double prompt_tps;
-    double decode_tps;
-} bench_result;
-
-static int bench_model(lorc_context *ctx, lorc_model *model, lorc_adapter *adapter, int n_prompt, int n_gen,
-                       bench_result *out, lorc_error *err) {
-    int n_vocab = lorc_model_n_vocab(model);
-    float *logits = malloc(sizeof(float) * (size_t)n_vocab);
-    int32_t *prompt = malloc(sizeof(int32_t) * (size_t)n_prompt);
-    lorc_sequence *seq = NULL;
-    int rc = 1;
-    if (!logits || !prompt) goto out;
-    /* token ids spread over the vocab: content doesn't matter for speed */
-    for (int i = 0; i < n_prompt; i++) prompt[i] = (int32_t)((i * 7919 + 13) % n_vocab);
-    if (lorc_sequence_new(ctx, &seq, err) != LORC_OK) goto out;
-    if (adapter) {
-        float scale = 1.0f;
-        if (lorc_sequence_set_adapters(seq, &adapter, &scale, 1, err) != LORC_OK) goto out;
-    }
-    double t0 = now_seconds();
-    if (lorc_decode(ctx, seq, prompt, n_prompt, false, logits, err) != LORC_OK) goto out;
-    double t1 = now_seconds();
-    int32_t tok = prompt[n_prompt - 1];
-    for (int i = 0; i < n_gen; i++) {
-        tok = (int32_t)((tok * 31 + 7) % n_vocab);
-        if (lorc_decode(ctx, seq, &tok, 1, false, logits, err) != LORC_OK) goto out;
-    }
-    double t2 = now_seconds();
-    out->prompt_tps = n_prompt / (t1 - t0);
-    out->decode_tps = n_gen / (t2 - t1);
-    rc = 0;
-out:
-    lorc_sequence_free(seq);
-    free(logits);
-    free(prompt);
-    return rc;
-}
-
 static void usage(FILE *fp) {
     fprintf(fp,
-            "usage: lorc bench -m MODEL [-t THREADS] [-p N_PROMPT] [-n N_GEN] [--lora F]\n"
-            "  Measures prompt and decode speed, the machine's read bandwidth, and\n"
-            "  reports decode as a share of the bandwidth limit (weight bytes read per\n"
-            "  token x tokens/s / bandwidth). With --lora, also base+LoRA vs base.\n");
+            "usage: lorc bench (-m MODEL | --synthetic NAME --type TYPE) [options]\n"
+            "\n"
+            "Measures in one run: read bandwidth (STREAM-like, >= 1 GiB, best of 5),\n"
+            "prompt speed ppN and generation speed tgN (best of -r rounds), tg as a\n"
+            "fraction of the roofline (weight bytes read per token x tg / bandwidth),\n"
+            "LoRA overhead as with/without ratios, model load and adapter attach time.\n"
+            "\n"
+            "  -m MODEL              a GGUF model\n"
+            "  --synthetic NAME      a random-weight model written by lorc itself:\n"
+            "                        tinyllama-1.1b (dim 2048, 22 layers, ffn 5632, 32/4 heads)\n"
+            "                        llama-150m (dim 768, 12 layers, ffn 3072, 12/4 heads)\n"
+            "                        both with vocab 32000, ctx 2048\n"
+            "  --type TYPE           its weights: a llama-quantize mix (Q4_K_M, Q4_0, Q8_0, F16,\n"
+            "                        ...) or a plain type (Q4_K); see lorc quantize --help\n"
+            "  --pure                every weight in TYPE's main type (no per-tensor rules)\n"
+            "  --synthetic-dir DIR   where synthetic models and adapters are cached and\n"
+            "                        reused (default $TMPDIR/lorc-bench, /tmp/lorc-bench)\n"
+            "  -t N                  threads (default: the library's default, 0)\n"
+            "  -p N                  prompt tokens for pp (default 512; 0: skip)\n"
+            "  -n N                  generated tokens for tg (default 128; 0: skip)\n"
+            "  -r N                  rounds, best of (default 3)\n"
+            "  --lora FILE           bench this adapter (instead of the synthetic ones)\n"
+            "  --lora-ranks LIST     ranks of the random adapters, each on q,v and on all\n"
+            "                        seven linears (default 8,16,64; 'none': no LoRA)\n"
+            "  --bw-mib N            bandwidth buffer in MiB (default 1024)\n"
+            "  --json                one JSON object on stdout instead of the table\n");
 }
 
-int lorc_cmd_bench(int argc, char **argv) {
-    const char *model_path = NULL, *lora_path = NULL, *val;
-    long n_threads = 2, n_prompt = 128, n_gen = 64;
-    bool missing = false;
+#define MAX_RANKS 6
+
+typedef struct bench_args {
+    const char *model, *synthetic, *type, *dir, *lora;
+    bool pure, json;
+    long threads, n_prompt, n_gen, reps, bw_mib;
+    int ranks[MAX_RANKS];
+    int n_ranks;
+} bench_args;
+
+static bool parse_ranks(const char *s, bench_args *a) {
+    a->n_ranks = 0;
+    if (!strcmp(s, "none")) return true;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long r;
+        if (a->n_ranks == MAX_RANKS) {
+            fprintf(stderr, "lorc bench: at most %d ranks in --lora-ranks\n", MAX_RANKS);
+            return false;
+        }
+        if (!cli_parse_int("bench", "--lora-ranks", tok, 1, 4096, &r)) return false;
+        a->ranks[a->n_ranks++] = (int)r;
+    }
+    return true;
+}
+
+/* 0: parsed, 1: error, 2: --help printed. */
+static int parse_args(int argc, char **argv, bench_args *a) {
+    *a = (bench_args){.threads = 0, .n_prompt = 512, .n_gen = 128, .reps = 3, .bw_mib = 1024,
+                      .ranks = {8, 16, 64}, .n_ranks = 3};
     for (int i = 1; i < argc; i++) {
+        const char *val = NULL;
+        bool missing = false;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
-            return 0;
+            return 2;
+        } else if (!strcmp(argv[i], "--json")) {
+            a->json = true;
+        } else if (!strcmp(argv[i], "--pure")) {
+            a->pure = true;
         } else if (cli_opt(argc, argv, &i, "-m", &val, &missing)) {
-            model_path = val;
+            a->model = val;
+        } else if (cli_opt(argc, argv, &i, "--synthetic", &val, &missing)) {
+            a->synthetic = val;
+        } else if (cli_opt(argc, argv, &i, "--type", &val, &missing)) {
+            a->type = val;
+        } else if (cli_opt(argc, argv, &i, "--synthetic-dir", &val, &missing)) {
+            a->dir = val;
         } else if (cli_opt(argc, argv, &i, "--lora", &val, &missing)) {
-            lora_path = val;
+            a->lora = val;
+        } else if (cli_opt(argc, argv, &i, "--lora-ranks", &val, &missing)) {
+            if (!missing && !parse_ranks(val, a)) return 1;
         } else if (cli_opt(argc, argv, &i, "-t", &val, &missing)) {
-            if (!missing && !cli_parse_int("bench", "-t", val, 1, 64, &n_threads)) return 1;
+            if (!missing && !cli_parse_int("bench", "-t", val, 0, 1024, &a->threads)) return 1;
         } else if (cli_opt(argc, argv, &i, "-p", &val, &missing)) {
-            if (!missing && !cli_parse_int("bench", "-p", val, 1, 1 << 20, &n_prompt)) return 1;
+            if (!missing && !cli_parse_int("bench", "-p", val, 0, 1 << 16, &a->n_prompt)) return 1;
         } else if (cli_opt(argc, argv, &i, "-n", &val, &missing)) {
-            if (!missing && !cli_parse_int("bench", "-n", val, 1, 1 << 20, &n_gen)) return 1;
+            if (!missing && !cli_parse_int("bench", "-n", val, 0, 1 << 16, &a->n_gen)) return 1;
+        } else if (cli_opt(argc, argv, &i, "-r", &val, &missing)) {
+            if (!missing && !cli_parse_int("bench", "-r", val, 1, 1000, &a->reps)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--bw-mib", &val, &missing)) {
+            if (!missing && !cli_parse_int("bench", "--bw-mib", val, 0, 1 << 20, &a->bw_mib)) return 1;
         } else {
-            fprintf(stderr, "lorc bench: unknown option '%s'\n", argv[i]);
+            fprintf(stderr, "lorc bench: unknown option '%s' (see lorc bench --help)\n", argv[i]);
             return 1;
         }
         if (missing) return 1;
     }
-    if (!model_path) {
-        fprintf(stderr, "lorc bench: -m MODEL is required\n");
+    if (!a->model == !a->synthetic) {
+        fprintf(stderr, "lorc bench: give one of -m MODEL or --synthetic NAME (see lorc bench --help)\n");
         return 1;
     }
+    if (a->synthetic && !bench_synthetic_known(a->synthetic)) {
+        fprintf(stderr, "lorc bench: unknown synthetic model '%s' (tinyllama-1.1b or llama-150m)\n", a->synthetic);
+        return 1;
+    }
+    if (a->synthetic && !a->type) {
+        fprintf(stderr, "lorc bench: --synthetic needs --type TYPE\n");
+        return 1;
+    }
+    return 0;
+}
 
-    lorc_error err = {0};
-    lorc_model *model = NULL;
-    lorc_context *ctx = NULL;
-    lorc_adapter *adapter = NULL;
-    int rc = 1;
-    if (lorc_model_load(model_path, &model, &err) != LORC_OK) return cli_fail("bench", &err);
+/* Everything a run holds, freed in one place. */
+typedef struct bench_run {
+    bench_args args;
+    char model_path[1024];
+    char dir[1024];
+    lorc_model *model;
+    lorc_context *ctx;
+    bench_report report;
+    lorc_error err;
+} bench_run;
+
+static lorc_status load(bench_run *b) {
+    double t0 = bench_now_ms();
+    lorc_status st = lorc_model_load(b->model_path, &b->model, &b->err);
+    if (st != LORC_OK) return st;
     lorc_context_params cp = lorc_context_default_params();
-    cp.n_threads = (int)n_threads;
-    cp.n_ctx = (int)(n_prompt + n_gen + 1);
-    cp.n_batch = (int)n_prompt;
-    if (lorc_context_new(model, &cp, &ctx, &err) != LORC_OK) goto fail;
-    if (lora_path && lorc_adapter_load(model, lora_path, &adapter, &err) != LORC_OK) goto fail;
+    cp.n_threads = (int)b->args.threads;
+    long n_ctx = (b->args.n_prompt > b->args.n_gen ? b->args.n_prompt : b->args.n_gen) + 1;
+    cp.n_ctx = (int)n_ctx;
+    cp.n_batch = b->args.n_prompt > 0 ? (int)b->args.n_prompt : 1;
+    st = lorc_context_new(b->model, &cp, &b->ctx, &b->err);
+    b->report.load_ms = bench_now_ms() - t0;
+    return st;
+}
 
-    /* The file size approximates the weight bytes read per decoded token:
-     * every weight matrix is streamed once per token. */
-    struct stat st;
-    double weight_bytes = stat(model_path, &st) == 0 ? (double)st.st_size : 0;
-    double bw = measure_read_bandwidth((int)n_threads);
-
-    /* Best of `reps` rounds, base and LoRA alternating so both see the same
-     * machine state; the first round also pages the weights in. */
-    bench_result base = {0, 0}, with = {0, 0};
-    for (int rep = 0; rep < 3; rep++) {
-        bench_result r;
-        if (bench_model(ctx, model, NULL, (int)n_prompt, (int)n_gen, &r, &err)) goto fail;
-        if (r.prompt_tps > base.prompt_tps) base.prompt_tps = r.prompt_tps;
-        if (r.decode_tps > base.decode_tps) base.decode_tps = r.decode_tps;
-        if (!adapter) continue;
-        if (bench_model(ctx, model, adapter, (int)n_prompt, (int)n_gen, &r, &err)) goto fail;
-        if (r.prompt_tps > with.prompt_tps) with.prompt_tps = r.prompt_tps;
-        if (r.decode_tps > with.decode_tps) with.decode_tps = r.decode_tps;
+/* One adapter against the base: `reps` pairs of rounds, base then adapter. */
+static lorc_status bench_adapter(bench_run *b, const char *path, bench_lora_result *out) {
+    double t0 = bench_now_ms();
+    lorc_adapter *adapter = NULL;
+    lorc_sequence *seq = NULL;
+    lorc_status st = lorc_adapter_load(b->model, path, &adapter, &b->err);
+    if (st == LORC_OK) st = lorc_sequence_new(b->ctx, &seq, &b->err);
+    float scale = 1.0f;
+    if (st == LORC_OK) st = lorc_sequence_set_adapters(seq, &adapter, &scale, 1, &b->err);
+    out->attach_ms = bench_now_ms() - t0;
+    lorc_sequence_free(seq);
+    bench_adapter_shape(path, &out->rank, out->targets, sizeof out->targets);
+    bench_speed base = BENCH_SPEED_NONE, with = BENCH_SPEED_NONE;
+    for (long r = 0; r < b->args.reps && st == LORC_OK; r++) {
+        bench_speed round;
+        st = bench_speed_round(b->ctx, NULL, (int)b->args.n_prompt, (int)b->args.n_gen, &round, &b->err);
+        bench_speed_keep_best(&base, &round);
+        if (st == LORC_OK)
+            st = bench_speed_round(b->ctx, adapter, (int)b->args.n_prompt, (int)b->args.n_gen, &round, &b->err);
+        bench_speed_keep_best(&with, &round);
     }
-    printf("model            %s\n", model_path);
-    printf("threads          %ld\n", n_threads);
-    printf("read bandwidth   %.2f GB/s (%ld threads, measured now)\n", bw / 1e9, n_threads);
-    printf("prompt           %.1f tokens/s (%ld tokens, one batch; best of 3)\n", base.prompt_tps, n_prompt);
-    printf("decode           %.1f tokens/s (best of 3)\n", base.decode_tps);
-    if (bw > 0 && weight_bytes > 0)
-        printf("decode vs limit  %.1f%% of memory bandwidth (%.1f MB read per token)\n",
-               100.0 * weight_bytes * base.decode_tps / bw, weight_bytes / 1e6);
-    if (adapter) {
-        printf("decode +LoRA     %.1f tokens/s = %.3f x base\n", with.decode_tps, with.decode_tps / base.decode_tps);
-        printf("prompt +LoRA     %.1f tokens/s = %.3f x base\n", with.prompt_tps, with.prompt_tps / base.prompt_tps);
-    }
-    rc = 0;
-fail:
-    if (rc) cli_fail("bench", &err);
+    out->pp_ratio = base.pp_tps > 0 && with.pp_tps > 0 ? with.pp_tps / base.pp_tps : -1;
+    out->tg_ratio = base.tg_tps > 0 && with.tg_tps > 0 ? with.tg_tps / base.tg_tps : -1;
     lorc_adapter_free(adapter);
-    lorc_context_free(ctx);
-    lorc_model_free(model);
+    return st;
+}
+
+static lorc_status bench_loras(bench_run *b) {
+    bench_report *r = &b->report;
+    const bench_args *a = &b->args;
+    if (a->lora) {
+        r->lora_measured = true;
+        r->n_lora = 1;
+        lorc_status st = bench_adapter(b, a->lora, &r->lora[0]);
+        r->attach_ms = r->lora[0].attach_ms;
+        return st;
+    }
+    if (!a->synthetic || a->n_ranks == 0) return LORC_OK; /* random adapters only fit the synthetic shapes */
+    r->lora_measured = true;
+    for (int i = 0; i < a->n_ranks; i++)
+        for (int all = 0; all < 2; all++) {
+            char path[1100];
+            lorc_status st = bench_synthetic_adapter(a->synthetic, a->ranks[i], all, b->dir, path, sizeof path, &b->err);
+            if (st == LORC_OK) st = bench_adapter(b, path, &r->lora[r->n_lora]);
+            if (st != LORC_OK) return st;
+            if (r->n_lora == 0) r->attach_ms = r->lora[0].attach_ms;
+            r->n_lora++;
+            if (!a->json) fprintf(stderr, "lorc bench: LoRA rank %d on %s done\n", a->ranks[i], all ? "all" : "q,v");
+        }
+    return LORC_OK;
+}
+
+static lorc_status run(bench_run *b) {
+    const bench_args *a = &b->args;
+    bench_report *r = &b->report;
+    lorc_status st;
+    if (a->synthetic) {
+        if (a->dir) snprintf(b->dir, sizeof b->dir, "%s", a->dir);
+        else bench_synthetic_default_dir(b->dir, sizeof b->dir);
+        int writers = a->threads > 0 ? (int)a->threads : 2;
+        st = bench_synthetic_model(a->synthetic, a->type, a->pure, b->dir, writers, !a->json, b->model_path,
+                                   sizeof b->model_path, &b->err);
+        if (st != LORC_OK) return st;
+        r->model = a->synthetic;
+    } else {
+        snprintf(b->model_path, sizeof b->model_path, "%s", a->model);
+        r->model = a->model;
+    }
+    if ((st = load(b))) return st;
+    r->type = bench_file_type_name(b->model_path);
+    r->threads = bench_threads(b->ctx);
+    r->kernels = bench_kernels(b->ctx);
+    double weight_bytes = bench_weight_bytes_per_token(b->model_path, &b->err);
+    r->weight_mb_per_token = weight_bytes > 0 ? weight_bytes / 1e6 : -1;
+    if (a->bw_mib > 0) {
+        double bw = bench_read_bandwidth(r->threads, (size_t)a->bw_mib << 20, 5);
+        r->bandwidth_gbs = bw > 0 ? bw / 1e9 : -1;
+    }
+
+    /* one token first: pages the weights in, so no round pays for the disk */
+    bench_speed round;
+    if ((st = bench_speed_round(b->ctx, NULL, 0, 1, &round, &b->err))) return st;
+    bench_speed best = BENCH_SPEED_NONE;
+    for (long i = 0; i < a->reps; i++) {
+        if ((st = bench_speed_round(b->ctx, NULL, (int)a->n_prompt, (int)a->n_gen, &round, &b->err))) return st;
+        bench_speed_keep_best(&best, &round);
+    }
+    r->pp_tps = best.pp_tps;
+    r->tg_tps = best.tg_tps;
+    if (best.tg_tps > 0 && weight_bytes > 0 && r->bandwidth_gbs > 0)
+        r->tg_roofline_fraction = weight_bytes * best.tg_tps / (r->bandwidth_gbs * 1e9);
+    return bench_loras(b);
+}
+
+int lorc_cmd_bench(int argc, char **argv) {
+    bench_run *b = calloc(1, sizeof *b);
+    if (!b) {
+        fprintf(stderr, "lorc bench: out of memory\n");
+        return 1;
+    }
+    int rc = parse_args(argc, argv, &b->args);
+    if (rc) {
+        free(b);
+        return rc == 2 ? 0 : 1;
+    }
+    b->report = (bench_report){.n_prompt = (int)b->args.n_prompt, .n_gen = (int)b->args.n_gen,
+                               .reps = (int)b->args.reps, .bandwidth_gbs = -1, .weight_mb_per_token = -1,
+                               .pp_tps = -1, .tg_tps = -1, .tg_roofline_fraction = -1, .load_ms = -1,
+                               .attach_ms = -1, .kernels = "scalar"};
+    if (run(b) != LORC_OK) {
+        rc = cli_fail("bench", &b->err);
+    } else if (b->args.json) {
+        rc = bench_print_json(&b->report, stdout) ? 0 : 1;
+        if (rc) fprintf(stderr, "lorc bench: could not build the JSON report\n");
+    } else {
+        bench_print_table(&b->report, stdout);
+    }
+    lorc_context_free(b->ctx);
+    lorc_model_free(b->model);
+    free(b);
     return rc;
 }

@@ -1,6 +1,6 @@
-/* cmd_quantize.c — `lorc quantize IN OUT TYPE`: converts every 2-D weight
- * whose rows fit TYPE's blocks (dequantize, then quantize), keeps the rest,
- * copies the metadata. Converted tensors are produced one at a time while
+/* cmd_quantize.c — `lorc quantize IN OUT TYPE`: converts the weights as the
+ * llama-quantize mix TYPE chooses per tensor (quant_mix.h; dequantize, then
+ * quantize), keeps the rest, copies the metadata. Converted tensors are produced one at a time while
  * the output is written, so the whole output is never held in memory. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "format/gguf.h"
+#include "quant_mix.h"
 #include "tensor/types.h"
 
 /* GGUF `general.quantization_version` of the block formats lorc writes. */
@@ -20,42 +21,47 @@
 
 static void usage(FILE *fp) {
     fprintf(fp,
-            "usage: lorc quantize IN OUT TYPE [-t THREADS]\n"
+            "usage: lorc quantize IN OUT TYPE [--pure] [-t THREADS]\n"
             "\n"
-            "Writes OUT: IN with every 2-D weight tensor (name ending in \".weight\")\n"
-            "converted to TYPE where its row length is a multiple of TYPE's block\n"
-            "size. 1-D tensors (norms, biases, rope factors) and rows that do not fit\n"
-            "are kept as they are; the metadata is copied and general.file_type set.\n"
+            "Writes OUT: IN with its weight tensors converted as llama-quantize's mix\n"
+            "TYPE does it (most weights in the mix's type, some tensors in more bits).\n"
+            "1-D tensors and norms stay as they are; the metadata is copied and\n"
+            "general.file_type set. Rows whose length does not fit a k-quant's\n"
+            "256-value blocks fall back to a legacy type (Q4_K->Q5_0, Q5_K->Q5_1,\n"
+            "Q6_K->Q8_0, Q2_K/Q3_K->Q4_0), those that fit no type are kept.\n"
             "\n"
-            "TYPE (any case): F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K\n"
-            "                 (those lorc has a quantizer for)\n"
+            "TYPE (any case), the mixes:\n");
+    for (int i = 0; quant_mix_at(i); i++) fprintf(fp, "  %-7s %s\n", quant_mix_at(i)->name, quant_mix_at(i)->about);
+    fprintf(fp,
+            "  or a plain type lorc can write (Q3_K, Q4_K, Q5_K): every weight in it\n"
+            "\n"
+            "  --pure         every weight in the mix's main type: no per-tensor rules\n"
             "  -t THREADS     worker threads (default: all cores)\n");
 }
 
-/* llama.cpp's llama_ftype for a file whose weights are mostly `type` (the
- * value llama.cpp itself infers from the dominant type); -1 if none. */
-static int ftype_for(uint32_t type) {
-    switch (type) {
-    case LORC_TYPE_F32: return 0;  /* ALL_F32 */
-    case LORC_TYPE_F16: return 1;  /* MOSTLY_F16 */
-    case LORC_TYPE_Q4_0: return 2; /* MOSTLY_Q4_0 */
-    case LORC_TYPE_Q4_1: return 3;
-    case LORC_TYPE_Q8_0: return 7;
-    case LORC_TYPE_Q5_0: return 8;
-    case LORC_TYPE_Q5_1: return 9;
-    case LORC_TYPE_Q2_K: return 10;
-    case LORC_TYPE_Q3_K: return 12; /* MOSTLY_Q3_K_M */
-    case LORC_TYPE_Q4_K: return 15; /* MOSTLY_Q4_K_M */
-    case LORC_TYPE_Q5_K: return 17; /* MOSTLY_Q5_K_M */
-    case LORC_TYPE_Q6_K: return 18;
-    case LORC_TYPE_BF16: return 32;
-    default: return -1;
+/* What the mix rules need to know about the model in `f`. */
+static quant_model_shape model_shape(const gguf_file *f) {
+    quant_model_shape s = {0, 0, 1, false, false};
+    char *arch = gguf_get_str_dup(f, "general.architecture");
+    char key[160];
+    snprintf(key, sizeof key, "%s.block_count", arch ? arch : "");
+    s.n_layer = (int)gguf_get_u32_or(f, key, 0);
+    snprintf(key, sizeof key, "%s.attention.head_count", arch ? arch : "");
+    uint32_t n_head = gguf_get_u32_or(f, key, 1);
+    snprintf(key, sizeof key, "%s.attention.head_count_kv", arch ? arch : "");
+    uint32_t n_head_kv = gguf_get_u32_or(f, key, n_head);
+    s.n_gqa = n_head_kv > 0 && n_head >= n_head_kv ? (int)(n_head / n_head_kv) : 1;
+    s.llama_70b = arch && !strcmp(arch, "llama") && s.n_layer == 80 && n_head != n_head_kv;
+    free(arch);
+    int n_ffn_down = 0;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const char *name = f->tensors[i].name;
+        if (strstr(name, "attn_v.weight")) s.n_attn_v++;
+        if (strstr(name, "ffn_down")) n_ffn_down++;
+        if (!strcmp(name, "output.weight")) s.has_output = true;
     }
-}
-
-static bool ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
+    if (s.n_layer == 0) s.n_layer = n_ffn_down; /* no block_count: one ffn_down per layer */
+    return s;
 }
 
 /* One tensor being converted: the writer calls fill when its turn comes. */
@@ -103,6 +109,7 @@ static double mib(uint64_t n) { return (double)n / (1024.0 * 1024.0); }
 typedef struct quantize_args {
     const char *in, *out, *type_name;
     long threads;
+    bool pure;
 } quantize_args;
 
 /* 0: parsed, 1: error, 2: --help printed. */
@@ -110,12 +117,15 @@ static int parse_args(int argc, char **argv, quantize_args *a) {
     const char *pos[3];
     int n_pos = 0;
     a->threads = 0;
+    a->pure = false;
     for (int i = 1; i < argc; i++) {
         const char *val = NULL;
         bool missing = false;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 2;
+        } else if (!strcmp(argv[i], "--pure")) {
+            a->pure = true;
         } else if (cli_opt(argc, argv, &i, "-t", &val, &missing) ||
                    cli_opt(argc, argv, &i, "--threads", &val, &missing)) {
             if (missing || !cli_parse_int("quantize", "-t", val, 1, 1024, &a->threads)) return 1;
@@ -148,14 +158,19 @@ int lorc_cmd_quantize(int argc, char **argv) {
     quantize_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc == 2 ? 0 : 1;
-    int type = lorc_type_from_name(a.type_name);
-    if (type < 0) {
-        fprintf(stderr, "lorc quantize: unknown type '%s' (see lorc quantize --help)\n", a.type_name);
+    quant_mix mix;
+    if (!quant_mix_lookup(a.type_name, a.pure, &mix)) {
+        int known = lorc_type_from_name(a.type_name);
+        if (known >= 0) {
+            fprintf(stderr, "lorc quantize: lorc cannot write type %s (no quantizer for it)\n",
+                    lorc_type_name((uint32_t)known));
+            return 1;
+        }
+        fprintf(stderr, "lorc quantize: unknown type '%s' (see lorc quantize --help for the mixes)\n", a.type_name);
         return 1;
     }
-    const lorc_type_info *to = lorc_type_get((uint32_t)type);
-    int ftype = ftype_for((uint32_t)type);
-    if (!to->from_float || ftype < 0) {
+    const lorc_type_info *to = lorc_type_get(mix.base_type);
+    if (!to->from_float) {
         fprintf(stderr, "lorc quantize: lorc cannot write type %s (no quantizer for it)\n", to->name);
         return 1;
     }
@@ -183,19 +198,23 @@ int lorc_cmd_quantize(int argc, char **argv) {
 
     for (uint64_t i = 0; i < in->n_kv; i++) gguf_writer_copy_kv(w, &in->kv[i]);
 
+    quant_model_shape shape = model_shape(in);
+    quant_planner plan;
+    quant_planner_init(&plan, &mix, &shape);
     uint64_t n_converted = 0, n_kept = 0, bytes_in = 0, bytes_out = 0;
+    uint64_t per_type[LORC_TYPE_COUNT] = {0};
     for (uint64_t i = 0; i < in->n_tensors; i++) {
         const gguf_tensor_info *t = &in->tensors[i];
-        bool weight = t->n_dims >= 2 && ends_with(t->name, ".weight");
-        bool fits = t->ne[0] % to->block_size == 0;
+        uint32_t type = quant_planner_next(&plan, t->name, t->n_dims, t->ne[0], t->type);
         bytes_in += t->nbytes;
-        if (weight && !fits)
-            printf("keeping %s as %s: row length %" PRId64 " is not a multiple of the %s block size %" PRId64 "\n",
-                   t->name, lorc_type_name(t->type), t->ne[0], to->name, to->block_size);
-        if (weight && fits && t->type != (uint32_t)type) {
-            jobs[i] = (convert_job){t, (uint32_t)type, pool, scratch, max_row, NULL, 0};
-            gguf_writer_add_tensor_lazy(w, t->name, (uint32_t)type, t->n_dims, t->ne, convert_fill, &jobs[i]);
-            bytes_out += lorc_row_bytes((uint32_t)type, t->ne[0]) * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
+        per_type[type]++;
+        if (plan.last_unfit)
+            printf("keeping %s as %s: row length %" PRId64 " fits no type of the %s mix\n", t->name,
+                   lorc_type_name(t->type), t->ne[0], mix.name);
+        if (type != t->type) {
+            jobs[i] = (convert_job){t, type, pool, scratch, max_row, NULL, 0};
+            gguf_writer_add_tensor_lazy(w, t->name, type, t->n_dims, t->ne, convert_fill, &jobs[i]);
+            bytes_out += lorc_row_bytes(type, t->ne[0]) * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
             n_converted++;
         } else {
             gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data);
@@ -205,13 +224,16 @@ int lorc_cmd_quantize(int argc, char **argv) {
     }
     /* the file type describes the weights: unchanged when none converted */
     if (n_converted > 0) {
-        gguf_writer_set_u32(w, "general.file_type", (uint32_t)ftype);
+        gguf_writer_set_u32(w, "general.file_type", (uint32_t)mix.ftype);
         if (to->quantized) gguf_writer_set_u32(w, "general.quantization_version", QUANTIZE_QNT_VERSION);
     } else {
-        printf("note: no tensor of %s can be converted to %s; the output is a copy\n", a.in, to->name);
+        printf("note: no tensor of %s can be converted to %s; the output is a copy\n", a.in, mix.name);
     }
-    printf("converting %" PRIu64 " tensors to %s, keeping %" PRIu64 " (%d threads)\n", n_converted, to->name, n_kept,
-           (int)a.threads);
+    printf("%s%s: converting %" PRIu64 " tensors, keeping %" PRIu64 " (%d threads); tensors per type:", mix.name,
+           mix.pure ? " (pure)" : "", n_converted, n_kept, (int)a.threads);
+    for (uint32_t ty = 0; ty < LORC_TYPE_COUNT; ty++)
+        if (per_type[ty]) printf(" %s %" PRIu64, lorc_type_name(ty), per_type[ty]);
+    printf("\n");
     if (gguf_writer_write(w, a.out, cli_progress, (void *)"quantize", &err) != LORC_OK) {
         cli_fail("quantize", &err);
         goto out;

@@ -19,33 +19,15 @@
 
 #include "lorc.h"
 #include "synth.h"
+#include "synth_lora.h" /* synth_lora, its init/free and the GGUF adapter writer */
 
-/* One LoRA pair in GGUF layout and row order, F32. */
-typedef struct synth_lora {
-    char target[64]; /* GGUF base tensor name, "blk.0.attn_q.weight", "token_embd.weight", ... */
-    int rank;
-    int64_t n_in, n_out; /* of the base weight: ne[0], ne[1] (token_embd: n_embd, n_vocab) */
-    float *a;            /* ggml [n_in, r]: r rows of n_in (token_embd: [r, n_vocab]: n_vocab rows of r) */
-    float *b;            /* ggml [r, n_out]: n_out rows of r (token_embd: n_embd rows of r) */
-    float *magnitude;    /* DoRA: n_out values (GGUF row order), or NULL */
-} synth_lora;
-
-/* Random pair for `target` of the model `p` describes (values uniform in ±scale). */
-lorc_status synth_lora_init(synth_lora *l, const synth_params *p, const char *target, int rank, uint64_t seed,
-                            float scale, lorc_error *err);
 /* Adds a DoRA magnitude vector (random in [lo, hi)). */
 lorc_status synth_lora_add_magnitude(synth_lora *l, uint64_t seed, float lo, float hi, lorc_error *err);
-void synth_lora_free(synth_lora *l);
 
 /* w (GGUF layout, ne[0] contiguous) += s · B·A. */
 void synth_lora_merge(float *w, const synth_lora *l, float s);
 /* w = m · (w + s·B·A) / ‖w + s·B·A‖ per output row, in double precision (DoRA). */
 void synth_dora_merge(float *w, const synth_lora *l, float s);
-
-/* A llama.cpp adapter: general.type=adapter, adapter.type=lora, adapter.lora.alpha
- * (alpha < 0: key omitted), tensors "<target>.lora_a/.lora_b" of `type`. */
-lorc_status synth_write_gguf_adapter(const char *path, const char *arch, float alpha, const synth_lora *l, int n,
-                                     uint32_t type, lorc_error *err);
 
 /* A PEFT directory: `config_json` written verbatim as adapter_config.json, and
  * adapter_model.safetensors with HF names (lora_A/lora_B, lora_embedding_A/B

@@ -1,5 +1,6 @@
-/* synth.h — writes tiny synthetic llama/qwen2 GGUF models for tests, with the
- * project's own GGUF writer: chosen hyper-parameters, random weights from a
+/* synth.h — writes synthetic llama/qwen2 GGUF models (tiny ones for tests,
+ * full-size ones for `lorc bench --synthetic`), with the project's own GGUF
+ * writer: chosen hyper-parameters, random weights from a
  * seed, any weight type lorc can quantize to, optional QKV biases, optional
  * rope_freqs, tied or untied output, and a small SentencePiece-style vocab
  * that lorc_vocab_from_gguf accepts.
@@ -19,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/atomic_file.h" /* lorc_progress_fn */
 #include "lorc.h"
 
 typedef struct synth_params {
@@ -40,15 +42,26 @@ typedef struct synth_params {
     bool tied_output;     /* omit output.weight: the output projection is token_embd */
     uint64_t seed;
     float weight_scale;   /* weights are uniform in [-s, s) / sqrt(row length); norms are 1 ± s/4 */
+    /* Optional per-tensor type (a quantization mix): called once per tensor
+     * in file order; overrides weight_type/embd_type when set. 1-D tensors
+     * should get F32. */
+    uint32_t (*tensor_type)(void *user, const char *name, uint32_t n_dims, const int64_t ne[2]);
+    void *tensor_type_user;
+    int file_type;               /* general.file_type (llama_ftype) to record; < 0: none */
+    int n_threads;               /* generation + quantization workers; 0 or 1: the calling thread */
+    lorc_progress_fn progress;   /* optional, called after each tensor is written */
+    void *progress_user;
 } synth_params;
 
 /* llama, n_vocab 64, n_embd 32, 2 layers, 4 heads (4 KV heads), n_ff 48,
  * n_ctx 64, eps 1e-5, freq_base 10000, F32 everywhere, untied, seed 1,
- * weight_scale 1. */
+ * weight_scale 1, no type callback, no file type, 1 thread, no progress. */
 synth_params synth_default_params(void);
 
-/* Writes the model to `path`. Fails (with a message) when a dimension does
- * not fit the chosen type's block size or the writer fails. */
+/* Writes the model to `path`, one tensor at a time (values are generated
+ * and quantized while the writer streams, so memory stays at a few rows per
+ * thread whatever the model size). Fails (with a message) when a dimension
+ * does not fit the chosen type's block size or the writer fails. */
 lorc_status synth_write_model(const char *path, const synth_params *p, lorc_error *err);
 
 /* The F32 values synth_write_model generates for tensor `name` (before any

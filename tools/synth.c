@@ -1,6 +1,8 @@
-/* synth.c — synthetic llama/qwen2 GGUF models for tests (see synth.h).
+/* synth.c — synthetic llama/qwen2 GGUF models (see synth.h).
  * Each tensor's values come from its own stream, seeded by the model seed
- * and the tensor name, so they do not depend on what else is written. */
+ * and the tensor name, so they do not depend on what else is written; the
+ * stream is counter-based, so any row can be generated on its own and a
+ * big model is produced row by row on several threads. */
 #include "synth.h"
 
 #include <math.h>
@@ -10,6 +12,7 @@
 #include <xxhash.h>
 
 #include "base/error.h"
+#include "base/threadpool.h"
 #include "format/gguf.h"
 #include "tensor/types.h"
 
@@ -33,24 +36,31 @@ synth_params synth_default_params(void) {
         .tied_output = false,
         .seed = 1,
         .weight_scale = 1.0f,
+        .file_type = -1,
     };
     return p;
 }
 
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+#define SPLITMIX_GAMMA 0x9E3779B97F4A7C15ull
+
+static uint64_t splitmix64_mix(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
 
-void synth_random_floats(uint64_t seed, float *out, int64_t n, float scale) {
-    uint64_t s = seed;
+/* Values first .. first+n-1 of the stream `seed`: splitmix64's state after
+ * k steps is seed + k·gamma, so a stream can be entered anywhere. */
+static void random_floats_at(uint64_t seed, int64_t first, float *out, int64_t n, float scale) {
+    uint64_t s = seed + (uint64_t)first * SPLITMIX_GAMMA;
     for (int64_t i = 0; i < n; i++) {
-        double u = (double)(splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0); /* [0, 1) */
+        s += SPLITMIX_GAMMA;
+        double u = (double)(splitmix64_mix(s) >> 11) * (1.0 / 9007199254740992.0); /* [0, 1) */
         out[i] = (float)((2.0 * u - 1.0) * scale);
     }
 }
+
+void synth_random_floats(uint64_t seed, float *out, int64_t n, float scale) { random_floats_at(seed, 0, out, n, scale); }
 
 /* ------------------------------------------------------------ tensor list */
 
@@ -108,31 +118,35 @@ static int tensor_list(const synth_params *p, synth_tensor *t) {
     return n;
 }
 
-static float *values_of(const synth_params *p, const synth_tensor *t) {
-    int64_t n = t->ne[0] * t->ne[1];
-    float *v = malloc((size_t)n * sizeof(float));
-    if (!v) return NULL;
+/* Rows [row0, row0 + n_rows) of tensor t's F32 values into `out`. */
+static void rows_of(const synth_params *p, const synth_tensor *t, int64_t row0, int64_t n_rows, float *out) {
+    const int64_t first = row0 * t->ne[0], n = n_rows * t->ne[0];
     uint64_t seed = XXH64(t->name, strlen(t->name), p->seed);
     float s = p->weight_scale;
     switch (t->kind) {
     case K_EMBD:
-        synth_random_floats(seed, v, n, s);
+        random_floats_at(seed, first, out, n, s);
         break;
     case K_MATRIX:
-        synth_random_floats(seed, v, n, s / sqrtf((float)t->ne[0]));
+        random_floats_at(seed, first, out, n, s / sqrtf((float)t->ne[0]));
         break;
     case K_NORM:
-        synth_random_floats(seed, v, n, s / 4);
-        for (int64_t i = 0; i < n; i++) v[i] += 1.0f;
+        random_floats_at(seed, first, out, n, s / 4);
+        for (int64_t i = 0; i < n; i++) out[i] += 1.0f;
         break;
     case K_BIAS:
-        synth_random_floats(seed, v, n, s / 2);
+        random_floats_at(seed, first, out, n, s / 2);
         break;
     case K_ROPE:
-        synth_random_floats(seed, v, n, 3.5f);
-        for (int64_t i = 0; i < n; i++) v[i] += 4.5f; /* [1, 8) */
+        random_floats_at(seed, first, out, n, 3.5f);
+        for (int64_t i = 0; i < n; i++) out[i] += 4.5f; /* [1, 8) */
         break;
     }
+}
+
+static float *values_of(const synth_params *p, const synth_tensor *t) {
+    float *v = malloc((size_t)(t->ne[0] * t->ne[1]) * sizeof(float));
+    if (v) rows_of(p, t, 0, t->ne[1], v);
     return v;
 }
 
@@ -222,6 +236,58 @@ static lorc_status set_f32(gguf_writer *w, const char *arch, const char *suffix,
     return gguf_writer_set_f32(w, key, v);
 }
 
+/* One tensor produced while the writer streams: its rows are generated and
+ * converted to `type` on the pool's threads, straight into the output. */
+typedef struct synth_fill {
+    const synth_params *p;
+    const synth_tensor *t;
+    uint32_t type;
+    lorc_threadpool *pool;
+    uint8_t *dst; /* set per fill */
+    bool nomem;   /* a worker could not get its row buffer */
+} synth_fill;
+
+static void fill_rows(void *user, int ith, int nth) {
+    synth_fill *f = user;
+    const int64_t ne0 = f->t->ne[0], rows = f->t->ne[1];
+    const int64_t r0 = rows * ith / nth, r1 = rows * (ith + 1) / nth;
+    if (r0 >= r1) return;
+    const size_t row_bytes = lorc_row_bytes(f->type, ne0);
+    if (f->type == LORC_TYPE_F32) {
+        rows_of(f->p, f->t, r0, r1 - r0, (float *)(f->dst + (size_t)r0 * row_bytes));
+        return;
+    }
+    float *row = malloc((size_t)ne0 * sizeof *row);
+    if (!row) {
+        f->nomem = true; /* a plain store: every writer stores the same value */
+        return;
+    }
+    const lorc_type_info *ti = lorc_type_get(f->type);
+    for (int64_t r = r0; r < r1; r++) {
+        rows_of(f->p, f->t, r, 1, row);
+        ti->from_float(row, f->dst + (size_t)r * row_bytes, ne0);
+    }
+    free(row);
+}
+
+static lorc_status fill_tensor(void *user, void *dst, uint64_t nbytes, lorc_error *err) {
+    synth_fill *f = user;
+    (void)nbytes; /* the writer sized it from the same type and dims */
+    f->dst = dst;
+    f->nomem = false;
+    lorc_threadpool_run(f->pool, fill_rows, f);
+    if (f->nomem) return lorc_fail(err, LORC_ERR_NOMEM, "synth: out of memory generating %s", f->t->name);
+    return LORC_OK;
+}
+
+static uint32_t type_of(const synth_params *p, const synth_tensor *t) {
+    const int64_t ne[2] = {t->ne[0], t->ne[1]};
+    if (p->tensor_type) return p->tensor_type(p->tensor_type_user, t->name, (uint32_t)t->n_dims, ne);
+    if (t->kind == K_EMBD || strcmp(t->name, "output.weight") == 0) return p->embd_type;
+    if (t->kind == K_MATRIX) return p->weight_type;
+    return LORC_TYPE_F32;
+}
+
 lorc_status synth_write_model(const char *path, const synth_params *p, lorc_error *err) {
     if (p->n_vocab < 3 || p->n_embd < 1 || p->n_layer < 1 || p->n_head < 1 || p->n_head_kv < 1 || p->n_ff < 1 ||
         p->n_head % p->n_head_kv != 0 || head_dim_of(p) < 2 || head_dim_of(p) % 2 != 0)
@@ -230,10 +296,10 @@ lorc_status synth_write_model(const char *path, const synth_params *p, lorc_erro
     gguf_writer *w = gguf_writer_new();
     int cap = 4 + 12 * p->n_layer;
     synth_tensor *list = malloc((size_t)cap * sizeof *list);
-    void **bufs = calloc((size_t)cap, sizeof *bufs);
-    int cnt = 0;
+    synth_fill *fills = calloc((size_t)cap, sizeof *fills);
+    lorc_threadpool *pool = lorc_threadpool_new(p->n_threads > 1 ? p->n_threads : 1);
     lorc_status st = LORC_OK;
-    if (!w || !list || !bufs) {
+    if (!w || !list || !fills || !pool) {
         st = lorc_fail(err, LORC_ERR_NOMEM, "synth: out of memory");
         goto out;
     }
@@ -252,48 +318,31 @@ lorc_status synth_write_model(const char *path, const synth_params *p, lorc_erro
     if (p->head_dim && ((st = set_u32(w, arch, "attention.key_length", (uint32_t)p->head_dim)) ||
                         (st = set_u32(w, arch, "attention.value_length", (uint32_t)p->head_dim))))
         goto writer_fail;
+    if (p->file_type >= 0 && (st = gguf_writer_set_u32(w, "general.file_type", (uint32_t)p->file_type)))
+        goto writer_fail;
     if ((st = write_vocab(w, p->n_vocab))) goto writer_fail;
 
-    cnt = tensor_list(p, list);
+    int cnt = tensor_list(p, list);
     for (int i = 0; i < cnt; i++) {
         const synth_tensor *t = &list[i];
-        float *v = values_of(p, t);
-        if (!v) {
-            st = lorc_fail(err, LORC_ERR_NOMEM, "synth: out of memory");
+        uint32_t type = type_of(p, t);
+        const lorc_type_info *ti = lorc_type_get(type);
+        if (!ti || (type != LORC_TYPE_F32 && !ti->from_float) || lorc_row_bytes(type, t->ne[0]) == 0) {
+            st = lorc_fail(err, LORC_ERR_INVALID, "synth: cannot write '%s' (row of %lld) as %s", t->name,
+                           (long long)t->ne[0], lorc_type_name(type));
             goto out;
         }
-        uint32_t type = LORC_TYPE_F32;
-        if (t->kind == K_MATRIX) type = p->weight_type;
-        if (t->kind == K_EMBD || strcmp(t->name, "output.weight") == 0) type = p->embd_type;
-        if (type == LORC_TYPE_F32) {
-            bufs[i] = v;
-        } else {
-            const lorc_type_info *ti = lorc_type_get(type);
-            size_t rb = lorc_row_bytes(type, t->ne[0]);
-            if (!ti || !ti->from_float || rb == 0) {
-                free(v);
-                st = lorc_fail(err, LORC_ERR_INVALID, "synth: cannot write '%s' (row of %lld) as %s", t->name,
-                               (long long)t->ne[0], lorc_type_name(type));
-                goto out;
-            }
-            bufs[i] = malloc(rb * (size_t)t->ne[1]);
-            if (!bufs[i]) {
-                free(v);
-                st = lorc_fail(err, LORC_ERR_NOMEM, "synth: out of memory");
-                goto out;
-            }
-            ti->from_float(v, bufs[i], t->ne[0] * t->ne[1]);
-            free(v);
-        }
-        if ((st = gguf_writer_add_tensor(w, t->name, type, (uint32_t)t->n_dims, t->ne, bufs[i]))) goto writer_fail;
+        fills[i] = (synth_fill){p, t, type, pool, NULL, false};
+        if ((st = gguf_writer_add_tensor_lazy(w, t->name, type, (uint32_t)t->n_dims, t->ne, fill_tensor, &fills[i])))
+            goto writer_fail;
     }
-    st = gguf_writer_write(w, path, NULL, NULL, err);
+    st = gguf_writer_write(w, path, p->progress, p->progress_user, err);
     goto out;
 writer_fail:
     st = lorc_fail(err, st, "synth: building the GGUF for %s failed", path);
 out:
-    for (int i = 0; bufs && i < cap; i++) free(bufs[i]);
-    free(bufs);
+    lorc_threadpool_free(pool);
+    free(fills);
     free(list);
     gguf_writer_free(w);
     return st;

@@ -1,0 +1,118 @@
+"""test_bench_json.py — `lorc bench --synthetic llama-150m --type Q4_0 --json`
+end to end: the synthetic model and its random rank-16 adapters are written
+by lorc itself into a cache folder, the run prints exactly one JSON object
+on stdout with every key of the report and the right JSON type for each
+(the figures themselves are not asserted: they belong in
+docs/PERFORMANCE.md), and a second run reuses the cached files.
+Small -p/-n/-r and bandwidth buffer keep it short under ASan.
+"""
+import json
+import os
+import subprocess
+import sys
+
+BIN = os.environ["LORC_BIN"]
+TMP = os.environ.get("LORC_TEST_TMP", "/tmp")
+CACHE = os.path.join(TMP, "bench_json_cache")
+failures = 0
+
+
+def fail(msg):
+    global failures
+    failures += 1
+    print("FAIL:", msg, file=sys.stderr)
+
+
+def run_bench(extra):
+    cmd = [BIN, "bench", "--synthetic", "llama-150m", "--type", "Q4_0", "--synthetic-dir", CACHE,
+           "-t", "2", "-p", "2", "-n", "1", "-r", "1", "--bw-mib", "64"] + extra
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600)
+
+
+def is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+proc = run_bench(["--lora-ranks", "16", "--json"])
+if proc.returncode != 0:
+    fail("bench exited %d: %s" % (proc.returncode, proc.stderr))
+    sys.exit(1)
+try:
+    report = json.loads(proc.stdout)  # the whole stdout: one object, nothing else
+except json.JSONDecodeError as e:
+    fail("stdout is not one JSON object (%s): %r" % (e, proc.stdout[:300]))
+    sys.exit(1)
+
+if not isinstance(report, dict):
+    fail("not an object: %r" % report)
+    sys.exit(1)
+expected = {
+    "model": str, "type": str, "threads": int, "kernels": str, "bandwidth_gbs": "number",
+    "pp_tps": "number", "tg_tps": "number", "tg_roofline_fraction": "number", "lora": list,
+    "load_ms": "number", "attach_ms": "number",
+}
+for key, kind in expected.items():
+    if key not in report:
+        fail("key %s missing" % key)
+        continue
+    v = report[key]
+    ok = is_number(v) and v > 0 if kind == "number" else isinstance(v, kind) and not isinstance(v, bool)
+    if not ok:
+        fail("%s = %r is not a %s" % (key, v, kind if isinstance(kind, str) else kind.__name__))
+extra = set(report) - set(expected)
+if extra:
+    fail("unexpected keys %s" % sorted(extra))
+
+if report.get("model") != "llama-150m":
+    fail("model %r" % report.get("model"))
+if report.get("type") != "Q4_0":
+    fail("type %r (the synthetic file records the mix)" % report.get("type"))
+if report.get("threads") != 2:
+    fail("threads %r, asked for 2" % report.get("threads"))
+if report.get("kernels") not in ("scalar", "avx2", "avx512", "neon"):
+    fail("kernels %r" % report.get("kernels"))
+frac = report.get("tg_roofline_fraction")
+if is_number(frac) and not 0 < frac < 10:
+    fail("tg_roofline_fraction %r is not a plausible fraction" % frac)
+
+lora = report.get("lora") or []
+want = [(16, "q,v"), (16, "q,k,v,o,gate,up,down")]
+got = [(e.get("rank"), e.get("targets")) for e in lora if isinstance(e, dict)]
+if got != want:
+    fail("lora configurations %r, want %r" % (got, want))
+for e in lora:
+    if set(e) != {"rank", "targets", "pp_ratio", "tg_ratio"}:
+        fail("lora entry keys %s" % sorted(e))
+    for k in ("pp_ratio", "tg_ratio"):
+        if not (is_number(e.get(k)) and e[k] > 0):
+            fail("lora %s = %r" % (k, e.get(k)))
+
+for name in ("llama-150m-Q4_0-v1.gguf", "llama-150m-lora-r16-qv-v1.gguf", "llama-150m-lora-r16-all-v1.gguf"):
+    if not os.path.isfile(os.path.join(CACHE, name)):
+        fail("cache lacks %s" % name)
+
+# Second run: cached files reused (nothing written), nulls where not measured,
+# and the readable table.
+proc = run_bench(["--lora-ranks", "none", "-p", "0", "--json"])
+if proc.returncode != 0:
+    fail("second run exited %d: %s" % (proc.returncode, proc.stderr))
+else:
+    if "writing" in proc.stderr:
+        fail("second run wrote files again: %s" % proc.stderr)
+    r2 = json.loads(proc.stdout)
+    if r2.get("lora", 0) is not None or r2.get("attach_ms", 0) is not None or r2.get("pp_tps", 0) is not None:
+        fail("not measured should be null: lora %r attach_ms %r pp_tps %r"
+             % (r2.get("lora"), r2.get("attach_ms"), r2.get("pp_tps")))
+    if not (is_number(r2.get("tg_tps")) and r2["tg_tps"] > 0):
+        fail("second run tg_tps %r" % r2.get("tg_tps"))
+
+proc = run_bench(["--lora-ranks", "none", "-p", "0", "--bw-mib", "0"])
+if proc.returncode != 0 or "tg1" not in proc.stdout or "read bandwidth         not measured" not in proc.stdout:
+    fail("table form: rc %d, stdout %r" % (proc.returncode, proc.stdout))
+
+proc = subprocess.run([BIN, "bench", "--synthetic", "nope-7b", "--type", "Q4_0"], stderr=subprocess.PIPE, text=True)
+if proc.returncode != 1 or "nope-7b" not in proc.stderr:
+    fail("unknown synthetic model: rc %d, %r" % (proc.returncode, proc.stderr))
+
+print("test_bench_json: %s" % ("ok" if failures == 0 else "%d failures" % failures))
+sys.exit(1 if failures else 0)
