@@ -5,12 +5,12 @@
  *
  *  - the NEON family is built, chosen as the best family, and replaces the
  *    scalar entries of every type it claims, with the promised formats;
- *  - F32, F16, BF16, Q4_0, Q4_1, Q8_0: each tile against the scalar family
+ *  - F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: each tile against the scalar family
  *    on random and extreme data (several n, every nr/nc at every place,
  *    unaligned rows, tiny/huge/zero scales), bit-identical pairs, nothing
  *    written outside nr x nc (kernel_check.c), and the accuracy rule: RMS
  *    error <= 0.3 x the scalar path's (F32: not meaningful, not asserted).
- *    Q4_K and Q6_K get the same checks from tests/test_kernels_kquants.c,
+ *    Q4_K, Q5_K and Q6_K get the same checks from tests/test_kernels_kquants.c,
  *    which the script builds and runs under QEMU as well;
  *  - the integer activation formats round to nearest: |x - d*q| <= d/2
  *    for every value (the tile checks' bound allows a whole step in the
@@ -36,10 +36,11 @@ typedef struct {
 
 static const neon_entry entries[] = {
     {LORC_TYPE_F32, "f32", 4, 4},       {LORC_TYPE_F16, "f32", 4, 4},       {LORC_TYPE_BF16, "f32", 4, 4},
-    {LORC_TYPE_Q4_0, "neon_q8s", 4, 4}, {LORC_TYPE_Q4_1, "neon_q8s", 4, 4}, {LORC_TYPE_Q8_0, "neon_q16", 4, 4},
-    {LORC_TYPE_Q4_K, "q8_K256", 4, 8},  {LORC_TYPE_Q6_K, "q16_K256", 4, 8},
+    {LORC_TYPE_Q4_0, "neon_q8s", 4, 4}, {LORC_TYPE_Q4_1, "neon_q8s", 4, 4}, {LORC_TYPE_Q5_0, "neon_q8s", 4, 4},
+    {LORC_TYPE_Q5_1, "neon_q8s", 4, 4}, {LORC_TYPE_Q8_0, "neon_q16", 4, 4}, {LORC_TYPE_Q4_K, "q8_K256", 4, 8},
+    {LORC_TYPE_Q5_K, "q8_K256", 4, 8},  {LORC_TYPE_Q6_K, "q16_K256", 4, 8},
 };
-enum { N_ENTRIES = sizeof entries / sizeof entries[0], N_HARNESS = 6 /* the first six: kernel_check */ };
+enum { N_ENTRIES = sizeof entries / sizeof entries[0], N_HARNESS = 8 /* the first eight: kernel_check */ };
 
 #if defined(__aarch64__)
 /* Packs blocks of extreme and ordinary values and checks each against the

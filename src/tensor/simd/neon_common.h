@@ -66,8 +66,9 @@ static inline float32x4_t lorc_neon_half4(const uint16_t h[4]) {
 }
 
 /* sum(w[i] * a[i]) over 32 int8 pairs (w0|w1 against a0|a1) as 4 int32
- * lanes, exact. Requires |w| <= 15 (the 4-bit weights): the fallback adds
- * two products in int16 before widening, and 2 * 15 * 128 fits easily. */
+ * lanes, exact. Requires |a| <= 127 (the activation formats clamp to it):
+ * the fallback adds two products in int16 before widening, and
+ * 2 * 128 * 127 < 2^15. */
 static inline int32x4_t lorc_neon_dot32_s8(int8x16_t w0, int8x16_t w1, int8x16_t a0, int8x16_t a1) {
 #if defined(__ARM_FEATURE_DOTPROD)
     return vdotq_s32(vdotq_s32(vdupq_n_s32(0), w0, a0), w1, a1);

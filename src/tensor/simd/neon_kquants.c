@@ -1,11 +1,12 @@
-/* neon_kquants.c — NEON tiles for Q4_K (against q8_K256 activations) and
+/* neon_kquants.c — NEON tiles for Q4_K, Q5_K (against q8_K256 activations) and
  * Q6_K (against q16_K256: 8-bit activations would add ~20% to Q6_K's
  * error), the formats of kq_act.h, packed by portable C.
  *
  * Per super-block, each weight row is unpacked into registers once and
  * dotted with the same super-block of all nc activation rows; every pair's
  * super-block sum is an exact integer:
- *   Q4_K  isum = sum_j sc_j * dot(q_j, a_j)   (|isum| < 2^25, int32)
+ *   Q4_K  isum = sum_j sc_j * dot(q_j, a_j)   (|isum| < 2^26, int32;
+ *   Q5_K  the same with a fifth bit per quant)
  *         msum = sum_j m_j * (sum of a_j)      (from the activation's bsums)
  *   Q6_K  isum = sum_j sc_j * dot(q_j - 32, a_j), summed in int32 per half
  *         (<= 8 * 4 * 32 * 128 * 8191 < 2^31 per lane) and in int64 across
@@ -33,19 +34,29 @@ typedef struct {
     float msum[KQ_COLS][KQ_ROWS];
 } kq_sums;
 
-static void q4_K_block(const lorc_block_q4_K *b, const uint8_t *x, size_t x_stride, int nc, int r, kq_sums *out) {
+/* Shared by Q4_K and Q5_K (qh: Q5_K's fifth bits, NULL for Q4_K). */
+static inline void q45_K_block(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, const uint8_t *x,
+                               size_t x_stride, int nc, int r, kq_sums *out) {
     uint8_t sc[8], m[8];
-    lorc_kq_unpack_scales_mins(b->scales, sc, m);
+    lorc_kq_unpack_scales_mins(scales, sc, m);
     /* sub-block j (values 32j..32j+31) in wq[2j], wq[2j+1]: each 32 quant
      * bytes hold sub-block 2k in their low nibbles and 2k+1 in the high */
     int8x16_t wq[16];
     const uint8x16_t low4 = vdupq_n_u8(0x0f);
     for (int k = 0; k < 4; k++) {
-        const uint8x16_t q0 = vld1q_u8(b->qs + 32 * k), q1 = vld1q_u8(b->qs + 32 * k + 16);
+        const uint8x16_t q0 = vld1q_u8(qs + 32 * k), q1 = vld1q_u8(qs + 32 * k + 16);
         wq[4 * k] = vreinterpretq_s8_u8(vandq_u8(q0, low4));
         wq[4 * k + 1] = vreinterpretq_s8_u8(vandq_u8(q1, low4));
         wq[4 * k + 2] = vreinterpretq_s8_u8(vshrq_n_u8(q0, 4));
         wq[4 * k + 3] = vreinterpretq_s8_u8(vshrq_n_u8(q1, 4));
+    }
+    if (qh) { /* value l of sub-block j: bit j of qh[l], moved to bit 4 */
+        const uint8x16_t h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16), bit4 = vdupq_n_u8(0x10);
+        for (int j = 0; j < 8; j++) {
+            const int8x16_t shift = vdupq_n_s8((int8_t)(4 - j));
+            wq[2 * j] = vorrq_s8(wq[2 * j], vreinterpretq_s8_u8(vandq_u8(vshlq_u8(h0, shift), bit4)));
+            wq[2 * j + 1] = vorrq_s8(wq[2 * j + 1], vreinterpretq_s8_u8(vandq_u8(vshlq_u8(h1, shift), bit4)));
+        }
     }
     const int16x8_t mins = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(m)));
     for (int c = 0; c < nc; c++) {
@@ -63,6 +74,14 @@ static void q4_K_block(const lorc_block_q4_K *b, const uint8_t *x, size_t x_stri
         out->isum[c][r] = (float)vaddvq_s32(sum);
         out->msum[c][r] = (float)vaddvq_s32(ms);
     }
+}
+
+static void q4_K_block(const lorc_block_q4_K *b, const uint8_t *x, size_t x_stride, int nc, int r, kq_sums *out) {
+    q45_K_block(b->scales, b->qs, NULL, x, x_stride, nc, r, out);
+}
+
+static void q5_K_block(const lorc_block_q5_K *b, const uint8_t *x, size_t x_stride, int nc, int r, kq_sums *out) {
+    q45_K_block(b->scales, b->qs, b->qh, x, x_stride, nc, r, out);
 }
 
 /* The 4-bit field `nib` and the 2-bit field at bit `shift` of qh as the
@@ -155,10 +174,13 @@ static void q6_K_block(const lorc_block_q6_K *b, const uint8_t *x, size_t x_stri
 
 KQ_TILE(tile_q4_K, lorc_block_q4_K, lorc_act_q8_K256, q4_K_block, offsetof(lorc_block_q4_K, d),
         (int)offsetof(lorc_block_q4_K, dmin))
+KQ_TILE(tile_q5_K, lorc_block_q5_K, lorc_act_q8_K256, q5_K_block, offsetof(lorc_block_q5_K, d),
+        (int)offsetof(lorc_block_q5_K, dmin))
 KQ_TILE(tile_q6_K, lorc_block_q6_K, lorc_act_q16_K256, q6_K_block, offsetof(lorc_block_q6_K, d), -1)
 
 void lorc_kernels_fill_neon_kquants(lorc_kernels *k) {
     k->type[LORC_TYPE_Q4_K] = (lorc_type_kernel){&lorc_act_fmt_q8_K256, tile_q4_K, KQ_ROWS, KQ_COLS};
+    k->type[LORC_TYPE_Q5_K] = (lorc_type_kernel){&lorc_act_fmt_q8_K256, tile_q5_K, KQ_ROWS, KQ_COLS};
     k->type[LORC_TYPE_Q6_K] = (lorc_type_kernel){&lorc_act_fmt_q16_K256, tile_q6_K, KQ_ROWS, KQ_COLS};
 }
 
