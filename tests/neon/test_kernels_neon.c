@@ -12,6 +12,8 @@
  *    error <= 0.3 x the scalar path's (F32: not meaningful, not asserted).
  *    Q4_K, Q5_K and Q6_K get the same checks from tests/test_kernels_kquants.c,
  *    which the script builds and runs under QEMU as well;
+ *  - the vec helpers dot and axpy (unaligned, every tail length) against
+ *    exact sums and fmaf;
  *  - the integer activation formats round to nearest: |x - d*q| <= d/2
  *    for every value (the tile checks' bound allows a whole step in the
  *    worst case, so truncation would slip through them), s = d*sum(q);
@@ -88,6 +90,32 @@ static void check_act_rounding(const lorc_act_format *fmt, int levels) {
 }
 #endif
 
+static void check_vec(const lorc_kernels *k, const lorc_kernels *ref) {
+    CHECK(k->vec.dot_f32 != ref->vec.dot_f32 && k->vec.axpy_f32 != ref->vec.axpy_f32);
+    kc_rng rng = {4243};
+    static const int64_t ns[] = {1, 3, 4, 5, 15, 16, 17, 31, 64, 129, 1000, 4099};
+    for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++) {
+        const int64_t n = ns[t];
+        /* +1: unaligned starts */
+        float *a = malloc((size_t)(n + 1) * sizeof(float)), *b = malloc((size_t)(n + 1) * sizeof(float));
+        float *y = malloc((size_t)(n + 2) * sizeof(float)), *y0 = malloc((size_t)(n + 2) * sizeof(float));
+        double exact = 0, mag = 0;
+        for (int64_t i = 0; i <= n; i++) a[i] = (float)kc_gauss(&rng), b[i] = (float)kc_gauss(&rng);
+        for (int64_t i = 1; i <= n; i++) exact += (double)a[i] * b[i], mag += fabs((double)a[i] * b[i]);
+        const float dot = k->vec.dot_f32(a + 1, b + 1, n);
+        CHECK_MSG(fabs(dot - exact) <= 1e-6 * mag + 1e-30, "neon dot n=%lld: %g vs %g", (long long)n, (double)dot,
+                  exact);
+        for (int64_t i = 0; i < n + 2; i++) y[i] = y0[i] = (float)kc_gauss(&rng);
+        k->vec.axpy_f32(0.37f, a + 1, y + 1, n);
+        int bad = 0;
+        for (int64_t i = 1; i <= n; i++)
+            if (y[i] != fmaf(0.37f, a[i], y0[i])) bad++;
+        CHECK_MSG(bad == 0 && y[0] == y0[0] && y[n + 1] == y0[n + 1], "neon axpy n=%lld: %d wrong or stray writes",
+                  (long long)n, bad);
+        free(a), free(b), free(y), free(y0);
+    }
+}
+
 /* FNV-1a over the bits of a tile's outputs for fixed data: a type's NEON
  * results in one number, to compare builds. */
 static uint64_t tile_digest(const lorc_kernels *k, uint32_t type) {
@@ -137,6 +165,7 @@ int main(void) {
                   lorc_type_name(e->type), k->act ? k->act->name : "(none)", e->act);
         CHECK(k->tile_rows == e->rows && k->tile_cols == e->cols);
     }
+    check_vec(&neon, &ref);
 #if defined(__aarch64__)
     check_act_rounding(neon.type[LORC_TYPE_Q4_0].act, 127);
     check_act_rounding(neon.type[LORC_TYPE_Q8_0].act, 32767);

@@ -1,5 +1,6 @@
 /* neon_float.c — NEON tiles for the float weight types F32, F16, BF16
- * (activations stay F32).
+ * (activations stay F32), and the table fill that also installs the vec
+ * helpers of neon_vec.c.
  *
  * Tile: 4 weight rows x 4 activation rows, one 4-lane accumulator per pair
  * (16 of AArch64's 32 vector registers), each weight vector converted once
@@ -10,6 +11,7 @@
 
 #if defined(__aarch64__)
 #include "neon_tile.h"
+#include "neon_vec.h"
 
 enum { KIND_F32, KIND_F16, KIND_BF16 };
 
@@ -86,6 +88,8 @@ void lorc_kernels_fill_neon_float(lorc_kernels *k) {
     k->type[LORC_TYPE_F32] = (lorc_type_kernel){&lorc_neon_act_f32_format, tile_f32, 4, 4};
     k->type[LORC_TYPE_F16] = (lorc_type_kernel){&lorc_neon_act_f32_format, tile_f16, 4, 4};
     k->type[LORC_TYPE_BF16] = (lorc_type_kernel){&lorc_neon_act_f32_format, tile_bf16, 4, 4};
+    k->vec.dot_f32 = lorc_neon_dot_f32;
+    k->vec.axpy_f32 = lorc_neon_axpy_f32;
 }
 
 #else
