@@ -38,7 +38,9 @@ fi
 
 cd "$root"
 sources=(src/base/threadpool.c src/tensor/*.c src/tensor/simd/*.c tests/support/testutil.c tests/support/kernel_check.c)
-cflags=(-static -O2 -std=c11 -Werror -Wall -Wextra -Iinclude -Isrc -Itests/support)
+# the project's warnings (CMakeLists.txt), static so QEMU needs no target libc
+cflags=(-static -O2 -std=c11 -Werror -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+  -Wno-format-truncation -D_GNU_SOURCE -Iinclude -Isrc -Itests/support)
 status=0
 for v in "${variants[@]}"; do
   flags_var="flags_$v"
