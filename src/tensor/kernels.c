@@ -83,6 +83,10 @@ static bool isa_built(lorc_isa isa) {
     case LORC_ISA_AVX2:
         return true;
 #endif
+#if defined(__aarch64__)
+    case LORC_ISA_NEON:
+        return true;
+#endif
     default:
         return false;
     }
@@ -121,5 +125,10 @@ void lorc_kernels_init(lorc_kernels *k, const lorc_cpu_features *cpu, lorc_isa i
         lorc_kernels_fill_avx2_float(k);
         lorc_kernels_fill_avx2_legacy(k);
         lorc_kernels_fill_avx2_kquants(k);
+    }
+    if (isa == LORC_ISA_NEON) {
+        lorc_kernels_fill_neon_float(k);
+        lorc_kernels_fill_neon_legacy(k);
+        lorc_kernels_fill_neon_kquants(k);
     }
 }

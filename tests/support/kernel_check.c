@@ -29,6 +29,8 @@ static double act_levels(const lorc_act_format *act) {
     if (act->block == 1) return 0;
     if (strcmp(act->name, "avx2_q8s") == 0) return 127;
     if (strcmp(act->name, "avx2_q16") == 0) return 32767;
+    if (strcmp(act->name, "neon_q8s") == 0) return 127;
+    if (strcmp(act->name, "neon_q16") == 0) return 32767;
     return -1;
 }
 
