@@ -15,12 +15,7 @@ double bench_now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
-/* TODO(kernels): return lorc_context_kernels(ctx) once that accessor is in
- * include/lorc.h; until then every context computes with the scalar family. */
-const char *bench_kernels(const lorc_context *ctx) {
-    (void)ctx;
-    return "scalar";
-}
+const char *bench_kernels(const lorc_context *ctx) { return lorc_context_kernels(ctx); }
 
 int bench_threads(const lorc_context *ctx) { return ctx->n_threads; }
 
