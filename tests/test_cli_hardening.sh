@@ -46,8 +46,8 @@ expect_fail "for -t" quantize "$M" q.gguf Q8_0 -t 0
 expect_fail "for -r" extract "$M" "$M" -r 0 -o x.gguf
 expect_fail "for -c" merge -m "$M" --lora x.gguf -o y.gguf -c 4
 expect_fail "for --eval-chunks" merge -m "$M" --lora x.gguf -o y.gguf --eval-chunks 0
-expect_fail "for -t" bench -m "$M" -t 0
-expect_fail "for -p" bench -m "$M" -p 0
+expect_fail "for -t" bench -m "$M" -t -1
+expect_fail "for -p" bench -m "$M" -p -1
 # The edges are accepted, and min-p 1 (keep only the best) still generates.
 checks=$((checks + 1))
 out=$("$L" run -m "$M" -p "Once upon a time" -n 8 --min-p 1 --top-p 1 --seed 3 2>err.txt) || fail "min-p 1: $(cat err.txt)"

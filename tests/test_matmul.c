@@ -157,10 +157,11 @@ static void test_type(uint32_t type, lorc_threadpool *p1, lorc_threadpool *p2) {
     const lorc_type_info *ti = lorc_type_get(type);
     const int64_t bs = ti->block_size;
     /* Shapes: (n_in, n_out, n_rows); float types also get an odd row length.
-     * The third, >= 64 x 128 x 7 = 57344 multiply-adds, is above the size
-     * where lorc_matmul starts using the pool (32768 today) for every type. */
+     * The third must make lorc_matmul use the pool for every type: >= 64 x
+     * 640 x 7 multiply-adds (over its 32768 threshold) and 640 output rows,
+     * more than two of its chunks (at most 256 weight rows each). */
     const int64_t base_in = bs == 1 ? 64 : (bs < 64 ? 64 : bs);
-    const int64_t shapes[3][3] = {{bs == 1 ? 45 : base_in, 33, 1}, {base_in * 2, 96, 1}, {base_in, 128, 7}};
+    const int64_t shapes[3][3] = {{bs == 1 ? 45 : base_in, 33, 1}, {base_in * 2, 96, 1}, {base_in, 640, 7}};
     char what[128];
     for (int s = 0; s < 3; s++) {
         const int64_t n_in = shapes[s][0], n_out = shapes[s][1], n_rows = shapes[s][2];
