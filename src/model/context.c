@@ -95,6 +95,9 @@ static lorc_status choose_kernels(const char *name, lorc_kernels *k, lorc_error 
     } else if (!lorc_isa_supported(&cpu, (lorc_isa)isa)) {
         static const char *const needs[LORC_ISA_COUNT] = {"", "AVX2+FMA+F16C", "AVX-512", "NEON"};
         return lorc_fail(err, LORC_ERR_UNSUPPORTED, "%s '%s': this CPU lacks %s", origin, name, needs[isa]);
+    } else if (!lorc_isa_built((lorc_isa)isa)) {
+        return lorc_fail(err, LORC_ERR_UNSUPPORTED, "%s '%s': this build has no %s kernels (use auto)", origin, name,
+                         name);
     }
     lorc_kernels_init(k, &cpu, (lorc_isa)isa);
     return LORC_OK;

@@ -75,7 +75,7 @@ bool lorc_isa_supported(const lorc_cpu_features *f, lorc_isa isa) {
 /* Families whose kernels this build contains. AVX-512 kernels are not
  * written yet (no machine of this project has AVX-512 to test them on), so
  * an AVX-512 CPU runs the AVX2 family. */
-static bool isa_built(lorc_isa isa) {
+bool lorc_isa_built(lorc_isa isa) {
     switch (isa) {
     case LORC_ISA_SCALAR:
         return true;
@@ -94,7 +94,7 @@ static bool isa_built(lorc_isa isa) {
 
 lorc_isa lorc_isa_best(const lorc_cpu_features *f) {
     for (int i = LORC_ISA_COUNT - 1; i > 0; i--)
-        if (isa_built((lorc_isa)i) && lorc_isa_supported(f, (lorc_isa)i)) return (lorc_isa)i;
+        if (lorc_isa_built((lorc_isa)i) && lorc_isa_supported(f, (lorc_isa)i)) return (lorc_isa)i;
     return LORC_ISA_SCALAR;
 }
 
@@ -119,7 +119,7 @@ void lorc_kernels_init_scalar(lorc_kernels *k) {
 void lorc_kernels_init(lorc_kernels *k, const lorc_cpu_features *cpu, lorc_isa isa) {
     lorc_kernels_init_scalar(k);
     k->cpu = *cpu;
-    if (!isa_built(isa)) return;
+    if (!lorc_isa_built(isa)) return;
     k->isa = isa;
     if (isa == LORC_ISA_AVX2 || isa == LORC_ISA_AVX512) {
         lorc_kernels_fill_avx2_float(k);

@@ -77,6 +77,9 @@ typedef struct lorc_kernels {
 void lorc_cpu_detect(lorc_cpu_features *f);
 /* The fastest family `f` supports. */
 lorc_isa lorc_isa_best(const lorc_cpu_features *f);
+/* True when this build contains kernels of `isa` (AVX-512 ones are not
+ * written yet: an AVX-512 CPU runs the AVX2 family). */
+bool lorc_isa_built(lorc_isa isa);
 /* True when `f` can run `isa`. */
 bool lorc_isa_supported(const lorc_cpu_features *f, lorc_isa isa);
 const char *lorc_isa_name(lorc_isa isa); /* "scalar", "avx2", "avx512", "neon" */
