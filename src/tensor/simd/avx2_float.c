@@ -50,6 +50,14 @@ static inline __attribute__((always_inline)) void float_tile(int kind, int NR, i
         __m256 xv[3];
         LORC_UNROLL
         for (int c = 0; c < NC; c++) xv[c] = _mm256_loadu_ps((const float *)(const void *)xr[c] + i);
+        /* once per cache line of the first row: fetch the same place in the
+         * rows two tiles on (short row streams escape the hardware prefetcher) */
+        if (((size_t)i * (kind == KIND_F32 ? 4 : 2)) % 64 == 0) {
+            LORC_UNROLL
+            for (int r = 0; r < NR; r++)
+                _mm_prefetch((const char *)(wr[r] + (size_t)(2 * NR) * w_stride + (size_t)i * (kind == KIND_F32 ? 4 : 2)),
+                             _MM_HINT_T0);
+        }
         LORC_UNROLL
         for (int r = 0; r < NR; r++) {
             const __m256 wv = load_w8(kind, wr[r], i);

@@ -73,6 +73,13 @@ static inline __m256i lorc_kq_bcast2_i8_as_i16(__m256i bytes, int lo_idx, int hi
     return _mm256_srai_epi16(_mm256_shuffle_epi8(bytes, pick), 8);
 }
 
+/* Decode reads each weight row once, in a stream of a few super-blocks:
+ * too short for the hardware prefetcher, so the tile asks for the same
+ * super-block of the rows two tiles on (they follow in memory). */
+static inline void lorc_kq_prefetch(const uint8_t *p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)(p + o), _MM_HINT_T0);
+}
+
 /* One super-block (index i) of one weight row against nc activation rows:
  * acc[c] += this super-block's contribution to pair (row, c). */
 #define LORC_KQ_TILE(NAME, BLOCK_T, ACT_T, BLOCK_FN)                                                          \
@@ -86,9 +93,13 @@ static inline __m256i lorc_kq_bcast2_i8_as_i16(__m256i bytes, int lo_idx, int hi
          * count known: the unpacked weights then stay in registers. */        \
         if (nc == 1)                                                                                           \
             for (int64_t i = 0; i < nb; i++)                                                                   \
-                for (int r = 0; r < nr; r++)                                                                   \
+                for (int r = 0; r < nr; r++) {                                                                 \
+                    lorc_kq_prefetch((const uint8_t *)w + (size_t)(r + 2 * LORC_KQ_TILE_ROWS) * w_stride +     \
+                                         (size_t)i * sizeof(BLOCK_T),                                          \
+                                     sizeof(BLOCK_T));                                                         \
                     BLOCK_FN((const BLOCK_T *)((const uint8_t *)w + (size_t)r * w_stride) + i,                 \
                              (const uint8_t *)x + (size_t)i * sizeof(ACT_T), x_stride, 1, acc[r]);             \
+                }                                                                                              \
         else                                                                                                   \
             for (int64_t i = 0; i < nb; i++)                                                                   \
                 for (int r = 0; r < nr; r++)                                                                   \

@@ -143,6 +143,11 @@ AI void q45_tile(int kind, int NR, int NC, int64_t n, const void *w, size_t w_st
         const uint8_t *wb[4] = {0, 0, 0, 0};
         LORC_UNROLL
         for (int r = 0; r < NR; r++) wb[r] = wr[r] + off;
+        /* A row is only a few dozen cache lines, too short a stream for the
+         * hardware prefetcher to lock on to: fetch the same place in the
+         * rows two tiles on (they follow these in memory) meanwhile. */
+        LORC_UNROLL
+        for (int r = 0; r < NR; r++) _mm_prefetch((const char *)(wb[r] + (size_t)(2 * NR) * w_stride), _MM_HINT_T0);
         __m128 dw, cw;
         if (has_min(kind)) {
             gather_dm4(NR, wb, &dw, &cw);
@@ -208,6 +213,8 @@ AI void q8_0_tile(int NR, int NC, int64_t n, const void *w, size_t w_stride, int
         const uint8_t *wb[4] = {0, 0, 0, 0};
         LORC_UNROLL
         for (int r = 0; r < NR; r++) wb[r] = wr[r] + off;
+        LORC_UNROLL
+        for (int r = 0; r < NR; r++) _mm_prefetch((const char *)(wb[r] + (size_t)(2 * NR) * w_stride), _MM_HINT_T0);
         const __m128 dw = gather_d4(NR, wb);
         float scale[3][4];
         LORC_UNROLL
