@@ -247,11 +247,12 @@ static const lorc_type_kernel *entry_for(mm_build *b, uint32_t type, int64_t n_i
 }
 
 /* Adds W·x[rows] to output o of plan p (x: n_total rows of n_in floats;
- * rows NULL: all), written to y rows y_rows[k] (NULL: k). Returns -1 for an
- * unusable type or shape, or out of memory. */
+ * rows NULL: all), written to y rows y_rows[k] (NULL: k) — plus bias, or
+ * when accumulating added as alpha·W·x to what is there (a LoRA B·t term).
+ * Returns -1 for an unusable type or shape, or out of memory. */
 static int add_product(mm_build *b, mm_plan *p, mm_output *o, const lorc_tensor *w, const float *x, int64_t n_in,
                        int64_t n_total, const int64_t *rows, int64_t m, float *y, int64_t y_stride,
-                       const int64_t *y_rows, const float *bias) {
+                       const int64_t *y_rows, const float *bias, bool accumulate, float alpha) {
     if (w->ne[0] != n_in || w->ne[1] != o->n_out) return -1;
     const lorc_type_kernel *e = entry_for(b, w->type, n_in);
     if (!e) return -1;
@@ -271,6 +272,8 @@ static int add_product(mm_build *b, mm_plan *p, mm_output *o, const lorc_tensor 
         .y_stride = y_stride,
         .y_rows = y_rows,
         .bias = bias,
+        .alpha = alpha,
+        .accumulate = accumulate,
     };
     plan_add_part(p, o, &part);
     return 0;
@@ -425,7 +428,7 @@ int lorc_matmul_multi(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matm
                 float *t = st[i].t[ti] = mm_scratch_alloc(scratch, (size_t)(m * r) * sizeof(float));
                 if (!t) return -1;
                 mm_output *o = plan_output(&pa, r);
-                if (add_product(&b, &pa, o, ta, a->x, n_in, a->n_rows, rows, m, t, r, NULL, NULL) != 0)
+                if (add_product(&b, &pa, o, ta, a->x, n_in, a->n_rows, rows, m, t, r, NULL, NULL, false, 0) != 0)
                     return -1;
             }
         }
@@ -441,17 +444,19 @@ int lorc_matmul_multi(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matm
         mm_output *o = plan_output(&pb, n_out);
         const mm_arg_state *s = &st[i];
         if (!s->any_lora || s->n_plain == a->n_rows) {
-            if (add_product(&b, &pb, o, a->w, a->x, n_in, a->n_rows, NULL, a->n_rows, a->y, n_out, NULL, a->bias) != 0)
+            if (add_product(&b, &pb, o, a->w, a->x, n_in, a->n_rows, NULL, a->n_rows, a->y, n_out, NULL, a->bias, false,
+                            0) != 0)
                 return -1;
         } else if (s->n_plain > 0) {
             if (add_product(&b, &pb, o, a->w, a->x, n_in, a->n_rows, s->plain, s->n_plain, a->y, n_out, s->plain,
-                            a->bias) != 0)
+                            a->bias, false, 0) != 0)
                 return -1;
         }
         for (int g = 0; s->any_lora && g < s->rg.n_groups; g++) {
             const int64_t m = s->rg.start[g + 1] - s->rg.start[g];
             const int64_t *rows = group_map(&s->rg, g, a->n_rows);
-            if (add_product(&b, &pb, o, s->rg.keys[g], a->x, n_in, a->n_rows, rows, m, a->y, n_out, rows, a->bias) != 0)
+            if (add_product(&b, &pb, o, s->rg.keys[g], a->x, n_in, a->n_rows, rows, m, a->y, n_out, rows, a->bias,
+                            false, 0) != 0)
                 return -1;
         }
         int ti = 0;
@@ -459,33 +464,12 @@ int lorc_matmul_multi(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matm
             const lorc_lora_list *l = s->lg.keys[g];
             const int64_t m = s->lg.start[g + 1] - s->lg.start[g];
             const int64_t *rows = group_map(&s->lg, g, a->n_rows);
-            for (int k = 0; k < l->n_terms; k++, ti++) {
-                const lorc_tensor *tb = l->terms[k].b;
-                const int64_t r = l->terms[k].a->ne[1];
-                /* t's m rows (r floats each) packed for B, written to the
-                 * group's rows of y. */
-                const lorc_type_kernel *e = entry_for(&b, tb->type, r);
-                if (!e) return -1;
-                const mm_pack *pk = get_pack(&b, s->t[ti], r, m, e->act, NULL, m);
-                if (!pk || tb->ne[0] != r || tb->ne[1] != n_out) return -1;
-                mm_part part = {
-                    .tile = e->tile,
-                    .tile_rows = e->tile_rows < MM_TILE_MAX ? e->tile_rows : MM_TILE_MAX,
-                    .tile_cols = e->tile_cols < MM_TILE_MAX ? e->tile_cols : MM_TILE_MAX,
-                    .w = tb->data,
-                    .w_stride = lorc_row_bytes(tb->type, r),
-                    .n_in = r,
-                    .x = pk->data,
-                    .x_stride = pk->stride,
-                    .n = m,
-                    .y = a->y,
-                    .y_stride = n_out,
-                    .y_rows = rows,
-                    .alpha = l->terms[k].scale,
-                    .accumulate = true,
-                };
-                plan_add_part(&pb, o, &part);
-            }
+            /* each term: t's m rows (r floats each) times B, added with
+             * the term's scale to the group's rows of y */
+            for (int k = 0; k < l->n_terms; k++, ti++)
+                if (add_product(&b, &pb, o, l->terms[k].b, s->t[ti], l->terms[k].a->ne[1], m, NULL, m, a->y, n_out,
+                                rows, NULL, true, l->terms[k].scale) != 0)
+                    return -1;
         }
     }
     plan_run(&pb, pool);
