@@ -114,6 +114,18 @@ AI void gather_dm4(int NR, const uint8_t *const wb[4], __m128 *d, __m128 *m) {
     *m = _mm256_extractf128_ps(f, 1);
 }
 
+/* Pointers to block `off` of the NR rows, and a prefetch of the same place
+ * in the rows two tiles on (they follow these in memory): a row is only a
+ * few dozen cache lines, too short a stream for the hardware prefetcher to
+ * lock on to. */
+AI void block_rows(int NR, const uint8_t *const wr[4], size_t off, size_t w_stride, const uint8_t *wb[4]) {
+    LORC_UNROLL
+    for (int r = 0; r < NR; r++) {
+        wb[r] = wr[r] + off;
+        _mm_prefetch((const char *)(wb[r] + (size_t)(2 * NR) * w_stride), _MM_HINT_T0);
+    }
+}
+
 AI void q45_tile(int kind, int NR, int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x,
                  size_t x_stride, int nc, float *y, size_t y_stride) {
     (void)nr;
@@ -141,13 +153,7 @@ AI void q45_tile(int kind, int NR, int NC, int64_t n, const void *w, size_t w_st
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t)b * bb;
         const uint8_t *wb[4] = {0, 0, 0, 0};
-        LORC_UNROLL
-        for (int r = 0; r < NR; r++) wb[r] = wr[r] + off;
-        /* A row is only a few dozen cache lines, too short a stream for the
-         * hardware prefetcher to lock on to: fetch the same place in the
-         * rows two tiles on (they follow these in memory) meanwhile. */
-        LORC_UNROLL
-        for (int r = 0; r < NR; r++) _mm_prefetch((const char *)(wb[r] + (size_t)(2 * NR) * w_stride), _MM_HINT_T0);
+        block_rows(NR, wr, off, w_stride, wb);
         __m128 dw, cw;
         if (has_min(kind)) {
             gather_dm4(NR, wb, &dw, &cw);
@@ -211,10 +217,7 @@ AI void q8_0_tile(int NR, int NC, int64_t n, const void *w, size_t w_stride, int
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t)b * bb;
         const uint8_t *wb[4] = {0, 0, 0, 0};
-        LORC_UNROLL
-        for (int r = 0; r < NR; r++) wb[r] = wr[r] + off;
-        LORC_UNROLL
-        for (int r = 0; r < NR; r++) _mm_prefetch((const char *)(wb[r] + (size_t)(2 * NR) * w_stride), _MM_HINT_T0);
+        block_rows(NR, wr, off, w_stride, wb);
         const __m128 dw = gather_d4(NR, wb);
         float scale[3][4];
         LORC_UNROLL
