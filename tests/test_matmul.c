@@ -15,6 +15,7 @@
 #include "tensor/matmul.h"
 #include "tensor/ops.h"
 #include "tensor/types.h"
+#include "matmul_bound.h"
 #include "testutil.h"
 
 /* A tensor with owned data. */
@@ -76,43 +77,6 @@ static bool make_tensor(owned_tensor *o, uint32_t type, int64_t n_in, int64_t n_
     return true;
 }
 
-/* Σ_k |w_jk x_k| (+ the LoRA terms' magnitudes): the scale that float
- * rounding errors are proportional to. */
-static void magnitude(const lorc_matmul_args *a, double *bound) {
-    const int64_t n_in = a->w->ne[0], n_out = a->w->ne[1];
-    float *row = malloc((size_t)(n_in > 512 ? n_in : 512) * sizeof(float));
-    double *t = malloc(512 * sizeof(double));
-    for (int64_t i = 0; i < a->n_rows; i++) {
-        const float *x = a->x + i * n_in;
-        const lorc_lora_list *l = a->row_lora ? a->row_lora[i] : NULL;
-        const lorc_tensor *w = l && l->replace ? l->replace : a->w;
-        for (int64_t j = 0; j < n_out; j++) {
-            lorc_tensor_row_f32(w, j, row);
-            double s = a->bias ? fabs(a->bias[j]) : 0;
-            for (int64_t k = 0; k < n_in; k++) s += fabs((double)row[k] * x[k]);
-            bound[i * n_out + j] = s;
-        }
-        for (int tm = 0; l && tm < l->n_terms; tm++) {
-            const lorc_lora_term *term = &l->terms[tm];
-            int64_t r = term->a->ne[1];
-            for (int64_t q = 0; q < r; q++) {
-                lorc_tensor_row_f32(term->a, q, row);
-                double s = 0;
-                for (int64_t k = 0; k < n_in; k++) s += fabs((double)row[k] * x[k]);
-                t[q] = s;
-            }
-            for (int64_t j = 0; j < n_out; j++) {
-                lorc_tensor_row_f32(term->b, j, row);
-                double s = 0;
-                for (int64_t q = 0; q < r; q++) s += fabs((double)row[q]) * t[q];
-                bound[i * n_out + j] += fabs(term->scale) * s;
-            }
-        }
-    }
-    free(row);
-    free(t);
-}
-
 /* Runs args through lorc_matmul on pools of 1 and 2 threads and through
  * the reference; checks closeness and bit-identity across thread counts.
  * Returns the number of jobs the 2-thread pool ran for the product. */
@@ -131,7 +95,7 @@ static unsigned check_product(const char *what, lorc_threadpool *p1, lorc_thread
     const unsigned jobs = lorc_threadpool_jobs(p2) - jobs0;
     a->y = yr;
     lorc_matmul_reference(a);
-    magnitude(a, bound);
+    matmul_magnitude(a, bound);
     double worst = 0;
     size_t worst_at = 0;
     for (size_t e = 0; e < n; e++) {

@@ -20,6 +20,7 @@
 #include "tensor/matmul.h"
 #include "tensor/ops.h"
 #include "tensor/types.h"
+#include "matmul_bound.h"
 #include "testutil.h"
 
 typedef struct owned {
@@ -55,42 +56,6 @@ static bool make_weight(owned *o, uint32_t type, int64_t n_in, int64_t n_out, fl
     return true;
 }
 
-/* Σ|w·x| per output (plus the LoRA terms' magnitudes): float rounding
- * error is proportional to it. */
-static void magnitudes(const lorc_matmul_args *a, double *out) {
-    const int64_t n_in = a->w->ne[0], n_out = a->w->ne[1];
-    float *row = malloc((size_t)(n_in > 256 ? n_in : 256) * sizeof(float));
-    double t[64];
-    for (int64_t i = 0; i < a->n_rows; i++) {
-        const float *x = a->x + i * n_in;
-        const lorc_lora_list *l = a->row_lora ? a->row_lora[i] : NULL;
-        const lorc_tensor *w = l && l->replace ? l->replace : a->w;
-        for (int64_t j = 0; j < n_out; j++) {
-            lorc_tensor_row_f32(w, j, row);
-            double s = a->bias ? fabs(a->bias[j]) : 0;
-            for (int64_t k = 0; k < n_in; k++) s += fabs((double)row[k] * x[k]);
-            out[i * n_out + j] = s;
-        }
-        for (int k = 0; l && k < l->n_terms; k++) {
-            const lorc_lora_term *tm = &l->terms[k];
-            const int64_t r = tm->a->ne[1];
-            for (int64_t q = 0; q < r && q < 64; q++) {
-                lorc_tensor_row_f32(tm->a, q, row);
-                double s = 0;
-                for (int64_t e = 0; e < n_in; e++) s += fabs((double)row[e] * x[e]);
-                t[q] = s;
-            }
-            for (int64_t j = 0; j < n_out; j++) {
-                lorc_tensor_row_f32(tm->b, j, row);
-                double s = 0;
-                for (int64_t q = 0; q < r && q < 64; q++) s += fabs((double)row[q]) * t[q];
-                out[i * n_out + j] += fabs(tm->scale) * s;
-            }
-        }
-    }
-    free(row);
-}
-
 /* Tolerance relative to the magnitude: F32 activations round only in the
  * sums; 8-bit packed activations add their own quantization error. */
 static double tolerance(const lorc_kernels *k, uint32_t type) {
@@ -108,7 +73,7 @@ static void check_vs_reference(const char *what, const lorc_kernels *k, lorc_thr
     CHECK_MSG(lorc_matmul(k, pool, &s, a) == 0, "%s: lorc_matmul failed", what);
     a->y = yr;
     lorc_matmul_reference(a);
-    magnitudes(a, mag);
+    matmul_magnitude(a, mag);
     double worst = 0;
     size_t at = 0;
     for (size_t e = 0; e < n; e++) {
