@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/context.h"
+#include "engine/context.h"
 #include "synth.h"
 #include "tensor/types.h"
 #include "testutil.h"

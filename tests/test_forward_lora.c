@@ -11,7 +11,7 @@
 
 #include "adapter/adapter.h"
 #include "format/gguf.h"
-#include "model/context.h"
+#include "engine/context.h"
 #include "synth.h"
 #include "tensor/ops.h"
 #include "tensor/types.h"

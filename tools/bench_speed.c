@@ -7,7 +7,7 @@
 
 #include "base/error.h"
 #include "bench.h"
-#include "model/context.h" /* lorc_context.n_threads: the count the library settled on */
+#include "engine/context.h" /* lorc_context.n_threads: the count the library settled on */
 
 double bench_now_ms(void) {
     struct timespec ts;

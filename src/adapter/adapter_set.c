@@ -1,12 +1,11 @@
 /* adapter_set.c — a sequence's adapter stack expanded per weight slot into
- * the lorc_lora_lists that lorc_matmul consumes, and the public
- * lorc_sequence_set_adapters (attach, rescale, detach). */
+ * the lorc_lora_lists that lorc_matmul consumes (the engine's
+ * lorc_sequence_set_adapters builds one per attach, rescale or detach). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../base/error.h"
-#include "../model/context.h"
 #include "../model/hparams.h"
 #include "../tensor/types.h"
 #include "adapter.h"
@@ -145,10 +144,4 @@ lorc_status lorc_adapter_set_build(lorc_adapter_set *set, const lorc_model *mode
     lorc_adapter_set_clear(set);
     *set = ns;
     return LORC_OK;
-}
-
-lorc_status lorc_sequence_set_adapters(lorc_sequence *seq, lorc_adapter *const *adapters, const float *scales,
-                                       int n, lorc_error *err) {
-    if (!seq) return lorc_fail(err, LORC_ERR_INVALID, "adapters: no sequence");
-    return lorc_adapter_set_build(&seq->adapters, seq->ctx->model, adapters, scales, n, err);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../base/error.h"
+#include "../format/gguf_tensor.h"
 #include "adapter_load.h"
 #include "lora_gguf.h"
 

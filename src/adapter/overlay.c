@@ -10,6 +10,7 @@
 #include "../base/error.h"
 #include "../tensor/types.h"
 #include "../format/fingerprint.h"
+#include "../format/gguf_tensor.h"
 
 static void shape_str(uint32_t n_dims, const int64_t *ne, char *buf, size_t cap) {
     size_t len = 0;

@@ -8,6 +8,7 @@
 #include "../base/error.h"
 #include "../tensor/types.h"
 #include "../format/fingerprint.h"
+#include "../format/gguf_tensor.h"
 #include "../text/vocab.h"
 #include "hparams.h"
 #include "model.h"

@@ -5,8 +5,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../format/gguf.h"
-
 typedef struct lorc_tensor {
     const char *name;   /* borrowed */
     uint32_t type;      /* lorc_type */
@@ -17,15 +15,5 @@ typedef struct lorc_tensor {
 } lorc_tensor;
 
 static inline int64_t lorc_tensor_nelements(const lorc_tensor *t) { return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]; }
-
-/* A view of a tensor as read from a GGUF file (data stays in its mapping). */
-static inline void lorc_tensor_from_gguf(lorc_tensor *t, const gguf_tensor_info *ti) {
-    t->name = ti->name;
-    t->type = ti->type;
-    t->n_dims = ti->n_dims;
-    for (int d = 0; d < 4; d++) t->ne[d] = ti->ne[d]; /* the reader sets unused dims to 1 */
-    t->data = ti->data;
-    t->nbytes = (size_t)ti->nbytes;
-}
 
 #endif

@@ -1,7 +1,7 @@
 /* attention.h — causal self-attention of one layer over the KV cache,
  * through the context's kernel table. */
-#ifndef LORC_MODEL_ATTENTION_H
-#define LORC_MODEL_ATTENTION_H
+#ifndef LORC_ENGINE_ATTENTION_H
+#define LORC_ENGINE_ATTENTION_H
 
 #include "context.h"
 

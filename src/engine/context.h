@@ -2,8 +2,8 @@
  * by sequences) and the sequence (KV cache, position, adapter set).
  * lorc_forward runs one batch of tokens that may belong to several
  * sequences, each with its own adapters, through the model. */
-#ifndef LORC_MODEL_CONTEXT_H
-#define LORC_MODEL_CONTEXT_H
+#ifndef LORC_ENGINE_CONTEXT_H
+#define LORC_ENGINE_CONTEXT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,7 +12,7 @@
 #include "../base/threadpool.h"
 #include "../tensor/kernels.h"
 #include "../tensor/matmul.h"
-#include "model.h"
+#include "../model/model.h"
 
 /* Query vectors (query rows × the GQA group's heads) one attention work
  * item scores against its KV head at once. */

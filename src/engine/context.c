@@ -1,13 +1,11 @@
-/* context.c — contexts (thread pool + kernel table + scratch sized once for n_batch),
- * sequences (F32 KV cache + adapter set) and lorc_decode, which feeds a
- * sequence's tokens through lorc_forward in batches of at most n_batch. */
+/* context.c — contexts: the thread pool, the kernel table chosen for this
+ * CPU, and activation scratch sized once for n_batch tokens. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../base/checked.h"
 #include "../base/error.h"
 #include "context.h"
-#include "numeric.h"
 
 lorc_context_params lorc_context_default_params(void) {
     lorc_context_params p = {.n_threads = 0, .n_ctx = 0, .n_batch = 512, .kernels = NULL};
@@ -166,88 +164,3 @@ lorc_status lorc_context_new(lorc_model *model, const lorc_context_params *param
 int lorc_context_n_ctx(const lorc_context *ctx) { return ctx->n_ctx; }
 
 const char *lorc_context_kernels(const lorc_context *ctx) { return lorc_isa_name(ctx->kern.isa); }
-
-/* ------------------------------------------------------------ sequences */
-
-lorc_status lorc_sequence_new(lorc_context *ctx, lorc_sequence **out, lorc_error *err) {
-    *out = NULL;
-    const lorc_hparams *hp = &ctx->model->hp;
-    uint64_t kv_dim = (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim, n;
-    if (!lorc_mul_u64((uint64_t)hp->n_layer, (uint64_t)ctx->n_ctx, &n) || !lorc_mul_u64(n, kv_dim, &n) ||
-        n > SIZE_MAX / sizeof(float))
-        return lorc_fail(err, LORC_ERR_NOMEM, "sequence: KV cache for %d positions is too large", ctx->n_ctx);
-    lorc_sequence *seq = calloc(1, sizeof *seq);
-    if (!seq) return lorc_fail(err, LORC_ERR_NOMEM, "sequence: out of memory");
-    seq->ctx = ctx;
-    seq->n_ctx = ctx->n_ctx;
-    /* calloc: the OS hands out zero pages lazily, so a long context costs
-     * memory only as it fills. */
-    seq->k_cache = calloc((size_t)n, sizeof(float));
-    seq->v_cache = calloc((size_t)n, sizeof(float));
-    if (!seq->k_cache || !seq->v_cache) {
-        lorc_sequence_free(seq);
-        return lorc_fail(err, LORC_ERR_NOMEM, "sequence: out of memory for a KV cache of %d positions", ctx->n_ctx);
-    }
-    *out = seq;
-    return LORC_OK;
-}
-
-void lorc_sequence_free(lorc_sequence *seq) {
-    if (!seq) return;
-    lorc_adapter_set_clear(&seq->adapters);
-    free(seq->k_cache);
-    free(seq->v_cache);
-    free(seq);
-}
-
-void lorc_sequence_reset(lorc_sequence *seq) {
-    if (seq) seq->n_past = 0;
-}
-
-int lorc_sequence_n_past(const lorc_sequence *seq) { return seq->n_past; }
-
-/* ------------------------------------------------------------ decode */
-
-lorc_status lorc_decode(lorc_context *ctx, lorc_sequence *seq, const int32_t *tokens, int n, bool all_logits,
-                        float *logits, lorc_error *err) {
-    if (!ctx || !seq || seq->ctx != ctx)
-        return lorc_fail(err, LORC_ERR_INVALID, "decode: the sequence does not belong to this context");
-    if (n < 0 || (n > 0 && !tokens)) return lorc_fail(err, LORC_ERR_INVALID, "decode: bad token array (n = %d)", n);
-    if (n == 0) return LORC_OK;
-    const int n_vocab = ctx->model->hp.n_vocab;
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= n_vocab)
-            return lorc_fail(err, LORC_ERR_INVALID, "decode: token %d at index %d is outside the vocabulary (0..%d)",
-                             tokens[i], i, n_vocab - 1);
-    if (n > seq->n_ctx - seq->n_past)
-        return lorc_fail(err, LORC_ERR_CONTEXT_FULL,
-                         "context full: %d positions used, %d more requested, capacity %d", seq->n_past, n,
-                         seq->n_ctx);
-
-    const int n_past0 = seq->n_past;
-    for (int done = 0; done < n;) {
-        int nb = n - done < ctx->n_batch ? n - done : ctx->n_batch;
-        bool last_chunk = done + nb == n;
-        for (int i = 0; i < nb; i++) {
-            ctx->dec_pos[i] = seq->n_past + i;
-            ctx->dec_seqs[i] = seq;
-            ctx->dec_want[i] = logits && (all_logits || (last_chunk && i == nb - 1));
-        }
-        lorc_batch b = {nb, tokens + done, ctx->dec_pos, ctx->dec_seqs, ctx->dec_want};
-        float *out = NULL;
-        if (logits) out = all_logits ? logits + (size_t)done * (size_t)n_vocab : logits;
-        lorc_status st = lorc_forward(ctx, &b, out, err);
-        if (st == LORC_OK && out) {
-            /* The rows written: all of this chunk, or the very last token. */
-            const int rows = all_logits ? nb : last_chunk ? 1 : 0;
-            const int first_pos = all_logits ? n_past0 + done : n_past0 + n - 1;
-            st = lorc_check_logits_finite(out, rows, n_vocab, first_pos, err);
-        }
-        if (st != LORC_OK) {
-            seq->n_past = n_past0;
-            return st;
-        }
-        done += nb;
-    }
-    return LORC_OK;
-}
