@@ -28,7 +28,9 @@ typedef enum lorc_status {
     LORC_ERR_INVALID = -5,     /* bad argument from the caller */
     LORC_ERR_NOMEM = -6,
     LORC_ERR_CONTEXT_FULL = -7, /* the sequence would exceed its context */
-    LORC_ERR_NUMERIC = -8       /* a value that is or would become Inf/NaN (in a file or computed) */
+    LORC_ERR_NUMERIC = -8,      /* a value that is or would become Inf/NaN (in a file or computed) */
+    LORC_ERR_KV_FULL = -9,      /* the KV page pool is exhausted (its budget is reached) */
+    LORC_ERR_BUSY = -10         /* the object is in use (e.g. a registry entry referenced by a sequence) */
 } lorc_status;
 
 typedef struct lorc_error {
@@ -44,7 +46,9 @@ typedef struct lorc_context lorc_context;   /* thread pool + scratch for forward
 typedef struct lorc_sequence lorc_sequence; /* one conversation: KV cache, adapter set */
 typedef struct lorc_sampler lorc_sampler;   /* sampling chain + its own RNG */
 typedef struct lorc_adapter lorc_adapter;   /* a loaded LoRA adapter (GGUF or PEFT) */
-typedef struct lorc_overlay lorc_overlay;   /* a tensor-subset overlay applied to a model */
+typedef struct lorc_overlay lorc_overlay;   /* a tensor-subset overlay (applied to a model, or loaded for sequences) */
+typedef struct lorc_registry lorc_registry; /* named adapters and overlays over one base, under a memory budget */
+typedef struct lorc_scheduler lorc_scheduler; /* continuous batching of requests over one context */
 
 /* ---------------------------------------------------------------- model */
 
@@ -97,10 +101,20 @@ bool lorc_vocab_add_bos(const lorc_vocab *vocab); /* does LORC_TOKENIZE_ADD_BOS 
 
 /* ------------------------------------------------------------- context */
 
+/* Element type of the KV cache (llama.cpp's -ctk / -ctv). */
+typedef enum lorc_kv_type { LORC_KV_F16 = 0, LORC_KV_F32 = 1, LORC_KV_Q8_0 = 2 } lorc_kv_type;
+
 typedef struct lorc_context_params {
     int n_threads; /* 0: the number of physical cores */
-    int n_ctx;     /* 0: the model's trained context */
+    int n_ctx;     /* 0: the model's trained context; the most positions one sequence may hold */
     int n_batch;   /* max tokens per forward pass; 0: 512 */
+    /* KV cache: fixed-size pages from one pool shared by the context's
+     * sequences, taken as a sequence grows. */
+    lorc_kv_type type_k;    /* default LORC_KV_F16 */
+    lorc_kv_type type_v;    /* default LORC_KV_F16 */
+    int kv_page_tokens;     /* positions per page; 0: 16 */
+    size_t kv_budget_bytes; /* bytes the pool may hold; 0: no limit */
+    bool prefix_cache;      /* keep full pages of finished prompts for reuse (lorc_sequence_reuse_prefix); default true */
     /* Kernel family: "auto" (the fastest this CPU runs), "scalar", "avx2",
      * "avx512". NULL: the LORC_KERNELS environment variable, else "auto". */
     const char *kernels;
@@ -111,6 +125,11 @@ lorc_status lorc_context_new(lorc_model *model, const lorc_context_params *param
                              lorc_error *err);
 void lorc_context_free(lorc_context *ctx);
 int lorc_context_n_ctx(const lorc_context *ctx);
+int lorc_context_n_batch(const lorc_context *ctx);
+/* Bytes of KV pages allocated now (in use by sequences + held by the prefix
+ * cache), and the budget (0: none). */
+size_t lorc_context_kv_bytes(const lorc_context *ctx);
+size_t lorc_context_kv_budget(const lorc_context *ctx);
 /* The kernel family the context computes with ("scalar", "avx2", ...). */
 const char *lorc_context_kernels(const lorc_context *ctx);
 
@@ -129,6 +148,35 @@ int lorc_sequence_n_past(const lorc_sequence *seq);
  * NaN, leaving the sequence at its position before the call. */
 lorc_status lorc_decode(lorc_context *ctx, lorc_sequence *seq, const int32_t *tokens, int n, bool all_logits,
                         float *logits, lorc_error *err);
+
+/* One sequence's share of a batched step. */
+typedef struct lorc_decode_item {
+    lorc_sequence *seq;
+    const int32_t *tokens; /* run at the sequence's next positions */
+    int n_tokens;          /* >= 1 (a prompt chunk, or one generated token) */
+    bool all_logits;       /* logits of every token, else of the last one only */
+    float *logits;         /* n_vocab (or n_tokens * n_vocab) floats; NULL: no logits */
+} lorc_decode_item;
+
+/* One step for many sequences in ONE forward pass (Σ n_tokens <= n_batch;
+ * each sequence at most once). Every sequence computes with its own
+ * adapters, scales and overlay; rows that share an adapter are grouped
+ * across sequences (one A·x and one B·t product per adapter per weight).
+ * Batch invariance: each item's logits are bit-identical to decoding the
+ * same tokens alone with lorc_decode, whatever else is in the batch, where
+ * it sits, and however its prompt was cut into chunks. On failure no
+ * sequence advances (LORC_ERR_KV_FULL when pages run out). */
+lorc_status lorc_decode_batch(lorc_context *ctx, const lorc_decode_item *items, int n, lorc_error *err);
+
+/* Prefix cache: attaches to an EMPTY sequence the KV pages already computed
+ * for the longest prefix of tokens[0..n) — whole pages, at most n - 1
+ * tokens, so the last prompt token is always run — under exactly this
+ * sequence's base, overlay, adapters and scales (never another's). Shared
+ * pages are copy-on-write. Returns the number of tokens reused (0..n-1);
+ * the caller decodes tokens[reused..n). 0 when the cache is off. */
+int lorc_sequence_reuse_prefix(lorc_sequence *seq, const int32_t *tokens, int n);
+/* Positions whose KV pages the sequence holds (grows with its tokens). */
+size_t lorc_sequence_kv_bytes(const lorc_sequence *seq);
 
 /* ------------------------------------------------------------- sampler */
 
@@ -181,6 +229,154 @@ lorc_status lorc_overlay_apply(lorc_model *model, const char *path, bool force, 
                                lorc_error *err);
 /* Restores the base tensors the overlay replaced and frees it. */
 void lorc_overlay_remove(lorc_model *model, lorc_overlay *overlay);
+
+/* Per-sequence overlays: loads and checks an overlay (as lorc_overlay_apply
+ * does) WITHOUT applying it to the model, for lorc_sequence_set_overlay.
+ * Free it with lorc_overlay_free once no sequence uses it. */
+lorc_status lorc_overlay_load(lorc_model *model, const char *path, bool force, lorc_overlay **out, lorc_error *err);
+void lorc_overlay_free(lorc_overlay *overlay);
+/* The sequence's rows compute with the overlay's tensors in place of the
+ * base's (NULL: back to the base); other sequences are unaffected and the
+ * shared model is never touched. The sequence's adapters apply on top of
+ * the overlay's weights. Refused (LORC_ERR_MISMATCH) when an attached
+ * adapter replaces a tensor the overlay replaces too. */
+lorc_status lorc_sequence_set_overlay(lorc_sequence *seq, lorc_overlay *overlay, lorc_error *err);
+
+/* ------------------------------------------------------------ registry */
+
+typedef enum lorc_entry_kind {
+    LORC_ENTRY_AUTO = 0, /* decided on first load: PEFT directory or GGUF adapter -> LoRA; GGUF overlay -> overlay */
+    LORC_ENTRY_LORA = 1,
+    LORC_ENTRY_OVERLAY = 2
+} lorc_entry_kind;
+
+typedef enum lorc_entry_state {
+    LORC_ENTRY_COLD = 0,    /* registered, not in memory (never loaded, or evicted) */
+    LORC_ENTRY_LOADING = 1, /* a load is running */
+    LORC_ENTRY_READY = 2,   /* resident */
+    LORC_ENTRY_FAILED = 3   /* the last load failed (message in lorc_entry_info.error); retried on next use */
+} lorc_entry_state;
+
+typedef struct lorc_entry_info {
+    lorc_entry_kind kind;   /* AUTO until the first load decided it */
+    lorc_entry_state state;
+    size_t bytes;           /* resident bytes (adapter tensors + DoRA weights computed for it); 0 when cold */
+    bool pinned;            /* never evicted */
+    int refs;               /* sequences using it now */
+    uint64_t last_use;      /* registry clock tick of the last acquire (larger: more recent) */
+    int loads;              /* times loaded (reloads after eviction included) */
+    char error[256];        /* when FAILED */
+} lorc_entry_info;
+
+/* A registry over `model` (borrowed). budget_bytes: resident adapter and
+ * overlay memory is kept at most this (0: no limit) by evicting, least
+ * recently used first, entries that are neither pinned nor in use. Loads
+ * run on a background thread owned by the registry. */
+lorc_status lorc_registry_new(lorc_model *model, size_t budget_bytes, lorc_registry **out, lorc_error *err);
+/* Frees every entry; no sequence may still use one. */
+void lorc_registry_free(lorc_registry *reg);
+/* Registers `name` -> `path` (GGUF adapter, PEFT directory or GGUF
+ * overlay). Opens nothing: a registered entry costs its name and path
+ * until first used. Refuses a duplicate or empty name. Thread-safe. */
+lorc_status lorc_registry_add(lorc_registry *reg, const char *name, const char *path, lorc_entry_kind kind,
+                              lorc_error *err);
+/* Unregisters; LORC_ERR_BUSY while a sequence uses it. Thread-safe. */
+lorc_status lorc_registry_remove(lorc_registry *reg, const char *name, lorc_error *err);
+lorc_status lorc_registry_pin(lorc_registry *reg, const char *name, bool pinned, lorc_error *err);
+lorc_status lorc_registry_info(lorc_registry *reg, const char *name, lorc_entry_info *out, lorc_error *err);
+/* Starts loading a cold entry on the background thread and returns at once
+ * (READY/LOADING: nothing to do). Poll lorc_registry_info for the state. */
+lorc_status lorc_registry_prefetch(lorc_registry *reg, const char *name, lorc_error *err);
+size_t lorc_registry_resident_bytes(lorc_registry *reg);
+size_t lorc_registry_budget(const lorc_registry *reg);
+int lorc_registry_count(lorc_registry *reg);
+
+/* One adapter of a stack, by registry name. */
+typedef struct lorc_adapter_use {
+    const char *name;
+    float scale;
+} lorc_adapter_use;
+
+/* Sets the sequence's adapter stack and overlay by registry name (n = 0 and
+ * overlay NULL: the plain base). Cold entries are loaded first (the caller
+ * waits; the scheduler instead prefetches and keeps other sequences
+ * running). The sequence holds a reference on each entry until they are
+ * changed or the sequence is freed, so nothing it uses is ever evicted.
+ * On failure the sequence keeps what it had. */
+lorc_status lorc_sequence_use(lorc_sequence *seq, lorc_registry *reg, const lorc_adapter_use *adapters, int n,
+                              const char *overlay, lorc_error *err);
+
+/* ----------------------------------------------------------- scheduler */
+
+typedef struct lorc_scheduler_params {
+    int max_seqs;      /* requests generating at once; 0: 8 */
+    int step_tokens;   /* tokens per forward pass (the step's budget); 0: the context's n_batch */
+    int prefill_chunk; /* prompt tokens one request may feed per step, so long prompts do not stall
+                          generation; 0: step_tokens / 2 (at least 1) */
+} lorc_scheduler_params;
+
+typedef enum lorc_event_kind {
+    LORC_EVENT_TOKEN = 0, /* a generated token */
+    LORC_EVENT_DONE = 1   /* the request finished (the last event it gets) */
+} lorc_event_kind;
+
+typedef enum lorc_finish_reason {
+    LORC_FINISH_NONE = 0,
+    LORC_FINISH_EOG = 1,      /* the model produced an end-of-generation token */
+    LORC_FINISH_LENGTH = 2,   /* max_tokens reached, or the context is full */
+    LORC_FINISH_CANCELLED = 3,
+    LORC_FINISH_ERROR = 4     /* status / message say why */
+} lorc_finish_reason;
+
+typedef struct lorc_event {
+    uint64_t id;
+    lorc_event_kind kind;
+    int32_t token;           /* TOKEN */
+    lorc_finish_reason finish; /* DONE */
+    lorc_status status;      /* DONE: LORC_OK unless finish == ERROR */
+    const char *message;     /* DONE with an error: one line; valid during the callback */
+    int n_prompt;            /* prompt tokens */
+    int n_cached;            /* of which reused from the prefix cache */
+    int n_generated;
+    double queue_ms;         /* submit -> first step it ran in */
+    double prompt_ms;        /* first step -> first generated token */
+    double gen_ms;           /* first generated token -> done */
+} lorc_event;
+
+typedef void (*lorc_event_fn)(void *user, const lorc_event *ev);
+
+typedef struct lorc_request {
+    const int32_t *prompt; /* copied at submit */
+    int n_prompt;          /* >= 1 */
+    const lorc_adapter_use *adapters; /* by registry name, copied at submit */
+    int n_adapters;
+    const char *overlay;   /* registry name or NULL */
+    lorc_sampler_params sampling;
+    int max_tokens;        /* tokens to generate (>= 0; stops earlier at EOG) */
+    bool ignore_eog;       /* keep generating past end-of-generation tokens */
+    lorc_event_fn on_event; /* called from the thread running lorc_scheduler_step */
+    void *user;
+} lorc_request;
+
+/* A scheduler over ctx (borrowed) whose requests name entries of reg
+ * (borrowed; NULL: requests may only use the base). */
+lorc_status lorc_scheduler_new(lorc_context *ctx, lorc_registry *reg, const lorc_scheduler_params *params,
+                               lorc_scheduler **out, lorc_error *err);
+void lorc_scheduler_free(lorc_scheduler *sched);
+/* Queues a request (thread-safe); *id identifies its events. Bad requests
+ * (empty prompt, prompt longer than the context, unknown entry name, bad
+ * sampling parameters) are refused here with a one-line message. */
+lorc_status lorc_scheduler_submit(lorc_scheduler *sched, const lorc_request *req, uint64_t *id, lorc_error *err);
+/* Asks a request to stop (thread-safe); it gets DONE with FINISH_CANCELLED. */
+void lorc_scheduler_cancel(lorc_scheduler *sched, uint64_t id);
+/* One step: admits waiting requests whose entries are loaded (prefetching
+ * the others in the background), runs one lorc_decode_batch over prompt
+ * chunks and generated tokens of the running requests within the token
+ * budget (oldest first, no request starves), samples, and emits events.
+ * Returns LORC_OK also when some requests failed (they get DONE events). */
+lorc_status lorc_scheduler_step(lorc_scheduler *sched, lorc_error *err);
+/* Requests queued or running. */
+int lorc_scheduler_pending(lorc_scheduler *sched);
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,15 @@
 #include "context.h"
 
 lorc_context_params lorc_context_default_params(void) {
-    lorc_context_params p = {.n_threads = 0, .n_ctx = 0, .n_batch = 512, .kernels = NULL};
+    lorc_context_params p = {.n_threads = 0,
+                             .n_ctx = 0,
+                             .n_batch = 512,
+                             .kernels = NULL,
+                             .type_k = LORC_KV_F16,
+                             .type_v = LORC_KV_F16,
+                             .kv_page_tokens = 16,
+                             .kv_budget_bytes = 0,
+                             .prefix_cache = true};
     return p;
 }
 
@@ -23,6 +31,9 @@ void lorc_context_free(lorc_context *ctx) {
     free(ctx->dec_pos);
     free(ctx->dec_seqs);
     free(ctx->dec_want);
+    free(ctx->dec_tokens);
+    free(ctx->dec_past);
+    free(ctx->dec_logits);
     free(ctx);
 }
 
@@ -147,7 +158,10 @@ lorc_status lorc_context_new(lorc_model *model, const lorc_context_params *param
     ctx->dec_pos = calloc(nb, sizeof *ctx->dec_pos);
     ctx->dec_seqs = calloc(nb, sizeof *ctx->dec_seqs);
     ctx->dec_want = calloc(nb, sizeof *ctx->dec_want);
+    ctx->dec_tokens = calloc(nb, sizeof *ctx->dec_tokens);
+    ctx->dec_past = calloc(nb, sizeof *ctx->dec_past);
     if (!ctx->row_lora || !ctx->attn_block || !ctx->out_rows || !ctx->dec_pos || !ctx->dec_seqs || !ctx->dec_want ||
+        !ctx->dec_tokens || !ctx->dec_past ||
         !alloc_arena(ctx)) {
         lorc_context_free(ctx);
         return lorc_fail(err, LORC_ERR_NOMEM, "context: out of memory for n_batch %d, n_ctx %d", p.n_batch, p.n_ctx);
@@ -162,5 +176,7 @@ lorc_status lorc_context_new(lorc_model *model, const lorc_context_params *param
 }
 
 int lorc_context_n_ctx(const lorc_context *ctx) { return ctx->n_ctx; }
+
+int lorc_context_n_batch(const lorc_context *ctx) { return ctx->n_batch; }
 
 const char *lorc_context_kernels(const lorc_context *ctx) { return lorc_isa_name(ctx->kern.isa); }

@@ -53,6 +53,10 @@ struct lorc_context {
     int32_t *dec_pos;         /* owned [n_batch]: lorc_decode's batch */
     lorc_sequence **dec_seqs; /* owned [n_batch] */
     bool *dec_want;           /* owned [n_batch] */
+    int32_t *dec_tokens;      /* owned [n_batch]: lorc_decode_batch's rows */
+    int *dec_past;            /* owned [n_batch]: each item's n_past before the step */
+    float *dec_logits;        /* owned, grown on demand: the step's logits rows before they go to the items */
+    size_t dec_logits_bytes;
 };
 
 struct lorc_sequence {
