@@ -160,9 +160,10 @@ static void overlay_free(lorc_overlay *o) {
     free(o);
 }
 
-lorc_status lorc_overlay_apply(lorc_model *model, const char *path, bool force, lorc_overlay **out, lorc_error *err) {
-    if (out) *out = NULL;
-    if (!model || !path || !out) return lorc_fail(err, LORC_ERR_INVALID, "lorc_overlay_apply: NULL argument");
+/* Opens and checks an overlay and resolves its tensors to weight slots,
+ * without touching the model. */
+static lorc_status overlay_open(lorc_model *model, const char *path, bool force, lorc_overlay **out, lorc_error *err) {
+    *out = NULL;
     lorc_overlay *o = calloc(1, sizeof *o);
     if (!o) return lorc_fail(err, LORC_ERR_NOMEM, "%s: out of memory", path);
     o->path = strdup(path);
@@ -212,18 +213,43 @@ lorc_status lorc_overlay_apply(lorc_model *model, const char *path, bool force, 
             n_swaps++;
         }
     }
-    /* Everything is checked: the swap itself cannot fail. */
     o->n_swaps = n_swaps;
     o->model = model;
-    for (int i = 0; i < n_swaps; i++) model->w[o->swaps[i].slot] = o->swaps[i].tensor;
     *out = o;
     return LORC_OK;
+}
+
+lorc_status lorc_overlay_apply(lorc_model *model, const char *path, bool force, lorc_overlay **out, lorc_error *err) {
+    if (out) *out = NULL;
+    if (!model || !path || !out) return lorc_fail(err, LORC_ERR_INVALID, "lorc_overlay_apply: NULL argument");
+    lorc_overlay *o;
+    lorc_status st = overlay_open(model, path, force, &o, err);
+    if (st != LORC_OK) return st;
+    /* Everything is checked: the swap itself cannot fail. */
+    for (int i = 0; i < o->n_swaps; i++) model->w[o->swaps[i].slot] = o->swaps[i].tensor;
+    o->applied = true;
+    *out = o;
+    return LORC_OK;
+}
+
+lorc_status lorc_overlay_load(lorc_model *model, const char *path, bool force, lorc_overlay **out, lorc_error *err) {
+    if (out) *out = NULL;
+    if (!model || !path || !out) return lorc_fail(err, LORC_ERR_INVALID, "lorc_overlay_load: NULL argument");
+    return overlay_open(model, path, force, out, err);
+}
+
+void lorc_overlay_free(lorc_overlay *overlay) {
+    if (overlay && overlay->applied) {
+        lorc_overlay_remove(overlay->model, overlay);
+        return;
+    }
+    overlay_free(overlay);
 }
 
 void lorc_overlay_remove(lorc_model *model, lorc_overlay *overlay) {
     (void)model; /* the overlay knows its model; restoring any other would leave dangling pointers */
     if (!overlay) return;
-    if (overlay->model) {
+    if (overlay->model && overlay->applied) {
         lorc_model *m = overlay->model;
         for (int i = 0; i < overlay->n_swaps; i++) {
             int s = overlay->swaps[i].slot;

@@ -36,6 +36,7 @@ struct lorc_overlay {
     lorc_tensor *tensors; /* owned [n_tensors]; names and data borrowed from `file` */
     int n_swaps;
     lorc_overlay_swap *swaps; /* owned [n_swaps] (a tied tensor fills two slots) */
+    bool applied;             /* lorc_overlay_apply swapped it into model->w; false: loaded for sequences */
 };
 
 /* Checks an open overlay file against a model without changing anything.

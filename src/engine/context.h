@@ -66,6 +66,7 @@ struct lorc_sequence {
     float *k_cache;        /* owned [n_layer][n_ctx][n_head_kv*head_dim] */
     float *v_cache;        /* owned, same layout */
     lorc_adapter_set adapters;
+    lorc_overlay *overlay; /* borrowed (lorc_sequence_set_overlay): replaces base tensors for this sequence's rows; NULL: none */
 };
 
 /* One forward pass: token i sits at position pos[i] of seqs[i]. Tokens of a

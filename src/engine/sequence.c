@@ -49,3 +49,16 @@ lorc_status lorc_sequence_set_adapters(lorc_sequence *seq, lorc_adapter *const *
     if (!seq) return lorc_fail(err, LORC_ERR_INVALID, "adapters: no sequence");
     return lorc_adapter_set_build(&seq->adapters, seq->ctx->model, adapters, scales, n, err);
 }
+
+int lorc_sequence_reuse_prefix(lorc_sequence *seq, const int32_t *tokens, int n) {
+    /* No prefix cache yet: every token is computed. */
+    (void)seq;
+    (void)tokens;
+    (void)n;
+    return 0;
+}
+
+size_t lorc_sequence_kv_bytes(const lorc_sequence *seq) {
+    const lorc_hparams *hp = &seq->ctx->model->hp;
+    return 2 * (size_t)hp->n_layer * (size_t)seq->n_ctx * (size_t)hp->n_head_kv * (size_t)hp->head_dim * sizeof(float);
+}
