@@ -49,7 +49,7 @@ if not isinstance(report, dict):
 expected = {
     "model": str, "type": str, "threads": int, "kernels": str, "bandwidth_gbs": "number",
     "pp_tps": "number", "tg_tps": "number", "tg_roofline_fraction": "number", "lora": list,
-    "load_ms": "number", "attach_ms": "number",
+    "load_ms": "number", "attach_ms": "number", "mixed": type(None),
 }
 for key, kind in expected.items():
     if key not in report:
@@ -57,6 +57,8 @@ for key, kind in expected.items():
         continue
     v = report[key]
     ok = is_number(v) and v > 0 if kind == "number" else isinstance(v, kind) and not isinstance(v, bool)
+    if key == "mixed":
+        ok = v is None  # not asked for: null
     if not ok:
         fail("%s = %r is not a %s" % (key, v, kind if isinstance(kind, str) else kind.__name__))
 extra = set(report) - set(expected)
@@ -109,6 +111,37 @@ else:
 proc = run_bench(["--lora-ranks", "none", "-p", "0", "--bw-mib", "0"])
 if proc.returncode != 0 or "tg1" not in proc.stdout or "read bandwidth         not measured" not in proc.stdout:
     fail("table form: rc %d, stdout %r" % (proc.returncode, proc.stdout))
+
+# --mixed: N sequences on the base, on one adapter, each on its own (two
+# distinct random adapters: the second is written on demand).
+proc = run_bench(["--lora-ranks", "none", "-p", "0", "-n", "0", "--bw-mib", "0", "--mixed", "2",
+                  "--mixed-prompt", "3", "--mixed-gen", "2", "--json"])
+if proc.returncode != 0:
+    fail("--mixed run exited %d: %s" % (proc.returncode, proc.stderr))
+else:
+    mixed = json.loads(proc.stdout).get("mixed")
+    if not (isinstance(mixed, list) and len(mixed) == 1 and isinstance(mixed[0], dict)):
+        fail("mixed = %r, want one entry" % (mixed,))
+    else:
+        m = mixed[0]
+        keys = {"n", "rank", "targets", "pp_tps", "tg_tps", "tg_mixed_vs_one", "pp_mixed_vs_one", "switch_ms"}
+        if set(m) != keys:
+            fail("mixed entry keys %s" % sorted(m))
+        if m.get("n") != 2 or m.get("rank") != 16:
+            fail("mixed n/rank %r/%r" % (m.get("n"), m.get("rank")))
+        for k in ("pp_tps", "tg_tps"):
+            d = m.get(k) or {}
+            if set(d) != {"base", "one_adapter", "mixed"} or not all(is_number(x) and x > 0 for x in d.values()):
+                fail("mixed %s = %r" % (k, d))
+        for k in ("tg_mixed_vs_one", "pp_mixed_vs_one", "switch_ms"):
+            if not (is_number(m.get(k)) and m[k] > 0):
+                fail("mixed %s = %r" % (k, m.get(k)))
+    if not os.path.isfile(os.path.join(CACHE, "llama-150m-lora-r16-all-1-v1.gguf")):
+        fail("cache lacks the second adapter of --mixed 2")
+
+proc = subprocess.run([BIN, "bench", "-m", "x.gguf", "--mixed", "2"], stderr=subprocess.PIPE, text=True)
+if proc.returncode != 1 or "--mixed needs --synthetic" not in proc.stderr:
+    fail("--mixed without --synthetic: rc %d, %r" % (proc.returncode, proc.stderr))
 
 proc = subprocess.run([BIN, "bench", "--synthetic", "nope-7b", "--type", "Q4_0"], stderr=subprocess.PIPE, text=True)
 if proc.returncode != 1 or "nope-7b" not in proc.stderr:

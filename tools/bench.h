@@ -42,6 +42,25 @@ const char *bench_kernels(const lorc_context *ctx);
 /* The thread count the context runs with (the library's default for 0). */
 int bench_threads(const lorc_context *ctx);
 
+/* ------------------------------------------------ bench_mixed.c */
+
+/* Throughput of n sequences decoding together, indexed by set-up: [0] all
+ * on the base, [1] all on one adapter, [2] each on its own adapter. */
+typedef struct bench_mixed_result {
+    int n;
+    int rank;
+    char targets[64];
+    double pp_tps[3]; /* the n prompts, batched into steps of n_batch tokens */
+    double tg_tps[3]; /* n tokens per step (one per sequence), summed over the sequences */
+    double switch_ms; /* median time to move one sequence to another resident adapter */
+} bench_mixed_result;
+
+/* Rounds alternate the three set-ups (best of `reps` each) on a context
+ * whose n_batch holds at least n tokens and whose n_ctx holds
+ * n_prompt + n_gen. adapters: n distinct adapters of one shape. */
+lorc_status bench_mixed_run(const lorc_model *model, lorc_context *ctx, lorc_adapter *const *adapters, int n,
+                            int n_prompt, int n_gen, int reps, bench_mixed_result *out, lorc_error *err);
+
 /* ------------------------------------------------ bench_files.c */
 
 /* Bytes of weights one decoded token reads from `model_path`: every tensor
@@ -67,6 +86,10 @@ lorc_status bench_synthetic_model(const char *preset, const char *type, bool pur
  * all seven linears) of every layer of `preset`. */
 lorc_status bench_synthetic_adapter(const char *preset, int rank, bool all_linears, const char *dir, char *path,
                                     size_t cap, lorc_error *err);
+/* Same, the `variant`-th of a family of distinct random adapters (variant
+ * 0 is bench_synthetic_adapter's file). */
+lorc_status bench_synthetic_adapter_variant(const char *preset, int rank, bool all_linears, int variant,
+                                            const char *dir, char *path, size_t cap, lorc_error *err);
 /* True for a preset name bench_synthetic_model knows. */
 bool bench_synthetic_known(const char *preset);
 /* The default cache folder: $TMPDIR/lorc-bench (TMPDIR unset: /tmp). */
@@ -99,6 +122,9 @@ typedef struct bench_report {
     int n_lora;
     bool lora_measured; /* false: the JSON says "lora": null */
     double load_ms, attach_ms;
+#define BENCH_MAX_MIXED 8
+    bench_mixed_result mixed[BENCH_MAX_MIXED];
+    int n_mixed; /* 0: the JSON says "mixed": null */
 } bench_report;
 
 void bench_print_table(const bench_report *r, FILE *fp);

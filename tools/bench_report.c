@@ -34,6 +34,33 @@ bool bench_print_json(const bench_report *r, FILE *fp) {
     } else {
         json_object_set_new(o, "lora", json_null());
     }
+    if (r->n_mixed > 0) {
+        static const char *const setups[3] = {"base", "one_adapter", "mixed"};
+        json_t *list = json_array();
+        for (int i = 0; i < r->n_mixed; i++) {
+            const bench_mixed_result *m = &r->mixed[i];
+            json_t *e = json_object();
+            json_object_set_new(e, "n", json_integer(m->n));
+            json_object_set_new(e, "rank", json_integer(m->rank));
+            json_object_set_new(e, "targets", json_string(m->targets));
+            json_t *pp = json_object(), *tg = json_object();
+            for (int s = 0; s < 3; s++) {
+                json_object_set_new(pp, setups[s], number_or_null(m->pp_tps[s]));
+                json_object_set_new(tg, setups[s], number_or_null(m->tg_tps[s]));
+            }
+            json_object_set_new(e, "pp_tps", pp);
+            json_object_set_new(e, "tg_tps", tg);
+            json_object_set_new(e, "tg_mixed_vs_one",
+                                number_or_null(m->tg_tps[1] > 0 && m->tg_tps[2] > 0 ? m->tg_tps[2] / m->tg_tps[1] : -1));
+            json_object_set_new(e, "pp_mixed_vs_one",
+                                number_or_null(m->pp_tps[1] > 0 && m->pp_tps[2] > 0 ? m->pp_tps[2] / m->pp_tps[1] : -1));
+            json_object_set_new(e, "switch_ms", number_or_null(m->switch_ms));
+            json_array_append_new(list, e);
+        }
+        json_object_set_new(o, "mixed", list);
+    } else {
+        json_object_set_new(o, "mixed", json_null());
+    }
     json_object_set_new(o, "load_ms", number_or_null(r->load_ms));
     json_object_set_new(o, "attach_ms", number_or_null(r->attach_ms));
     char *text = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
@@ -54,6 +81,9 @@ static void line(FILE *fp, const char *label, double v, const char *fmt_unit) {
     }
 }
 
+static void print_lora(const bench_report *r, FILE *fp);
+static void print_mixed(const bench_report *r, FILE *fp);
+
 void bench_print_table(const bench_report *r, FILE *fp) {
     fprintf(fp, "%-22s %s\n", "model", r->model);
     fprintf(fp, "%-22s %s\n", "type", r->type ? r->type : "unknown");
@@ -71,7 +101,11 @@ void bench_print_table(const bench_report *r, FILE *fp) {
     line(fp, "load", r->load_ms, "%.1f ms (model load + context)");
     line(fp, "adapter attach", r->attach_ms, "%.1f ms (adapter load + attach, first adapter)");
     fprintf(fp, "(best of %d rounds)\n", r->reps);
-    if (!r->lora_measured) return;
+    if (r->lora_measured) print_lora(r, fp);
+    if (r->n_mixed > 0) print_mixed(r, fp);
+}
+
+static void print_lora(const bench_report *r, FILE *fp) {
     fprintf(fp, "\nLoRA: speed with the adapter / without (rounds alternate base and adapter)\n");
     fprintf(fp, "%-6s %-24s %-10s %-10s %s\n", "rank", "targets", "pp ratio", "tg ratio", "attach ms");
     for (int i = 0; i < r->n_lora; i++) {
@@ -82,5 +116,19 @@ void bench_print_table(const bench_report *r, FILE *fp) {
         if (l->tg_ratio >= 0) snprintf(tg, sizeof tg, "%.3f", l->tg_ratio);
         fprintf(fp, "%-10s %-10s ", pp, tg);
         fprintf(fp, "%.1f\n", l->attach_ms);
+    }
+}
+
+static void print_mixed(const bench_report *r, FILE *fp) {
+    fprintf(fp, "\nMixed adapters: N sequences decoding together, tokens/s summed over them\n");
+    fprintf(fp, "(rank %d on %s; rounds alternate the set-ups)\n", r->mixed[0].rank, r->mixed[0].targets);
+    fprintf(fp, "%-5s %-12s %-12s %-12s %-12s %-12s %s\n", "N", "tg base", "tg 1 adapter", "tg N adapters",
+            "mixed/one", "pp mixed/one", "switch ms");
+    for (int i = 0; i < r->n_mixed; i++) {
+        const bench_mixed_result *m = &r->mixed[i];
+        double tg_ratio = m->tg_tps[1] > 0 ? m->tg_tps[2] / m->tg_tps[1] : -1;
+        double pp_ratio = m->pp_tps[1] > 0 ? m->pp_tps[2] / m->pp_tps[1] : -1;
+        fprintf(fp, "%-5d %-12.2f %-12.2f %-12.2f %-12.3f %-12.3f %.3f\n", m->n, m->tg_tps[0], m->tg_tps[1],
+                m->tg_tps[2], tg_ratio, pp_ratio, m->switch_ms);
     }
 }

@@ -118,9 +118,16 @@ static const char *const linear_names[] = {"attn_q",   "attn_k", "attn_v",  "att
 
 lorc_status bench_synthetic_adapter(const char *preset_name, int rank, bool all_linears, const char *dir, char *path,
                                     size_t cap, lorc_error *err) {
+    return bench_synthetic_adapter_variant(preset_name, rank, all_linears, 0, dir, path, cap, err);
+}
+
+lorc_status bench_synthetic_adapter_variant(const char *preset_name, int rank, bool all_linears, int variant,
+                                            const char *dir, char *path, size_t cap, lorc_error *err) {
     const preset *pr = find_preset(preset_name);
     if (!pr) return lorc_fail(err, LORC_ERR_INVALID, "--synthetic: unknown model '%s'", preset_name);
-    snprintf(path, cap, "%s/%s-lora-r%d-%s-v%d.gguf", dir, pr->name, rank, all_linears ? "all" : "qv",
+    char suffix[32] = "";
+    if (variant > 0) snprintf(suffix, sizeof suffix, "-%d", variant);
+    snprintf(path, cap, "%s/%s-lora-r%d-%s%s-v%d.gguf", dir, pr->name, rank, all_linears ? "all" : "qv", suffix,
              SYNTHETIC_VERSION);
     if (exists(path)) return LORC_OK;
     lorc_status st = make_dir(dir, err);
@@ -136,7 +143,8 @@ lorc_status bench_synthetic_adapter(const char *preset_name, int rank, bool all_
         const char *linear = all_linears ? linear_names[k] : (k == 0 ? "attn_q" : "attn_v");
         char target[64];
         snprintf(target, sizeof target, "blk.%d.%s.weight", layer, linear);
-        st = synth_lora_init(&l[i], &p, target, rank, (uint64_t)i + 1000, 0.02f, err);
+        /* variants draw from seeds far apart: distinct adapters of one shape */
+        st = synth_lora_init(&l[i], &p, target, rank, (uint64_t)i + 1000 + (uint64_t)variant * 1000003u, 0.02f, err);
     }
     fprintf(stderr, "lorc bench: writing %s (once)\n", path);
     /* alpha = rank: the adapter applies at scale 1 */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/error.h"
 #include "bench.h"
 #include "cli.h"
 #include "commands.h"
@@ -40,6 +41,13 @@ static void usage(FILE *fp) {
             "  --lora-ranks LIST     ranks of the random adapters, each on q,v and on all\n"
             "                        seven linears (default 8,16,64; 'none': no LoRA)\n"
             "  --bw-mib N            bandwidth buffer in MiB (default 1024)\n"
+            "  --mixed LIST          multi-adapter throughput for each N in LIST (e.g. 8,32):\n"
+            "                        N sequences decoding together on the base, on one adapter,\n"
+            "                        and each on its own adapter (random, --synthetic only),\n"
+            "                        plus the time to switch a sequence between adapters\n"
+            "  --mixed-rank R        rank of those adapters, on all seven linears (default 16)\n"
+            "  --mixed-prompt N      prompt tokens per sequence (default 32)\n"
+            "  --mixed-gen N         steps of one token per sequence (default 16)\n"
             "  --json                one JSON object on stdout instead of the table\n");
 }
 
@@ -51,7 +59,26 @@ typedef struct bench_args {
     long threads, n_prompt, n_gen, reps, bw_mib;
     int ranks[MAX_RANKS];
     int n_ranks;
+    int mixed[BENCH_MAX_MIXED];
+    int n_mixed;
+    long mixed_rank, mixed_prompt, mixed_gen;
 } bench_args;
+
+static bool parse_mixed(const char *s, bench_args *a) {
+    a->n_mixed = 0;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long n;
+        if (a->n_mixed == BENCH_MAX_MIXED) {
+            cli_usage_error("bench", "at most %d counts in --mixed", BENCH_MAX_MIXED);
+            return false;
+        }
+        if (!cli_parse_int("bench", "--mixed", tok, 1, 256, &n)) return false;
+        a->mixed[a->n_mixed++] = (int)n;
+    }
+    return true;
+}
 
 static bool parse_ranks(const char *s, bench_args *a) {
     a->n_ranks = 0;
@@ -73,7 +100,7 @@ static bool parse_ranks(const char *s, bench_args *a) {
 /* 0: parsed, 1: error, 2: --help printed. */
 static int parse_args(int argc, char **argv, bench_args *a) {
     *a = (bench_args){.threads = 0, .n_prompt = 512, .n_gen = 128, .reps = 3, .bw_mib = 1024,
-                      .ranks = {8, 16, 64}, .n_ranks = 3};
+                      .ranks = {8, 16, 64}, .n_ranks = 3, .mixed_rank = 16, .mixed_prompt = 32, .mixed_gen = 16};
     for (int i = 1; i < argc; i++) {
         const char *val = NULL;
         bool missing = false;
@@ -104,6 +131,14 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             if (!missing && !cli_parse_int("bench", "-n", val, 0, 1 << 16, &a->n_gen)) return 1;
         } else if (cli_opt(argc, argv, &i, "-r", &val, &missing)) {
             if (!missing && !cli_parse_int("bench", "-r", val, 1, 1000, &a->reps)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--mixed", &val, &missing)) {
+            if (!missing && !parse_mixed(val, a)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--mixed-rank", &val, &missing)) {
+            if (!missing && !cli_parse_int("bench", "--mixed-rank", val, 1, 4096, &a->mixed_rank)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--mixed-prompt", &val, &missing)) {
+            if (!missing && !cli_parse_int("bench", "--mixed-prompt", val, 1, 1 << 14, &a->mixed_prompt)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--mixed-gen", &val, &missing)) {
+            if (!missing && !cli_parse_int("bench", "--mixed-gen", val, 1, 1 << 14, &a->mixed_gen)) return 1;
         } else if (cli_opt(argc, argv, &i, "--bw-mib", &val, &missing)) {
             if (!missing && !cli_parse_int("bench", "--bw-mib", val, 0, 1 << 20, &a->bw_mib)) return 1;
         } else {
@@ -119,6 +154,9 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     }
     if (a->synthetic && !a->type) {
         return cli_usage_error("bench", "--synthetic needs --type TYPE");
+    }
+    if (a->n_mixed > 0 && !a->synthetic) {
+        return cli_usage_error("bench", "--mixed needs --synthetic NAME (its random adapters fit only those shapes)");
     }
     return 0;
 }
@@ -201,6 +239,47 @@ static lorc_status bench_loras(bench_run *b) {
     return LORC_OK;
 }
 
+/* --mixed: for each N, N distinct random adapters and a context sized for
+ * N sequences of mixed_prompt + mixed_gen positions. */
+static lorc_status bench_mixed(bench_run *b) {
+    const bench_args *a = &b->args;
+    bench_report *r = &b->report;
+    int max_n = 0;
+    for (int i = 0; i < a->n_mixed; i++) max_n = a->mixed[i] > max_n ? a->mixed[i] : max_n;
+    if (max_n == 0) return LORC_OK;
+    lorc_adapter **adapters = calloc((size_t)max_n, sizeof *adapters);
+    if (!adapters) return lorc_fail(&b->err, LORC_ERR_NOMEM, "bench --mixed: out of memory");
+    lorc_status st = LORC_OK;
+    char path[1100];
+    for (int k = 0; k < max_n && st == LORC_OK; k++) {
+        st = bench_synthetic_adapter_variant(a->synthetic, (int)a->mixed_rank, true, k, b->dir, path, sizeof path,
+                                             &b->err);
+        if (st == LORC_OK) st = lorc_adapter_load(b->model, path, &adapters[k], &b->err);
+    }
+    lorc_context *ctx = NULL;
+    if (st == LORC_OK) {
+        lorc_context_params cp = lorc_context_default_params();
+        cp.n_threads = (int)a->threads;
+        cp.n_ctx = (int)(a->mixed_prompt + a->mixed_gen + 1);
+        cp.n_batch = max_n > 512 ? max_n : 512;
+        st = lorc_context_new(b->model, &cp, &ctx, &b->err);
+    }
+    for (int i = 0; i < a->n_mixed && st == LORC_OK; i++) {
+        bench_mixed_result *m = &r->mixed[r->n_mixed];
+        st = bench_mixed_run(b->model, ctx, adapters, a->mixed[i], (int)a->mixed_prompt, (int)a->mixed_gen,
+                             (int)a->reps, m, &b->err);
+        if (st != LORC_OK) break;
+        m->rank = (int)a->mixed_rank;
+        snprintf(m->targets, sizeof m->targets, "q,k,v,o,gate,up,down");
+        r->n_mixed++;
+        if (!a->json) fprintf(stderr, "lorc bench: --mixed %d done\n", a->mixed[i]);
+    }
+    lorc_context_free(ctx);
+    for (int k = 0; k < max_n; k++) lorc_adapter_free(adapters[k]);
+    free(adapters);
+    return st;
+}
+
 static lorc_status run(bench_run *b) {
     const bench_args *a = &b->args;
     bench_report *r = &b->report;
@@ -243,7 +322,8 @@ static lorc_status run(bench_run *b) {
     r->tg_tps = best.tg_tps;
     if (best.tg_tps > 0 && weight_bytes > 0 && r->bandwidth_gbs > 0)
         r->tg_roofline_fraction = weight_bytes * best.tg_tps / (r->bandwidth_gbs * 1e9);
-    return bench_loras(b);
+    if ((st = bench_loras(b))) return st;
+    return bench_mixed(b);
 }
 
 int lorc_cmd_bench(int argc, char **argv) {
