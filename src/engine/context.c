@@ -137,7 +137,7 @@ lorc_status lorc_context_new(lorc_model *model, const lorc_context_params *param
     if (p.n_threads > 1024) return lorc_fail(err, LORC_ERR_INVALID, "context: %d threads is too many", p.n_threads);
     if (p.n_ctx == 0) p.n_ctx = model->hp.n_ctx_train;
     if (p.n_batch == 0) p.n_batch = 512;
-    if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
+    /* n_batch may exceed n_ctx: one step can hold tokens of many sequences. */
 
     lorc_kernels kern;
     lorc_status st = choose_kernels(p.kernels, &kern, err);
