@@ -53,27 +53,6 @@ static bool same(const float *a, const float *b, size_t n, const char *what) {
     return eq;
 }
 
-/* The 15 tensors moon-full-qvo changed, as an overlay of stories260K. */
-static lorc_status write_moon_overlay(const char *base, lorc_model *mf, const char *path, lorc_error *err) {
-    static const char *const kinds[3] = {"attn_q", "attn_v", "attn_output"};
-    char names[15][64];
-    const char *np[15];
-    float *vals[15];
-    int n = 0;
-    for (int l = 0; l < lorc_model_n_layer(mf); l++)
-        for (int k = 0; k < 3; k++, n++) {
-            snprintf(names[n], sizeof names[n], "blk.%d.%s.weight", l, kinds[k]);
-            np[n] = names[n];
-            int slot = lorc_model_slot_of_name(mf, names[n]);
-            if (slot < 0 || !mf->base[slot] || mf->base[slot]->type != 0 /* F32 */) {
-                snprintf(err->message, sizeof err->message, "moon-full-qvo: no F32 tensor '%s'", names[n]);
-                return err->status = LORC_ERR_MISMATCH;
-            }
-            vals[n] = (float *)mf->base[slot]->data; /* F32 in the file */
-        }
-    return fx_write_overlay_f32(base, path, np, vals, n, err);
-}
-
 /* A refusal: the status, one line naming `word`, and the sequence computing
  * exactly as before (`before`). */
 static void refused(lorc_status st, lorc_status want, const lorc_error *err, const char *word, lorc_context *ctx,
@@ -107,7 +86,7 @@ static void test_real(void) {
     int32_t tok[N_TOK];
     for (int i = 0; i < N_TOK; i++) tok[i] = i == 0 ? 1 : (int32_t)((i * 37 + 11) % 500 + 3);
     if (lorc_model_load(base, &mb, &err) || lorc_model_load(full, &mf, &err) ||
-        write_moon_overlay(base, mf, ovp, &err) || lorc_overlay_load(mb, ovp, false, &ov, &err) ||
+        fx_write_moon_overlay(ovp, &err) || lorc_overlay_load(mb, ovp, false, &ov, &err) ||
         lorc_overlay_load(mf, ovp, true, &ov_f, &err) || lorc_adapter_load(mb, qv, &qv_b, &err) ||
         lorc_adapter_load(mf, qv, &qv_f, &err) || lorc_adapter_load(mb, dora, &dora_b, &err) ||
         lorc_adapter_load(mf, dora, &dora_f, &err) || lorc_adapter_load(mb, head, &head_b, &err)) {
