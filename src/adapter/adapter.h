@@ -73,9 +73,11 @@ lorc_status lorc_adapter_check_scale(const lorc_adapter *ad, const lorc_adapter_
  * its replacement (the tied output too when token_embd is replaced), the
  * adapters' terms apply on top and DoRA weights are computed from the
  * overlay's tensor. Refused: an overlay of another model or one applied to
- * the model, an overlay replacing a 1-D weight (only lorc_overlay_apply
- * can), a modules_to_save replacement of a tensor the overlay replaces. On
- * failure *set is unchanged. */
+ * the model, an overlay replacing a 1-D weight other than an F32 norm (only
+ * lorc_overlay_apply can: biases and RoPE factors are read once per batch),
+ * a modules_to_save replacement of a tensor the overlay replaces. A norm
+ * slot's list holds the overlay's F32 vector as `replace` (the forward pass
+ * reads it per row). On failure *set is unchanged. */
 lorc_status lorc_adapter_set_build(lorc_adapter_set *set, const lorc_model *model, const lorc_overlay *overlay,
                                    lorc_adapter *const *adapters, const float *scales, int n, lorc_error *err);
 void lorc_adapter_set_clear(lorc_adapter_set *set);
