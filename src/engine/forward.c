@@ -63,7 +63,13 @@ static lorc_status linears(lorc_context *ctx, const lorc_batch *b, const linear_
         a[k] = (lorc_matmul_args){w, ops[k].bias, x, ops[k].y, n,
                                   row_lists(b, slot, rows, n, ctx->row_lora + (size_t)k * (size_t)ctx->n_batch)};
     }
-    if (lorc_matmul_multi(&ctx->kern, ctx->pool, &ctx->mm, a, n_ops) != 0) {
+    if (lorc_matmul_multi(&ctx->kern, ctx->pool, &ctx->mm, a, n_ops) == 0) {
+        const lorc_matmul_stats *ms = &ctx->mm.stats;
+        ctx->step_mm.base_parts += ms->base_parts;
+        ctx->step_mm.replace_parts += ms->replace_parts;
+        ctx->step_mm.a_parts += ms->a_parts;
+        ctx->step_mm.b_parts += ms->b_parts;
+    } else {
         /* Name the product that fails on its own (error path only). */
         int bad = 0;
         for (int k = 0; n_ops > 1 && k < n_ops; k++)
@@ -126,6 +132,7 @@ static lorc_status check_batch(const lorc_context *ctx, const lorc_batch *b, con
 lorc_status lorc_forward(lorc_context *ctx, const lorc_batch *b, float *logits, lorc_error *err) {
     lorc_status st = check_batch(ctx, b, logits, err);
     if (st != LORC_OK || b->n_tokens == 0) return st;
+    memset(&ctx->step_mm, 0, sizeof ctx->step_mm);
     const lorc_model *m = ctx->model;
     const lorc_hparams *hp = &m->hp;
     const int n = b->n_tokens, n_embd = hp->n_embd, n_ff = hp->n_ff, hd = hp->head_dim;
