@@ -28,12 +28,17 @@ static const int32_t toks[] = {1, 403, 407, 261, 378, 300, 270, 290};
 static lorc_model *model;
 static int n_vocab;
 
-static bool decode_last(lorc_context *ctx, lorc_sequence *seq, float *out) {
+/* For the worker threads: no CHECK (its counters belong to the main thread). */
+static bool decode_quiet(lorc_context *ctx, lorc_sequence *seq, float *out) {
     lorc_error err = {0};
     lorc_sequence_reset(seq);
-    lorc_status st = lorc_decode(ctx, seq, toks, N_TOK, false, out, &err);
-    CHECK_MSG(st == LORC_OK, "%s", err.message);
-    return st == LORC_OK;
+    return lorc_decode(ctx, seq, toks, N_TOK, false, out, &err) == LORC_OK;
+}
+
+static bool decode_last(lorc_context *ctx, lorc_sequence *seq, float *out) {
+    bool ok = decode_quiet(ctx, seq, out);
+    CHECK(ok);
+    return ok;
 }
 
 static lorc_context *new_ctx(void) {
@@ -89,7 +94,7 @@ static void *decode_loop(void *arg) {
     decoder *d = arg;
     float *l = malloc((size_t)n_vocab * sizeof *l);
     while (!atomic_load(&d->stop)) {
-        if (!decode_last(d->ctx, d->seq, l) || memcmp(l, d->ref, (size_t)n_vocab * sizeof *l))
+        if (!decode_quiet(d->ctx, d->seq, l) || memcmp(l, d->ref, (size_t)n_vocab * sizeof *l))
             atomic_fetch_add(&d->mismatches, 1);
         atomic_fetch_add(&d->steps, 1);
     }
@@ -205,6 +210,8 @@ static const char *const adapter_names[N_ADAPTERS] = {"moon", "ocean", "moon-pef
 
 typedef struct worker {
     lorc_registry *reg;
+    lorc_context *ctx; /* made by the main thread (CHECK is not for workers) */
+    lorc_sequence *seq;
     float *const *refs;
     int id;
     int ok, refused, mismatches, other_errors;
@@ -213,10 +220,9 @@ typedef struct worker {
 
 static void *churn_loop(void *arg) {
     worker *w = arg;
-    lorc_context *ctx = new_ctx();
-    lorc_sequence *seq = NULL;
+    lorc_context *ctx = w->ctx;
+    lorc_sequence *seq = w->seq;
     lorc_error err = {0};
-    lorc_sequence_new(ctx, &seq, &err);
     float *l = malloc((size_t)n_vocab * sizeof *l);
     for (int it = 0; it < ITERS && seq; it++) {
         int k = (it * 5 + w->id * 3) % N_ADAPTERS;
@@ -231,7 +237,7 @@ static void *churn_loop(void *arg) {
             snprintf(w->last_error, sizeof w->last_error, "%s", err.message);
             continue;
         }
-        if (!decode_last(ctx, seq, l) || memcmp(l, w->refs[k], (size_t)n_vocab * sizeof *l))
+        if (!decode_quiet(ctx, seq, l) || memcmp(l, w->refs[k], (size_t)n_vocab * sizeof *l))
             w->mismatches++;
         else
             w->ok++;
@@ -239,8 +245,6 @@ static void *churn_loop(void *arg) {
         if (it % 2) lorc_sequence_use(seq, w->reg, NULL, 0, NULL, &err);
     }
     free(l);
-    lorc_sequence_free(seq);
-    lorc_context_free(ctx);
     return NULL;
 }
 
@@ -286,6 +290,10 @@ static void churn(void) {
         CHECK(lorc_registry_add(reg, adapter_names[k], test_shared(adapter_paths[k]), LORC_ENTRY_AUTO, &err) == 0);
     worker w[2] = {{.reg = reg, .refs = refs, .id = 0}, {.reg = reg, .refs = refs, .id = 1}};
     pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        w[i].ctx = new_ctx();
+        CHECK(lorc_sequence_new(w[i].ctx, &w[i].seq, &err) == LORC_OK);
+    }
     for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, churn_loop, &w[i]);
     /* Poll the invariant while they run (the threads end on their own). */
     int polls = 0, over = 0;
@@ -314,6 +322,10 @@ static void churn(void) {
     CHECK(ok >= ITERS); /* most uses succeed */
     CHECK_MSG(loads > N_ADAPTERS, "only %d loads: nothing was evicted and reloaded", loads);
     CHECK(lorc_registry_resident_bytes(reg) <= budget);
+    for (int i = 0; i < 2; i++) {
+        lorc_sequence_free(w[i].seq);
+        lorc_context_free(w[i].ctx);
+    }
     lorc_registry_free(reg);
     for (int k = 0; k < N_ADAPTERS; k++) free(refs[k]);
 }
