@@ -275,7 +275,10 @@ typedef struct lorc_entry_info {
 /* A registry over `model` (borrowed). budget_bytes: resident adapter and
  * overlay memory is kept at most this (0: no limit) by evicting, least
  * recently used first, entries that are neither pinned nor in use. Loads
- * run on a background thread owned by the registry. */
+ * run on a background thread owned by the registry. A load (or a DoRA
+ * scale's weights) that fits only by evicting entries in use or pinned
+ * fails with LORC_ERR_NOMEM naming the bytes needed and held: the budget is
+ * never exceeded (docs/adapters.md). */
 lorc_status lorc_registry_new(lorc_model *model, size_t budget_bytes, lorc_registry **out, lorc_error *err);
 /* Frees every entry; no sequence may still use one. */
 void lorc_registry_free(lorc_registry *reg);
