@@ -239,7 +239,11 @@ void lorc_overlay_free(lorc_overlay *overlay);
  * base's (NULL: back to the base); other sequences are unaffected and the
  * shared model is never touched. The sequence's adapters apply on top of
  * the overlay's weights. Refused (LORC_ERR_MISMATCH) when an attached
- * adapter replaces a tensor the overlay replaces too. */
+ * adapter replaces a tensor the overlay replaces too, or the overlay was
+ * loaded for another model; refused (LORC_ERR_UNSUPPORTED) when it replaces
+ * a bias or RoPE factors (read once per batch: only lorc_overlay_apply can)
+ * — matrices and F32 norm weights go per sequence. On failure the sequence
+ * keeps what it had. */
 lorc_status lorc_sequence_set_overlay(lorc_sequence *seq, lorc_overlay *overlay, lorc_error *err);
 
 /* ------------------------------------------------------------ registry */
@@ -271,7 +275,10 @@ typedef struct lorc_entry_info {
 /* A registry over `model` (borrowed). budget_bytes: resident adapter and
  * overlay memory is kept at most this (0: no limit) by evicting, least
  * recently used first, entries that are neither pinned nor in use. Loads
- * run on a background thread owned by the registry. */
+ * run on a background thread owned by the registry. A load (or a DoRA
+ * scale's weights) that fits only by evicting entries in use or pinned
+ * fails with LORC_ERR_NOMEM naming the bytes needed and held: the budget is
+ * never exceeded (docs/adapters.md). */
 lorc_status lorc_registry_new(lorc_model *model, size_t budget_bytes, lorc_registry **out, lorc_error *err);
 /* Frees every entry; no sequence may still use one. */
 void lorc_registry_free(lorc_registry *reg);

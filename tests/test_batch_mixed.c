@@ -8,12 +8,16 @@
  * reordered and the prompts cut differently. Then: attach / overlay /
  * detach cycles leave the base's mapped bytes and the model's weight table
  * unchanged, and switching a sequence between resident adapters gives each
- * adapter's own logits (time printed; the integrator benchmarks it). */
+ * adapter's own logits (time printed; the integrator benchmarks it).
+ * And the grouping seen from the forward pass: 8 sequences on one adapter
+ * at 8 scales run one A·x and one B·t per adapted weight per step; on 8
+ * copies of the adapter, 8 of each, with the same logits. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "engine/context.h"
 #include "format/fingerprint.h"
 #include "model/model.h"
 #include "overlay_fixtures.h"
@@ -209,6 +213,69 @@ static void test_untouched_and_switch(world *w) {
     lorc_sequence_free(s);
 }
 
+/* 8 sequences on moon-qv at 8 scales, in one step: one A·x and one B·t per
+ * adapted weight (q and v of each layer); the same on 8 separately loaded
+ * copies: 8 of each, and every sequence's logits the same as on the shared
+ * adapter. */
+static void test_forward_grouping(world *w) {
+    lorc_error err = {0};
+    enum { N = 8 };
+    lorc_adapter *copies[N] = {0};
+    lorc_sequence *seq[N] = {0};
+    float *shared[N] = {0}, *sep[N] = {0};
+    const int n_w = 2 * lorc_model_n_layer(w->m); /* moon-qv adapts attn_q and attn_v */
+    lorc_matmul_stats st_shared = {0}, st_sep = {0};
+    for (int round = 0; round < 2; round++) {
+        lorc_decode_item items[N];
+        for (int k = 0; k < N; k++) {
+            const float sc = 0.25f + 0.25f * (float)k;
+            lorc_adapter *ad = w->ads[MOON];
+            if (round == 1 && !copies[k] &&
+                lorc_adapter_load(w->m, test_shared("adapters/moon-qv/moon-qv.gguf"), &copies[k], &err)) {
+                CHECK_MSG(0, "%s", err.message);
+                goto out;
+            }
+            if (round == 1) ad = copies[k];
+            float **dst = round ? &sep[k] : &shared[k];
+            *dst = malloc((size_t)3 * (size_t)w->nv * sizeof(float));
+            lorc_sequence_free(seq[k]);
+            seq[k] = NULL;
+            if (!*dst || lorc_sequence_new(w->ctx, &seq[k], &err) || lorc_sequence_set_adapters(seq[k], &ad, &sc, 1, &err)) {
+                CHECK_MSG(0, "%s", err.message);
+                goto out;
+            }
+            /* prompt chunks of 1..3 tokens */
+            items[k] = (lorc_decode_item){seq[k], w->tok[k], 1 + k % 3, true, *dst};
+        }
+        if (lorc_decode_batch(w->ctx, items, N, &err)) {
+            CHECK_MSG(0, "%s", err.message);
+            goto out;
+        }
+        if (round == 0) st_shared = w->ctx->step_mm;
+        else st_sep = w->ctx->step_mm;
+    }
+    CHECK_MSG(st_shared.a_parts == n_w && st_shared.b_parts == n_w,
+              "8 sequences on one adapter: %d A·x and %d B·t products in the step, want %d each", st_shared.a_parts,
+              st_shared.b_parts, n_w);
+    CHECK_MSG(st_sep.a_parts == N * n_w && st_sep.b_parts == N * n_w,
+              "8 sequences on 8 adapters: %d A·x and %d B·t products in the step, want %d each", st_sep.a_parts,
+              st_sep.b_parts, N * n_w);
+    int bad = 0;
+    for (int k = 0; k < N; k++)
+        bad += memcmp(shared[k], sep[k], (size_t)(1 + k % 3) * (size_t)w->nv * sizeof(float)) != 0;
+    CHECK_MSG(bad == 0, "%d sequences compute differently on a shared adapter and on their own copy", bad);
+    printf("  forward step, 8 sequences at 8 scales: one adapter -> %d A·x + %d B·t products (%d weights); "
+           "8 copies -> %d + %d; same logits\n",
+           st_shared.a_parts, st_shared.b_parts, n_w, st_sep.a_parts, st_sep.b_parts);
+out:
+    for (int k = 0; k < N; k++) {
+        lorc_sequence_free(seq[k]);
+        lorc_adapter_free(copies[k]);
+        free(shared[k]);
+        free(sep[k]);
+    }
+}
+
 int main(void) {
     lorc_error err = {0};
     world w = {0};
@@ -276,6 +343,7 @@ int main(void) {
     run_schedule(&w, 0, order_a, "schedule A, setup order");
     run_schedule(&w, 1, order_b, "schedule B, shuffled order, other chunks");
     test_untouched_and_switch(&w);
+    test_forward_grouping(&w);
 done:
     for (int k = 0; k < N_SEQ; k++) free(w.ref[k]);
     lorc_context_free(w.ctx);

@@ -5,8 +5,9 @@
  * to the complete fine-tuned model; adapters (LoRA, DoRA) apply on top of
  * the overlay's weights exactly as on the fine-tuned model; the shared
  * weight table is never touched; a tied output follows a replaced
- * token_embd; and every refusal (modules_to_save on an overlay tensor, an
- * overlay of another model, a 1-D tensor) leaves the sequence as it was. */
+ * token_embd; norm weights are replaced per row; and every refusal
+ * (modules_to_save on an overlay tensor, an overlay of another model, a
+ * bias) leaves the sequence as it was. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +57,13 @@ static bool same(const float *a, const float *b, size_t n, const char *what) {
 /* A refusal: the status, one line naming `word`, and the sequence computing
  * exactly as before (`before`). */
 static void refused(lorc_status st, lorc_status want, const lorc_error *err, const char *word, lorc_context *ctx,
-                    lorc_sequence *seq, const int32_t *tok, size_t nv, const float *before, const char *what) {
+                    lorc_sequence *seq, const int32_t *tok, int n, size_t nv, const float *before, const char *what) {
     CHECK_MSG(st == want, "%s: status %d, want %d (%s)", what, st, want, err->message);
     CHECK_MSG(!strchr(err->message, '\n') && strstr(err->message, word), "%s: message '%s' lacks '%s'", what,
               err->message, word);
     printf("  %s: %s\n", what, err->message);
-    float *l = run(ctx, seq, tok, N_TOK, nv);
-    same(l, before, (size_t)N_TOK * nv, what);
+    float *l = run(ctx, seq, tok, n, nv);
+    same(l, before, (size_t)n * nv, what);
     free(l);
 }
 
@@ -76,9 +77,8 @@ static void test_real(void) {
     snprintf(head, sizeof head, "%s", test_shared("adapters/moon-head/peft"));
     FX_TMP(ovp, "seqov_moon.overlay.gguf");
     FX_TMP(ov_out, "seqov_output.overlay.gguf");
-    FX_TMP(ov_norm, "seqov_norm.overlay.gguf");
     lorc_model *mb = NULL, *mf = NULL;
-    lorc_overlay *ov = NULL, *ov_f = NULL, *ov_o = NULL, *ov_n = NULL;
+    lorc_overlay *ov = NULL, *ov_f = NULL, *ov_o = NULL;
     lorc_adapter *qv_b = NULL, *qv_f = NULL, *dora_b = NULL, *dora_f = NULL, *head_b = NULL;
     lorc_context *ctx = NULL;
     lorc_sequence *sa = NULL, *sb = NULL;
@@ -152,36 +152,30 @@ static void test_real(void) {
         int slot = lorc_model_slot_of_name(mb, "output.weight");
         int64_t ne = mb->base[slot]->ne[0] * mb->base[slot]->ne[1];
         oo = malloc((size_t)ne * sizeof *oo);
-        float *norm = malloc(64 * sizeof *norm);
-        if (!oo || !norm) goto done;
+        if (!oo) goto done;
         for (int64_t i = 0; i < ne; i++) oo[i] = ((const float *)mb->base[slot]->data)[i] * 1.25f;
-        for (int i = 0; i < 64; i++) norm[i] = 1.0f;
-        const char *n_out[1] = {"output.weight"}, *n_norm[1] = {"blk.0.attn_norm.weight"};
+        const char *n_out[1] = {"output.weight"};
         CHECK(fx_write_overlay_f32(base, ov_out, n_out, &oo, 1, &err) == LORC_OK);
-        CHECK(fx_write_overlay_f32(base, ov_norm, n_norm, &norm, 1, &err) == LORC_OK);
-        free(norm);
     }
-    if (lorc_overlay_load(mb, ov_out, false, &ov_o, &err) || lorc_overlay_load(mb, ov_norm, false, &ov_n, &err)) {
+    if (lorc_overlay_load(mb, ov_out, false, &ov_o, &err)) {
         CHECK_MSG(0, "overlays: %s", err.message);
         goto done;
     }
     CHECK(lorc_sequence_set_adapters(sa, &head_b, &s1, 1, &err) == LORC_OK);
     lorc_status st = lorc_sequence_set_overlay(sa, ov_o, &err);
-    refused(st, LORC_ERR_MISMATCH, &err, "output.weight", ctx, sa, tok, nv, head_only,
+    refused(st, LORC_ERR_MISMATCH, &err, "output.weight", ctx, sa, tok, N_TOK, nv, head_only,
             "modules_to_save lm_head + overlay of output.weight");
     CHECK(strstr(err.message, "moon-head") && strstr(err.message, "seqov_output"));
     CHECK(lorc_sequence_set_adapters(sa, NULL, NULL, 0, &err) == LORC_OK);
     CHECK(lorc_sequence_set_overlay(sa, ov_o, &err) == LORC_OK);
     float *out_ov = run(ctx, sa, tok, N_TOK, nv);
     st = lorc_sequence_set_adapters(sa, &head_b, &s1, 1, &err);
-    refused(st, LORC_ERR_MISMATCH, &err, "output.weight", ctx, sa, tok, nv, out_ov,
+    refused(st, LORC_ERR_MISMATCH, &err, "output.weight", ctx, sa, tok, N_TOK, nv, out_ov,
             "overlay of output.weight, then modules_to_save lm_head");
     CHECK(out_ov && memcmp(out_ov, want_base, nl * sizeof(float)) != 0);
     free(out_ov);
     st = lorc_sequence_set_overlay(sb, ov_f, &err);
-    refused(st, LORC_ERR_MISMATCH, &err, "another model", ctx, sb, tok, nv, want_base, "overlay of another model");
-    st = lorc_sequence_set_overlay(sb, ov_n, &err);
-    refused(st, LORC_ERR_UNSUPPORTED, &err, "blk.0.attn_norm.weight", ctx, sb, tok, nv, want_base, "1-D overlay tensor");
+    refused(st, LORC_ERR_MISMATCH, &err, "another model", ctx, sb, tok, N_TOK, nv, want_base, "overlay of another model");
     free(head_only);
 
     CHECK_MSG(!memcmp(w0, mb->w, (size_t)mb->n_slots * sizeof *w0), "the model's weight table changed");
@@ -204,7 +198,6 @@ done:
     lorc_overlay_free(ov);
     lorc_overlay_free(ov_f);
     lorc_overlay_free(ov_o);
-    lorc_overlay_free(ov_n);
     lorc_model_free(mb);
     lorc_model_free(mf);
 }
@@ -253,8 +246,102 @@ static void test_tied(void) {
     lorc_model_free(m);
 }
 
+/* Norm weights (read per row by the forward pass) can be replaced per
+ * sequence: the sequence equals a model file with those norms, its batch
+ * neighbour on the base stays the base. A bias cannot (read once per
+ * batch): refused by name. */
+static void test_norms(void) {
+    lorc_error err = {0};
+    char base[1024];
+    snprintf(base, sizeof base, "%s", test_shared("models/stories260K.gguf"));
+    FX_TMP(ft, "seqov_norms_ft.gguf");
+    FX_TMP(ovp, "seqov_norms.overlay.gguf");
+    FX_TMP(bbase, "seqov_bias_base.gguf");
+    FX_TMP(bov, "seqov_bias.overlay.gguf");
+    const char *names[4] = {"blk.0.attn_norm.weight", "blk.2.ffn_norm.weight", "output_norm.weight", "blk.1.attn_q.weight"};
+    lorc_model *m = NULL, *mf = NULL, *mq = NULL;
+    lorc_overlay *ov = NULL, *ovb = NULL;
+    lorc_context *ctx = NULL, *cq = NULL;
+    lorc_sequence *sa = NULL, *sb = NULL, *sq = NULL;
+    float *vals[4] = {0};
+    int32_t tok[N_TOK];
+    for (int i = 0; i < N_TOK; i++) tok[i] = i == 0 ? 1 : (int32_t)((i * 53 + 7) % 500 + 3);
+    if (lorc_model_load(base, &m, &err)) {
+        CHECK_MSG(0, "%s", err.message);
+        return;
+    }
+    for (int k = 0; k < 4; k++) {
+        const lorc_tensor *t = m->base[lorc_model_slot_of_name(m, names[k])];
+        int64_t n = t->ne[0] * t->ne[1];
+        vals[k] = malloc((size_t)n * sizeof(float));
+        if (!vals[k]) goto done;
+        for (int64_t i = 0; i < n; i++) vals[k][i] = ((const float *)t->data)[i] * (1.0f + 0.05f * (float)((i + k) % 7 - 3));
+    }
+    if (synth_write_replaced_model(base, ft, names, vals, 4, &err) || fx_write_overlay_f32(base, ovp, names, vals, 4, &err) ||
+        lorc_model_load(ft, &mf, &err) || lorc_overlay_load(m, ovp, false, &ov, &err) ||
+        lorc_context_new(m, NULL, &ctx, &err) || lorc_sequence_new(ctx, &sa, &err) || lorc_sequence_new(ctx, &sb, &err) ||
+        lorc_sequence_set_overlay(sa, ov, &err)) {
+        CHECK_MSG(0, "norms setup: %s", err.message);
+        goto done;
+    }
+    const size_t nv = (size_t)lorc_model_n_vocab(m), nl = (size_t)N_TOK * nv;
+    float *want = fx_logits(mf, tok, N_TOK, NULL, NULL, 0), *want_b = fx_logits(m, tok, N_TOK, NULL, NULL, 0);
+    float *la = malloc(nl * sizeof *la), *lb = malloc(nl * sizeof *lb);
+    lorc_decode_item it[2] = {{sb, tok, 5, true, lb}, {sa, tok, N_TOK, true, la}};
+    lorc_decode_item it2 = {sb, tok + 5, N_TOK - 5, true, lb ? lb + 5 * nv : NULL};
+    CHECK_MSG(la && lb && lorc_decode_batch(ctx, it, 2, &err) == LORC_OK && lorc_decode_batch(ctx, &it2, 1, &err) == LORC_OK,
+              "%s", err.message);
+    if (same(la, want, nl, "norm overlay sequence == model with those norms") &&
+        same(lb, want_b, nl, "its base neighbour == base"))
+        printf("  per-sequence norms (attn, ffn, output) + a matrix == the model file with them, bit for bit\n");
+    CHECK(want && want_b && memcmp(want, want_b, nl * sizeof(float)) != 0);
+    free(want);
+    free(want_b);
+    free(la);
+    free(lb);
+
+    /* a bias: refused by name, the sequence unchanged */
+    synth_params p = synth_default_params();
+    p.qkv_bias = true;
+    p.seed = 9;
+    int64_t nb = 0;
+    float *bias = NULL;
+    if (synth_write_model(bbase, &p, &err) || !(bias = synth_tensor_values(&p, "blk.0.attn_q.bias", &nb))) {
+        CHECK_MSG(0, "bias model: %s", err.message);
+        goto done;
+    }
+    for (int64_t i = 0; i < nb; i++) bias[i] += 0.5f;
+    const char *bn[1] = {"blk.0.attn_q.bias"};
+    lorc_status st = fx_write_overlay_f32(bbase, bov, bn, &bias, 1, &err);
+    free(bias);
+    if (st || lorc_model_load(bbase, &mq, &err) || lorc_overlay_load(mq, bov, false, &ovb, &err) ||
+        lorc_context_new(mq, NULL, &cq, &err) || lorc_sequence_new(cq, &sq, &err)) {
+        CHECK_MSG(0, "bias setup: %s", err.message);
+        goto done;
+    }
+    const int32_t bt[6] = {1, 5, 9, 33, 2, 17};
+    float *b0 = run(cq, sq, bt, 6, (size_t)lorc_model_n_vocab(mq));
+    st = lorc_sequence_set_overlay(sq, ovb, &err);
+    refused(st, LORC_ERR_UNSUPPORTED, &err, "blk.0.attn_q.bias", cq, sq, bt, 6, (size_t)lorc_model_n_vocab(mq), b0,
+            "bias in a per-sequence overlay");
+    free(b0);
+done:
+    for (int k = 0; k < 4; k++) free(vals[k]);
+    lorc_sequence_free(sa);
+    lorc_sequence_free(sb);
+    lorc_sequence_free(sq);
+    lorc_context_free(ctx);
+    lorc_context_free(cq);
+    lorc_overlay_free(ov);
+    lorc_overlay_free(ovb);
+    lorc_model_free(m);
+    lorc_model_free(mf);
+    lorc_model_free(mq);
+}
+
 int main(void) {
     test_real();
+    test_norms();
     test_tied();
     return test_finish("test_sequence_overlay");
 }

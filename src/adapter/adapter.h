@@ -24,6 +24,17 @@ typedef struct lorc_adapter_weight {
     lorc_tensor magnitude; /* DoRA: F32 [n_out], one magnitude per output row (GGUF row order) */
 } lorc_adapter_weight;
 
+/* Who pays for memory an adapter allocates after its load (the DoRA
+ * weights it computes per scale): a registry charges it to the entry's
+ * budget. reserve may refuse (the adapter then fails the request); each
+ * reserve is matched by a release of the same bytes when they are freed.
+ * All NULL: nobody counts. Called without the adapter's lock held. */
+typedef struct lorc_adapter_budget {
+    lorc_status (*reserve)(void *user, size_t bytes, lorc_error *err);
+    void (*release)(void *user, size_t bytes);
+    void *user;
+} lorc_adapter_budget;
+
 struct lorc_adapter {
     char *path;              /* owned */
     const lorc_model *model; /* borrowed: the base it was checked against */
@@ -33,7 +44,13 @@ struct lorc_adapter {
     bool is_dora;
     void *storage;              /* owned: implementation-specific (mmaps, buffers); freed by lorc_adapter_free */
     void (*free_storage)(void *storage);
+    lorc_adapter_budget budget; /* set by a registry that owns the adapter */
 };
+
+/* Bytes the adapter holds now: its mapped files, the buffers its loader
+ * allocated (converted tensors, names), its tables, and the DoRA weights
+ * cached for it. Thread-safe. */
+size_t lorc_adapter_resident_bytes(const lorc_adapter *adapter);
 
 /* For token_embd the A matrix is stored transposed: ne = [r, n_vocab], so the
  * embedding of token t gains scale * B·A[t,:]. */
@@ -43,12 +60,22 @@ struct lorc_adapter {
  * m·(W + s·B·A)/‖W + s·B·A‖ with s = user_scale·scale and the norm per output
  * row, computed from the weight in use — `weight` (a sequence's overlay
  * tensor), or when NULL the model's (model->w) — on first request and
- * cached in the adapter per (scale, weight) — thread-safe, valid until
- * lorc_adapter_free. *out = NULL when the adapter replaces nothing there.
+ * cached in the adapter per (scale, weight) — thread-safe, valid while the
+ * caller holds the reference it gets (lorc_adapter_weight_release). *out = NULL when the adapter replaces nothing there.
  * The set builder: for each adapter and slot, add a term when
  * `has_lora && !dora`, and use this function for the replacement. */
 lorc_status lorc_adapter_weight_for_scale(lorc_adapter *adapter, int slot, float user_scale,
                                           const lorc_tensor *weight, const lorc_tensor **out, lorc_error *err);
+/* Each successful lorc_adapter_weight_for_scale holds a reference on a DoRA
+ * weight it returns; this drops it (tensors that are not DoRA weights are
+ * ignored). The cache keeps at most LORC_DORA_CACHED_SCALES weights per
+ * slot that no adapter set references, dropping the least recently used. */
+void lorc_adapter_weight_release(lorc_adapter *adapter, const lorc_tensor *weight);
+#define LORC_DORA_CACHED_SCALES 4
+/* Frees the cached DoRA weights no adapter set references and returns their
+ * bytes. Calls no budget hook: the caller (a registry making room, under
+ * its own lock) settles its books itself. */
+size_t lorc_adapter_drop_unused_weights(lorc_adapter *adapter);
 
 /* Per-sequence adapter stack (and overlay), expanded per slot. */
 typedef struct lorc_adapter_set {
@@ -73,9 +100,11 @@ lorc_status lorc_adapter_check_scale(const lorc_adapter *ad, const lorc_adapter_
  * its replacement (the tied output too when token_embd is replaced), the
  * adapters' terms apply on top and DoRA weights are computed from the
  * overlay's tensor. Refused: an overlay of another model or one applied to
- * the model, an overlay replacing a 1-D weight (only lorc_overlay_apply
- * can), a modules_to_save replacement of a tensor the overlay replaces. On
- * failure *set is unchanged. */
+ * the model, an overlay replacing a 1-D weight other than an F32 norm (only
+ * lorc_overlay_apply can: biases and RoPE factors are read once per batch),
+ * a modules_to_save replacement of a tensor the overlay replaces. A norm
+ * slot's list holds the overlay's F32 vector as `replace` (the forward pass
+ * reads it per row). On failure *set is unchanged. */
 lorc_status lorc_adapter_set_build(lorc_adapter_set *set, const lorc_model *model, const lorc_overlay *overlay,
                                    lorc_adapter *const *adapters, const float *scales, int n, lorc_error *err);
 void lorc_adapter_set_clear(lorc_adapter_set *set);

@@ -53,6 +53,12 @@ static lorc_status check_weight(const lorc_model *model, const lorc_adapter *ad,
 
 void lorc_adapter_set_clear(lorc_adapter_set *set) {
     if (!set) return;
+    /* Drop the set's references on DoRA weights (the adapter ignores
+     * replacements that are not its DoRA weights). */
+    for (int i = 0; set->lists && set->adapters && i < set->n_adapters; i++)
+        if (set->adapters[i]->is_dora)
+            for (int s = 0; s < set->n_slots; s++)
+                if (set->lists[s].replace) lorc_adapter_weight_release(set->adapters[i], set->lists[s].replace);
     free(set->adapters);
     free(set->scales);
     free(set->lists);
@@ -64,6 +70,15 @@ const lorc_lora_list *lorc_adapter_set_slot(const lorc_adapter_set *set, int slo
     if (!set->lists || slot < 0 || slot >= set->n_slots) return NULL;
     const lorc_lora_list *l = &set->lists[slot];
     return l->replace || l->n_terms > 0 ? l : NULL;
+}
+
+/* RMSNorm weights: the forward pass reads them per row (F32), so a
+ * sequence's overlay may replace them; other 1-D weights (biases, RoPE
+ * factors) are read once for the whole batch. */
+static bool slot_is_norm(int slot) {
+    if (slot < GW_COUNT) return slot == lorc_slot_global(GW_OUTPUT_NORM);
+    const int k = (slot - GW_COUNT) % LW_COUNT;
+    return k == LW_ATTN_NORM || k == LW_FFN_NORM;
 }
 
 /* The overlay's tensor for each slot it covers (NULL elsewhere) in
@@ -78,17 +93,16 @@ static lorc_status overlay_slots(const lorc_model *model, const lorc_overlay *o,
                          o->path);
     for (int i = 0; i < o->n_swaps; i++) {
         const int s = o->swaps[i].slot;
+        const lorc_tensor *t = o->swaps[i].tensor;
         if (s < 0 || s >= model->n_slots) return lorc_fail(err, LORC_ERR_MISMATCH, "%s: overlay slot %d out of range", o->path, s);
-        if (!adapter_slot_is_matrix(s)) {
-            /* Norms, biases and RoPE factors are read once for the whole
-             * batch by the forward pass; only matrices go per row. */
+        if (!adapter_slot_is_matrix(s) && !(slot_is_norm(s) && t->type == LORC_TYPE_F32)) {
             char name[96];
             return lorc_fail(err, LORC_ERR_UNSUPPORTED,
-                             "%s: tensor '%s' is not a matrix weight; a per-sequence overlay can only replace matrices "
-                             "(lorc_overlay_apply replaces it for the whole model)",
-                             o->path, lorc_model_slot_name(model, s, name, sizeof name));
+                             "%s: tensor '%s' (%s) can be replaced for the whole model only (lorc_overlay_apply): a "
+                             "per-sequence overlay replaces matrices and F32 norm weights",
+                             o->path, lorc_model_slot_name(model, s, name, sizeof name), lorc_type_name(t->type));
         }
-        ov[s] = o->swaps[i].tensor;
+        ov[s] = t;
     }
     const int emb = lorc_slot_global(GW_TOKEN_EMBD), out = lorc_slot_global(GW_OUTPUT);
     if (!model->w[out] && ov[emb] && !ov[out]) ov[out] = ov[emb];
@@ -177,6 +191,7 @@ lorc_status lorc_adapter_set_build(lorc_adapter_set *set, const lorc_model *mode
                 st = lorc_fail(err, LORC_ERR_MISMATCH, "%s: replaces tensor '%s', which another attached adapter replaces too",
                                adapters[i]->path, lorc_model_slot_name(model, s, name, sizeof name));
             if (st != LORC_OK) {
+                if (rep) lorc_adapter_weight_release(adapters[i], rep);
                 lorc_adapter_set_clear(&ns);
                 free(ov);
                 return st;
