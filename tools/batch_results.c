@@ -96,8 +96,8 @@ static json_t *result_object(const batch_line *l, const lorc_event *ev) {
 bool batch_write_result(FILE *fp, const batch_line *l, const lorc_event *ev) {
     json_t *o = result_object(l, ev);
     if (!o) return false;
-    /* JSON_PRESERVE_ORDER: id first, as it was built. */
-    bool ok = json_dumpf(o, fp, JSON_COMPACT | JSON_PRESERVE_ORDER) == 0 && fputc('\n', fp) != EOF;
+    /* id first, as it was built; timings to 6 significant digits (not 17). */
+    bool ok = json_dumpf(o, fp, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) == 0 && fputc('\n', fp) != EOF;
     json_decref(o);
     return ok;
 }
