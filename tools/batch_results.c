@@ -97,7 +97,8 @@ bool batch_write_result(FILE *fp, const batch_line *l, const lorc_event *ev) {
     json_t *o = result_object(l, ev);
     if (!o) return false;
     /* id first, as it was built; timings to 6 significant digits (not 17). */
-    bool ok = json_dumpf(o, fp, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) == 0 && fputc('\n', fp) != EOF;
+    size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6);
+    bool ok = json_dumpf(o, fp, flags) == 0 && fputc('\n', fp) != EOF;
     json_decref(o);
     return ok;
 }
