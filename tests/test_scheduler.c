@@ -3,7 +3,8 @@
  * budget), a long prompt fed in chunks while another request gets a token
  * in every step, greedy tokens equal to lorc_decode alone (batch
  * invariance through the scheduler), max_seqs, cancel (queued and
- * running), context full -> LENGTH, refused requests. */
+ * running), context full -> LENGTH, refused requests, and (with the paged
+ * KV cache) preemption and recompute when KV pages run out. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,6 +321,89 @@ static void test_refusals_and_length(lorc_model *m, lorc_context *ctx, const lor
     free(t);
 }
 
+/* KV pages run out: three requests need 9 pages of a 6-page pool. The
+ * scheduler preempts and recomputes instead of failing, and every text is
+ * still the one decoded alone; a request needing more pages than the whole
+ * pool fails with an error, the others complete. */
+static void test_kv_exhaustion(lorc_model *m, const lorc_vocab *vocab, int nv) {
+    lorc_error err = {0};
+    lorc_context_params cp = lorc_context_default_params();
+    cp.n_batch = 64;
+    cp.kv_page_tokens = 16;
+    cp.prefix_cache = false;
+    lorc_context *probe = NULL;
+    CHECK(lorc_context_new(m, &cp, &probe, &err) == LORC_OK);
+    lorc_sequence *seq = NULL;
+    CHECK(lorc_sequence_new(probe, &seq, &err) == LORC_OK);
+    /* A paged cache holds nothing before the first token. */
+    if (lorc_sequence_kv_bytes(seq) != 0) {
+        printf("test_scheduler: KV exhaustion part skipped: this build's KV cache is not paged\n");
+        lorc_sequence_free(seq);
+        lorc_context_free(probe);
+        return;
+    }
+    int32_t bos = lorc_vocab_bos(vocab) >= 0 ? lorc_vocab_bos(vocab) : 1;
+    CHECK(lorc_decode(probe, seq, &bos, 1, false, NULL, &err) == LORC_OK);
+    const size_t page = lorc_sequence_kv_bytes(seq);
+    lorc_sequence_free(seq);
+    lorc_context_free(probe);
+    CHECK(page > 0);
+
+    cp.kv_budget_bytes = 6 * page;
+    lorc_context *ctx = NULL;
+    CHECK(lorc_context_new(m, &cp, &ctx, &err) == LORC_OK);
+    lorc_scheduler *s = NULL;
+    lorc_scheduler_params p = {4, 32, 0};
+    CHECK(lorc_scheduler_new(ctx, NULL, &p, &s, &err) == LORC_OK);
+    static const char *prompts[3] = {"Once upon a time", "The little dog", "Lily wanted to"};
+    int32_t *t[3];
+    int n[3];
+    rec r[3], big;
+    for (int i = 0; i < 3; i++) {
+        t[i] = tokens_of(vocab, prompts[i], &n[i]);
+        rec_init(&r[i], s);
+        lorc_request q = greedy_request(t[i], n[i], 40, &r[i]);
+        q.ignore_eog = true; /* all 40 tokens: 3 pages each */
+        CHECK(lorc_scheduler_submit(s, &q, &r[i].id, &err) == LORC_OK);
+    }
+    int nbig = 0;
+    int32_t *tbig = tokens_of(vocab, long_text, &nbig);
+    CHECK(nbig > 6 * 16);
+    rec_init(&big, s);
+    lorc_request qb = greedy_request(tbig, nbig, 4, &big);
+    CHECK(lorc_scheduler_submit(s, &qb, &big.id, &err) == LORC_OK);
+    run_steps(s, 400);
+    CHECK(lorc_scheduler_pending(s) == 0);
+    CHECK_MSG(big.done && big.done_ev.finish == LORC_FINISH_ERROR && big.done_ev.status == LORC_ERR_KV_FULL,
+              "the request larger than the pool: finish %d status %d '%s'", big.done_ev.finish, big.done_ev.status,
+              big.message);
+    for (int i = 0; i < 3; i++) {
+        int32_t ref[MAX_TOK];
+        lorc_sequence *alone = NULL;
+        CHECK(lorc_sequence_new(ctx, &alone, &err) == LORC_OK);
+        float *logits = malloc((size_t)nv * sizeof *logits);
+        CHECK(lorc_decode(ctx, alone, t[i], n[i], false, logits, &err) == LORC_OK);
+        int k = 0;
+        for (; k < 40; k++) {
+            int32_t best = 0;
+            for (int j = 1; j < nv; j++)
+                if (logits[j] > logits[best]) best = j;
+            ref[k] = best;
+            if (k + 1 < 40) CHECK(lorc_decode(ctx, alone, &best, 1, false, logits, &err) == LORC_OK);
+        }
+        free(logits);
+        lorc_sequence_free(alone);
+        CHECK_MSG(r[i].done && r[i].done_ev.finish == LORC_FINISH_LENGTH && r[i].n_tok == 40 &&
+                      !memcmp(ref, r[i].toks, 40 * sizeof *ref),
+                  "request %d after preemption: finish %d, %d tokens, '%s'", i, r[i].done_ev.finish, r[i].n_tok,
+                  r[i].message);
+        free(t[i]);
+    }
+    free(tbig);
+    lorc_scheduler_free(s);
+    lorc_context_free(ctx);
+}
+
 int main(void) {
     test_plan();
     lorc_error err = {0};
@@ -337,6 +421,7 @@ int main(void) {
     test_chunking_and_invariance(ctx, vocab, nv);
     test_max_seqs_and_cancel(ctx, vocab, nv);
     test_refusals_and_length(m, ctx, vocab);
+    test_kv_exhaustion(m, vocab, nv);
     lorc_context_free(ctx);
     lorc_model_free(m);
     return test_finish("scheduler");
