@@ -402,6 +402,30 @@ static void test_kv_exhaustion(lorc_model *m, const lorc_vocab *vocab, int nv) {
     free(tbig);
     lorc_scheduler_free(s);
     lorc_context_free(ctx);
+
+    /* The prefix cache through the scheduler: the same prompt again reuses
+     * whole pages of the first run (cached_tokens) and gives the same text. */
+    cp.kv_budget_bytes = 0;
+    cp.prefix_cache = true;
+    CHECK(lorc_context_new(m, &cp, &ctx, &err) == LORC_OK);
+    CHECK(lorc_scheduler_new(ctx, NULL, &p, &s, &err) == LORC_OK);
+    int nl = 0;
+    int32_t *tl = tokens_of(vocab, long_text, &nl);
+    rec first, again;
+    rec_init(&first, s);
+    rec_init(&again, s);
+    lorc_request q1 = greedy_request(tl, nl, 8, &first), q2 = greedy_request(tl, nl, 8, &again);
+    CHECK(lorc_scheduler_submit(s, &q1, &first.id, &err) == LORC_OK);
+    run_steps(s, 100);
+    CHECK(lorc_scheduler_submit(s, &q2, &again.id, &err) == LORC_OK);
+    run_steps(s, 100);
+    CHECK(first.done && again.done && first.done_ev.n_cached == 0);
+    CHECK_MSG(again.done_ev.n_cached >= 16 && again.done_ev.n_cached % 16 == 0 && again.done_ev.n_cached < nl,
+              "cached_tokens %d of a %d-token prompt seen before", again.done_ev.n_cached, nl);
+    CHECK(again.n_tok == first.n_tok && !memcmp(again.toks, first.toks, (size_t)first.n_tok * sizeof(int32_t)));
+    free(tl);
+    lorc_scheduler_free(s);
+    lorc_context_free(ctx);
 }
 
 int main(void) {
