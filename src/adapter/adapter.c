@@ -67,8 +67,34 @@ void *adapter_alloc(lorc_adapter *ad, size_t n) {
         s->cap_bufs = cap;
     }
     void *p = malloc(n ? n : 1);
-    if (p) s->bufs[s->n_bufs++] = p;
+    if (p) {
+        s->bufs[s->n_bufs++] = p;
+        s->buf_bytes += n;
+    }
     return p;
+}
+
+static size_t gguf_bytes(const gguf_file *f) {
+    if (!f) return 0;
+    return sizeof *f + f->map.size + (size_t)f->n_kv * sizeof *f->kv + (size_t)f->n_tensors * sizeof *f->tensors;
+}
+
+static size_t safetensors_bytes(const safetensors_file *f) {
+    if (!f) return 0;
+    return sizeof *f + (f->owns_map ? f->map.size : 0) + f->n_tensors * sizeof *f->tensors +
+           f->n_meta * sizeof *f->meta;
+}
+
+size_t lorc_adapter_resident_bytes(const lorc_adapter *ad) {
+    if (!ad) return 0;
+    size_t n = sizeof *ad + strlen(ad->path) + 1 + (size_t)ad->n_slots * sizeof *ad->slots;
+    adapter_storage *s = ad->storage;
+    if (!s) return n;
+    n += sizeof *s + gguf_bytes(s->gguf) + safetensors_bytes(s->st) + s->buf_bytes + s->cap_bufs * sizeof *s->bufs;
+    pthread_mutex_lock(&s->lock);
+    n += s->dora_bytes;
+    pthread_mutex_unlock(&s->lock);
+    return n;
 }
 
 char *adapter_strdup(lorc_adapter *ad, const char *str) {

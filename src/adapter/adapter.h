@@ -24,6 +24,17 @@ typedef struct lorc_adapter_weight {
     lorc_tensor magnitude; /* DoRA: F32 [n_out], one magnitude per output row (GGUF row order) */
 } lorc_adapter_weight;
 
+/* Who pays for memory an adapter allocates after its load (the DoRA
+ * weights it computes per scale): a registry charges it to the entry's
+ * budget. reserve may refuse (the adapter then fails the request); each
+ * reserve is matched by a release of the same bytes when they are freed.
+ * All NULL: nobody counts. Called without the adapter's lock held. */
+typedef struct lorc_adapter_budget {
+    lorc_status (*reserve)(void *user, size_t bytes, lorc_error *err);
+    void (*release)(void *user, size_t bytes);
+    void *user;
+} lorc_adapter_budget;
+
 struct lorc_adapter {
     char *path;              /* owned */
     const lorc_model *model; /* borrowed: the base it was checked against */
@@ -33,7 +44,13 @@ struct lorc_adapter {
     bool is_dora;
     void *storage;              /* owned: implementation-specific (mmaps, buffers); freed by lorc_adapter_free */
     void (*free_storage)(void *storage);
+    lorc_adapter_budget budget; /* set by a registry that owns the adapter */
 };
+
+/* Bytes the adapter holds now: its mapped files, the buffers its loader
+ * allocated (converted tensors, names), its tables, and the DoRA weights
+ * cached for it. Thread-safe. */
+size_t lorc_adapter_resident_bytes(const lorc_adapter *adapter);
 
 /* For token_embd the A matrix is stored transposed: ne = [r, n_vocab], so the
  * embedding of token t gains scale * B·A[t,:]. */
@@ -48,6 +65,12 @@ struct lorc_adapter {
  * `has_lora && !dora`, and use this function for the replacement. */
 lorc_status lorc_adapter_weight_for_scale(lorc_adapter *adapter, int slot, float user_scale,
                                           const lorc_tensor **out, lorc_error *err);
+/* Each successful lorc_adapter_weight_for_scale holds a reference on a DoRA
+ * weight it returns; this drops it (tensors that are not DoRA weights are
+ * ignored). The cache keeps at most LORC_DORA_CACHED_SCALES weights per
+ * slot that no adapter set references, dropping the least recently used. */
+void lorc_adapter_weight_release(lorc_adapter *adapter, const lorc_tensor *weight);
+#define LORC_DORA_CACHED_SCALES 4
 
 /* Per-sequence adapter stack, expanded per slot. */
 typedef struct lorc_adapter_set {

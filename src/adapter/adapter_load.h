@@ -20,9 +20,12 @@ typedef struct adapter_storage {
     safetensors_file *st;  /* owned: PEFT tensors used in place when aligned and unchanged */
     void **bufs;           /* owned buffers: converted tensors, names */
     size_t n_bufs, cap_bufs;
+    size_t buf_bytes;      /* sum of the buffers' sizes */
     pthread_mutex_t lock;  /* guards the DoRA cache */
     dora_entry **dora;     /* owned cache of DoRA weights, one entry per (slot, scale, base data) */
     size_t n_dora, cap_dora;
+    size_t dora_bytes;     /* the cached weights' bytes */
+    uint64_t dora_clock;   /* use ticks for the cache's LRU order */
 } adapter_storage;
 
 /* A new empty adapter for `model` (slots zeroed, storage ready). */

@@ -51,6 +51,12 @@ static lorc_status check_weight(const lorc_model *model, const lorc_adapter *ad,
 
 void lorc_adapter_set_clear(lorc_adapter_set *set) {
     if (!set) return;
+    /* Drop the set's references on DoRA weights (the adapter ignores
+     * replacements that are not its DoRA weights). */
+    for (int i = 0; set->lists && set->adapters && i < set->n_adapters; i++)
+        if (set->adapters[i]->is_dora)
+            for (int s = 0; s < set->n_slots; s++)
+                if (set->lists[s].replace) lorc_adapter_weight_release(set->adapters[i], set->lists[s].replace);
     free(set->adapters);
     free(set->scales);
     free(set->lists);
@@ -128,6 +134,7 @@ lorc_status lorc_adapter_set_build(lorc_adapter_set *set, const lorc_model *mode
                                adapters[i]->path, lorc_model_slot_name(model, s, name, sizeof name));
             }
             if (st != LORC_OK) {
+                if (rep) lorc_adapter_weight_release(adapters[i], rep);
                 lorc_adapter_set_clear(&ns);
                 return st;
             }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "../adapter/adapter.h"
+#include "../adapter/registry.h"
 #include "../base/threadpool.h"
 #include "../tensor/kernels.h"
 #include "../tensor/matmul.h"
@@ -67,6 +68,7 @@ struct lorc_sequence {
     float *v_cache;        /* owned, same layout */
     lorc_adapter_set adapters;
     lorc_overlay *overlay; /* borrowed (lorc_sequence_set_overlay): replaces base tensors for this sequence's rows; NULL: none */
+    lorc_registry_hold held; /* registry references taken by lorc_sequence_use, released when replaced or freed */
 };
 
 /* One forward pass: token i sits at position pos[i] of seqs[i]. Tokens of a

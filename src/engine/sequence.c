@@ -32,6 +32,8 @@ lorc_status lorc_sequence_new(lorc_context *ctx, lorc_sequence **out, lorc_error
 void lorc_sequence_free(lorc_sequence *seq) {
     if (!seq) return;
     lorc_adapter_set_clear(&seq->adapters);
+    /* after the set: clearing it still reads the adapters the hold keeps alive */
+    lorc_registry_hold_release(&seq->held);
     free(seq->k_cache);
     free(seq->v_cache);
     free(seq);
