@@ -44,7 +44,8 @@ typedef struct sched_request {
     int n_generated;
     int n_cached;
     sched_phase phase;
-    bool prefetched;            /* asked the registry to load its entries once */
+    bool prefetched;            /* asked the registry to load its entries */
+    uint64_t retry_epoch;       /* the scheduler's finish_epoch at that request */
     bool cancelled;
     uint64_t admit_order;       /* larger: admitted more recently (preemption picks the largest) */
     lorc_sequence *seq;         /* while RUNNING */
@@ -73,6 +74,7 @@ struct lorc_scheduler {
     int n_seqs;            /* sequences created (<= max_seqs) */
     uint64_t admit_clock;
     bool kv_wait;          /* a step ran out of KV pages: admit nothing until a request finishes */
+    uint64_t finish_epoch; /* requests finished so far (a load refused for the budget is retried after one) */
     lorc_decode_item *items; /* max_seqs */
     sched_request **item_req;
     int *chunk;            /* max_seqs: the plan's tokens per running request */

@@ -68,6 +68,7 @@ static void finish(lorc_scheduler *s, sched_request *r, lorc_finish_reason why, 
     release_seq(s, r);
     r->phase = SCHED_FINISHED;
     s->kv_wait = false; /* its pages (if any) are free now */
+    s->finish_epoch++;  /* and its registry entries may be evictable */
     pthread_mutex_lock(&s->mu);
     s->n_pending--;
     pthread_mutex_unlock(&s->mu);
@@ -117,8 +118,10 @@ static lorc_status take_incoming(lorc_scheduler *s, lorc_error *err) {
 /* ------------------------------------------------------------ admission */
 
 /* 1: every entry the request names is resident; 0: not yet (loads were
- * started in the background); -1: one failed to load (message in err). */
-static int entries_ready(lorc_scheduler *s, sched_request *r, lorc_error *err) {
+ * started in the background); -1: one failed to load (message in err).
+ * `running`: requests running now, whose entries count against the
+ * registry's budget until they finish. */
+static int entries_ready(lorc_scheduler *s, sched_request *r, int running, lorc_error *err) {
     if (!s->reg) return 1;
     bool ready = true;
     for (int i = 0; i <= r->n_adapters; i++) {
@@ -129,15 +132,27 @@ static int entries_ready(lorc_scheduler *s, sched_request *r, lorc_error *err) {
         if (info.state == LORC_ENTRY_READY) continue;
         ready = false;
         if (info.state == LORC_ENTRY_LOADING) continue;
-        /* FAILED before this request asked: a failed entry is retried on
-         * its next use, so try once; FAILED after our own load: give up. */
-        if (info.state == LORC_ENTRY_FAILED && r->prefetched) {
-            lorc_fail(err, LORC_ERR_IO, "%s '%s': %s", i < r->n_adapters ? "adapter" : "overlay", name, info.error);
-            return -1;
+        if (info.state == LORC_ENTRY_FAILED && r->prefetched && r->retry_epoch == s->finish_epoch) {
+            /* Failed after our own load, and nothing finished since. Under
+             * a budget the cause may be the memory that running requests'
+             * entries hold: wait for one to finish, then try again. With
+             * nothing running (or no budget), waiting cannot help. */
+            if (lorc_registry_budget(s->reg) == 0 || running == 0) {
+                lorc_fail(err, LORC_ERR_IO, "%s '%s': %s", i < r->n_adapters ? "adapter" : "overlay", name,
+                          info.error);
+                return -1;
+            }
+            continue;
         }
+        /* COLD (never loaded, or evicted), or FAILED before this request
+         * asked (a failed entry is retried on its next use) or before
+         * something finished. */
         if (lorc_registry_prefetch(s->reg, name, err) != LORC_OK) return -1;
     }
-    if (!ready) r->prefetched = true;
+    if (!ready) {
+        r->prefetched = true;
+        r->retry_epoch = s->finish_epoch;
+    }
     return ready ? 1 : 0;
 }
 
@@ -190,7 +205,7 @@ static bool admit_waiting(lorc_scheduler *s) {
         }
         if (running >= s->max_seqs || s->kv_wait) continue;
         lorc_error e = {0};
-        int ready = entries_ready(s, r, &e);
+        int ready = entries_ready(s, r, running, &e);
         if (ready == 0) loading = true;
         if (ready < 0 || (ready > 0 && admit(s, r, &e) != LORC_OK)) {
             finish(s, r, LORC_FINISH_ERROR, e.status ? e.status : LORC_ERR_INVALID, e.message);
