@@ -3,12 +3,15 @@
  * budget), a long prompt fed in chunks while another request gets a token
  * in every step, greedy tokens equal to lorc_decode alone (batch
  * invariance through the scheduler), max_seqs, cancel (queued and
- * running), context full -> LENGTH, refused requests, and (with the paged
+ * running), context full -> LENGTH, refused requests, submit/cancel from
+ * another thread while stepping, and (with the paged
  * KV cache) preemption and recompute when KV pages run out. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/scheduler.h"
 #include "testutil.h"
@@ -428,6 +431,69 @@ static void test_kv_exhaustion(lorc_model *m, const lorc_vocab *vocab, int nv) {
     lorc_context_free(ctx);
 }
 
+/* submit and cancel from another thread while this one steps. */
+typedef struct submitter {
+    lorc_scheduler *s;
+    const int32_t *prompt;
+    int n;
+    rec r[8];
+    int refused;
+} submitter;
+
+static void *submit_thread(void *arg) {
+    submitter *sub = arg;
+    lorc_error err = {0};
+    for (int i = 0; i < 8; i++) {
+        lorc_request q = greedy_request(sub->prompt, sub->n, 12, &sub->r[i]);
+        if (lorc_scheduler_submit(sub->s, &q, &sub->r[i].id, &err) != LORC_OK) sub->refused++;
+        if (i % 3 == 2) lorc_scheduler_cancel(sub->s, sub->r[i].id);
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void test_threads(lorc_context *ctx, const lorc_vocab *vocab, int nv) {
+    lorc_error err = {0};
+    lorc_scheduler *s = NULL;
+    lorc_scheduler_params p = {3, 32, 0};
+    CHECK(lorc_scheduler_new(ctx, NULL, &p, &s, &err) == LORC_OK);
+    submitter sub = {.s = s};
+    int32_t *t = tokens_of(vocab, "The little dog", &sub.n);
+    sub.prompt = t;
+    /* Initialized before the thread starts: this thread reads them while it steps. */
+    for (int k = 0; k < 8; k++) rec_init(&sub.r[k], s);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, submit_thread, &sub) == 0);
+    /* Step until the submitter is done and nothing is left. */
+    for (int i = 0; i < 20000; i++) {
+        CHECK(lorc_scheduler_step(s, &err) == LORC_OK);
+        int done = 0;
+        for (int k = 0; k < 8; k++) done += sub.r[k].done;
+        if (done == 8) break;
+        if (lorc_scheduler_pending(s) == 0) {
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    pthread_join(th, NULL);
+    CHECK(sub.refused == 0 && lorc_scheduler_pending(s) == 0);
+    int32_t ref[MAX_TOK];
+    int nref = greedy_alone(ctx, nv, vocab, t, sub.n, 12, ref);
+    for (int k = 0; k < 8; k++) {
+        rec *r = &sub.r[k];
+        CHECK_MSG(r->done, "request %d submitted from a thread never finished", k);
+        if (r->done_ev.finish == LORC_FINISH_CANCELLED) {
+            CHECK(k % 3 == 2);
+            continue;
+        }
+        /* A cancel can arrive after its request already finished. */
+        CHECK_MSG(r->n_tok == nref && !memcmp(ref, r->toks, (size_t)nref * sizeof *ref), "threaded request %d", k);
+    }
+    free(t);
+    lorc_scheduler_free(s);
+}
+
 int main(void) {
     test_plan();
     lorc_error err = {0};
@@ -445,6 +511,7 @@ int main(void) {
     test_chunking_and_invariance(ctx, vocab, nv);
     test_max_seqs_and_cancel(ctx, vocab, nv);
     test_refusals_and_length(m, ctx, vocab);
+    test_threads(ctx, vocab, nv);
     test_kv_exhaustion(m, vocab, nv);
     lorc_context_free(ctx);
     lorc_model_free(m);
