@@ -199,11 +199,12 @@ static bool admit_waiting(lorc_scheduler *s) {
     for (int i = 0; i < s->n_queue; i++) {
         sched_request *r = s->queue[i];
         if (r->phase != SCHED_WAITING) continue;
+        /* Full: the rest of a long queue is not looked at. */
+        if (running >= s->max_seqs || s->kv_wait) break;
         if (r->max_tokens == 0) {
             finish(s, r, LORC_FINISH_LENGTH, LORC_OK, NULL);
             continue;
         }
-        if (running >= s->max_seqs || s->kv_wait) continue;
         lorc_error e = {0};
         int ready = entries_ready(s, r, running, &e);
         if (ready == 0) loading = true;
