@@ -172,6 +172,11 @@ static void draw_progress(batch_run *r) {
     fflush(stderr);
 }
 
+/* Ends an unfinished bar's line, so an error message starts on its own. */
+static void progress_break(const batch_run *r) {
+    if (r->progress && r->done > 0 && r->done < r->total) fputc('\n', stderr);
+}
+
 /* A refused line: its {id, error} result right away. */
 static void write_refused(batch_run *r, batch_line *l) {
     if (!batch_write_result(r->out, l, NULL)) r->failed = true;
@@ -340,14 +345,17 @@ static int run_batch(const batch_opts *o, batch_state *s, batch_run *run) {
 
     double t0 = now_sec();
     for (int i = 0; i < s->n_jobs; i++) submit_job(o, s, &s->jobs[i]);
-    while (!run->failed && lorc_scheduler_pending(s->sched) > 0)
-        if (lorc_scheduler_step(s->sched, &err) != LORC_OK) return cli_fail("batch", &err);
+    lorc_status st = LORC_OK;
+    while (st == LORC_OK && !run->failed && lorc_scheduler_pending(s->sched) > 0)
+        st = lorc_scheduler_step(s->sched, &err);
     double dt = now_sec() - t0;
-    if (run->failed) {
+    if (st == LORC_OK && !run->failed) st = lorc_atomic_file_commit(&s->out, &err);
+    if (st != LORC_OK || run->failed) {
+        progress_break(run);
+        if (st != LORC_OK) return cli_fail("batch", &err);
         fprintf(stderr, "lorc batch: %s: cannot write the results (out of memory or disk)\n", o->output);
         return 1;
     }
-    if (lorc_atomic_file_commit(&s->out, &err) != LORC_OK) return cli_fail("batch", &err);
     fprintf(stderr,
             "lorc batch: %d requests (%d errors), %ld prompt + %ld generated tokens in %.2f s "
             "(%.2f generated tokens/s)\n",
