@@ -71,6 +71,10 @@ lorc_status lorc_adapter_weight_for_scale(lorc_adapter *adapter, int slot, float
  * slot that no adapter set references, dropping the least recently used. */
 void lorc_adapter_weight_release(lorc_adapter *adapter, const lorc_tensor *weight);
 #define LORC_DORA_CACHED_SCALES 4
+/* Frees the cached DoRA weights no adapter set references and returns their
+ * bytes. Calls no budget hook: the caller (a registry making room, under
+ * its own lock) settles its books itself. */
+size_t lorc_adapter_drop_unused_weights(lorc_adapter *adapter);
 
 /* Per-sequence adapter stack, expanded per slot. */
 typedef struct lorc_adapter_set {

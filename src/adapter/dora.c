@@ -256,3 +256,24 @@ void lorc_adapter_weight_release(lorc_adapter *ad, const lorc_tensor *weight) {
     pthread_mutex_unlock(&s->lock);
     budget_release(ad, freed);
 }
+
+size_t lorc_adapter_drop_unused_weights(lorc_adapter *ad) {
+    if (!ad || !ad->storage) return 0;
+    adapter_storage *s = adapter_store(ad);
+    size_t freed = 0;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n_dora;) {
+        dora_entry *e = s->dora[i];
+        if (e->refs > 0) {
+            i++;
+            continue;
+        }
+        freed += entry_bytes(e);
+        s->dora_bytes -= entry_bytes(e);
+        s->dora[i] = s->dora[--s->n_dora];
+        free(e->data);
+        free(e);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return freed;
+}

@@ -67,8 +67,9 @@ static const char *kind_word(lorc_entry_kind k) {
 }
 
 /* Makes the room for `need` more bytes, evicting LRU-first entries that are
- * neither `self`, pinned, referenced nor awaited. Evicted entries go COLD;
- * their objects are freed here (an munmap and frees: no file is read). On
+ * neither `self`, pinned, referenced nor awaited, then (last resort) the
+ * unused DoRA weights of the entries left. Evicted entries go COLD; their
+ * objects are freed here (an munmap and frees: no file is read). On
  * failure the message names the entry, the need, the budget and what is
  * held by entries that cannot go. Under reg->lock. */
 static lorc_status make_room(lorc_registry *reg, lorc_registry_entry *self, size_t need, const char *what,
@@ -88,6 +89,18 @@ static lorc_status make_room(lorc_registry *reg, lorc_registry_entry *self, size
         v->adapter = NULL;
         v->overlay = NULL;
     }
+    /* Last resort before refusing: DoRA weights of other scales that the
+     * entries still resident cache but no sequence computes with (lock
+     * order: registry, then adapter — the adapter never calls the registry
+     * with its own lock held). */
+    for (lorc_registry_entry *v = reg->lru_head; v; v = v->lru_next) {
+        if (!v->adapter || !v->adapter->is_dora) continue;
+        size_t freed = lorc_adapter_drop_unused_weights(v->adapter);
+        v->bytes -= freed;
+        reg->resident -= freed;
+    }
+    size_t used = reg->resident + reg->reserved;
+    if (used <= reg->budget && need <= reg->budget - used) return LORC_OK;
     size_t held = 0;
     for (lorc_registry_entry *v = reg->lru_head; v; v = v->lru_next) held += v->bytes;
     return lorc_fail(err, LORC_ERR_NOMEM, "%s '%s' needs %zu bytes%s; budget %zu, %zu held by entries in use or pinned",
