@@ -60,6 +60,21 @@ for key, n in (("good-1", 8), ("good-2", 6)):
 PY
 grep -q "^lorc batch: 9 requests (7 errors)" "$TMP/err.txt" || fail "summary: $(tail -1 "$TMP/err.txt")"
 
+# A registry budget too small for the adapter: its request ends with an
+# error naming the budget (nothing else runs that could free memory); the
+# base request completes.
+printf '%s\n' '{"id": "a", "prompt": "Lily", "adapter": "moon", "max_tokens": 4}' \
+    '{"id": "b", "prompt": "Lily", "max_tokens": 4}' >"$TMP/budget.jsonl"
+"$BIN" batch -m "$M" --lora "moon=$MOON" --budget 1K -i "$TMP/budget.jsonl" -o "$TMP/budget.out" -t 2 \
+    2>"$TMP/err.txt" || fail "--budget 1K: exit $?: $(cat "$TMP/err.txt")"
+/usr/bin/python3 - "$TMP/budget.out" <<'PY' || fail "--budget 1K results: $(cat "$TMP/budget.out")"
+import json, sys
+res = {r["id"]: r for r in map(json.loads, open(sys.argv[1]))}
+assert res["a"]["finish_reason"] == "error" and "moon" in res["a"]["error"] and "budget 1024" in res["a"]["error"], res
+assert res["b"]["finish_reason"] == "length" and res["b"]["completion_tokens"] == 4, res
+PY
+rm -f "$TMP/budget.jsonl" "$TMP/budget.out"
+
 # The command itself failing: exit 1, one stderr line, no output file.
 expect_fail() {
     local want=$1; shift
