@@ -138,8 +138,12 @@ static int entries_ready(lorc_scheduler *s, sched_request *r, int running, lorc_
              * entries hold: wait for one to finish, then try again. With
              * nothing running (or no budget), waiting cannot help. */
             if (lorc_registry_budget(s->reg) == 0 || running == 0) {
-                lorc_fail(err, LORC_ERR_IO, "%s '%s': %s", i < r->n_adapters ? "adapter" : "overlay", name,
-                          info.error);
+                /* The registry's message names the entry (else add it). */
+                if (strstr(info.error, name))
+                    lorc_fail(err, LORC_ERR_IO, "%s", info.error);
+                else
+                    lorc_fail(err, LORC_ERR_IO, "%s '%s': %s", i < r->n_adapters ? "adapter" : "overlay", name,
+                              info.error);
                 return -1;
             }
             continue;
