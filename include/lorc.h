@@ -239,7 +239,11 @@ void lorc_overlay_free(lorc_overlay *overlay);
  * base's (NULL: back to the base); other sequences are unaffected and the
  * shared model is never touched. The sequence's adapters apply on top of
  * the overlay's weights. Refused (LORC_ERR_MISMATCH) when an attached
- * adapter replaces a tensor the overlay replaces too. */
+ * adapter replaces a tensor the overlay replaces too, or the overlay was
+ * loaded for another model; refused (LORC_ERR_UNSUPPORTED) when it replaces
+ * a bias or RoPE factors (read once per batch: only lorc_overlay_apply can)
+ * — matrices and F32 norm weights go per sequence. On failure the sequence
+ * keeps what it had. */
 lorc_status lorc_sequence_set_overlay(lorc_sequence *seq, lorc_overlay *overlay, lorc_error *err);
 
 /* ------------------------------------------------------------ registry */

@@ -52,7 +52,7 @@ static void free_adapters(adapters *a) {
 static void test_library_merge(const synth_params *p, lorc_model *m, lorc_adapter **ads, const float *user, adapters *a) {
     lorc_error err = {0};
     lorc_adapter_set set = {0};
-    if (lorc_adapter_set_build(&set, m, ads, user, 2, &err)) {
+    if (lorc_adapter_set_build(&set, m, NULL, ads, user, 2, &err)) {
         CHECK_MSG(0, "%s", err.message);
         return;
     }

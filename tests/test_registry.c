@@ -48,6 +48,28 @@ static float *direct(lorc_model *m, lorc_context *ctx, const char *path, float s
     return l;
 }
 
+/* Logits with the overlay at `ov_path` (and optionally the adapter at
+ * `ad_path`) set directly on a fresh sequence. */
+static float *direct_overlay(lorc_model *m, lorc_context *ctx, const char *ov_path, const char *ad_path) {
+    lorc_error err = {0};
+    lorc_overlay *ov = NULL;
+    lorc_adapter *ad = NULL;
+    lorc_sequence *seq = NULL;
+    float one = 1.0f;
+    CHECK_MSG(lorc_overlay_load(m, ov_path, false, &ov, &err) == LORC_OK, "%s", err.message);
+    CHECK(lorc_sequence_new(ctx, &seq, &err) == LORC_OK);
+    CHECK_MSG(lorc_sequence_set_overlay(seq, ov, &err) == LORC_OK, "%s", err.message);
+    if (ad_path) {
+        CHECK_MSG(lorc_adapter_load(m, ad_path, &ad, &err) == LORC_OK, "%s", err.message);
+        CHECK_MSG(lorc_sequence_set_adapters(seq, &ad, &one, 1, &err) == LORC_OK, "%s", err.message);
+    }
+    float *l = run(ctx, seq, lorc_model_n_vocab(m));
+    lorc_sequence_free(seq);
+    lorc_adapter_free(ad);
+    lorc_overlay_free(ov);
+    return l;
+}
+
 static lorc_entry_info info(lorc_registry *reg, const char *name) {
     lorc_entry_info in;
     lorc_error err = {0};
@@ -158,6 +180,31 @@ static void basics(lorc_model *m, lorc_context *ctx) {
     CHECK_MSG(strstr(err.message, "'ov'") && strstr(err.message, "overlay"), "%s", err.message);
     in = info(reg, "ov");
     CHECK(in.kind == LORC_ENTRY_OVERLAY && in.state == LORC_ENTRY_READY && in.refs == 0 && in.bytes > 0);
+    /* As an overlay: the sequence computes on it, alone and under an adapter. */
+    float *ref_ov = direct_overlay(m, ctx, overlay_path(), NULL), *ref_ov_moon = direct_overlay(m, ctx, overlay_path(), moon);
+    CHECK_MSG(lorc_sequence_use(seq, reg, NULL, 0, "ov", &err) == LORC_OK, "%s", err.message);
+    l = run(ctx, seq, nv);
+    CHECK_MSG(same(l, ref_ov, nv) && !same(l, base, nv), "overlay through the registry differs from the overlay set directly");
+    free(l);
+    lorc_adapter_use moon1 = {"moon", 1.0f};
+    CHECK_MSG(lorc_sequence_use(seq, reg, &moon1, 1, "ov", &err) == LORC_OK, "%s", err.message);
+    l = run(ctx, seq, nv);
+    CHECK_MSG(same(l, ref_ov_moon, nv), "moon on the overlay through the registry differs");
+    free(l);
+    CHECK(info(reg, "ov").refs == 1 && info(reg, "moon").refs == 1);
+    CHECK(lorc_registry_remove(reg, "ov", &err) == LORC_ERR_BUSY);
+    CHECK(lorc_sequence_use(seq, reg, NULL, 0, "moon", &err) == LORC_ERR_INVALID);
+    CHECK_MSG(strstr(err.message, "'moon'") && strstr(err.message, "not an overlay"), "%s", err.message);
+    l = run(ctx, seq, nv);
+    CHECK_MSG(same(l, ref_ov_moon, nv), "a refused overlay changed the sequence");
+    free(l);
+    CHECK(use1(seq, reg, NULL, 0, &err) == LORC_OK);
+    CHECK(info(reg, "ov").refs == 0 && info(reg, "moon").refs == 0);
+    l = run(ctx, seq, nv);
+    CHECK(same(l, base, nv));
+    free(l);
+    free(ref_ov);
+    free(ref_ov_moon);
 
     /* A bad path: FAILED with the message; retried (and succeeding) once the file exists. */
     CHECK(use1(seq, reg, "late", 1.0f, &err) == LORC_ERR_IO);

@@ -165,7 +165,7 @@ int lorc_cmd_merge(int argc, char **argv) {
             cli_fail("merge", &err);
             goto done;
         }
-    if (lorc_adapter_set_build(&set, model, adapters, o.scale, o.n_lora, &err) ||
+    if (lorc_adapter_set_build(&set, model, NULL, adapters, o.scale, o.n_lora, &err) ||
         lorc_merge_plan_build(model, &set, o.type, &plan, &err)) {
         cli_fail("merge", &err);
         goto done;

@@ -58,13 +58,14 @@ size_t lorc_adapter_resident_bytes(const lorc_adapter *adapter);
 /* The weight that replaces the model's weight at `slot` while `adapter` is
  * used at `user_scale`: the modules_to_save tensor, or (DoRA slots)
  * m·(W + s·B·A)/‖W + s·B·A‖ with s = user_scale·scale and the norm per output
- * row, computed from the weight in use (model->w) on first request and
- * cached in the adapter per (scale, weight) — thread-safe, valid until
- * lorc_adapter_free. *out = NULL when the adapter replaces nothing there.
+ * row, computed from the weight in use — `weight` (a sequence's overlay
+ * tensor), or when NULL the model's (model->w) — on first request and
+ * cached in the adapter per (scale, weight) — thread-safe, valid while the
+ * caller holds the reference it gets (lorc_adapter_weight_release). *out = NULL when the adapter replaces nothing there.
  * The set builder: for each adapter and slot, add a term when
  * `has_lora && !dora`, and use this function for the replacement. */
 lorc_status lorc_adapter_weight_for_scale(lorc_adapter *adapter, int slot, float user_scale,
-                                          const lorc_tensor **out, lorc_error *err);
+                                          const lorc_tensor *weight, const lorc_tensor **out, lorc_error *err);
 /* Each successful lorc_adapter_weight_for_scale holds a reference on a DoRA
  * weight it returns; this drops it (tensors that are not DoRA weights are
  * ignored). The cache keeps at most LORC_DORA_CACHED_SCALES weights per
@@ -76,8 +77,9 @@ void lorc_adapter_weight_release(lorc_adapter *adapter, const lorc_tensor *weigh
  * its own lock) settles its books itself. */
 size_t lorc_adapter_drop_unused_weights(lorc_adapter *adapter);
 
-/* Per-sequence adapter stack, expanded per slot. */
+/* Per-sequence adapter stack (and overlay), expanded per slot. */
 typedef struct lorc_adapter_set {
+    const lorc_overlay *overlay; /* borrowed: its tensors are the `replace` of the slots it covers; NULL: none */
     int n_adapters;
     lorc_adapter **adapters; /* borrowed, owned array */
     float *scales;           /* owned [n_adapters] user scales */
@@ -93,8 +95,18 @@ typedef struct lorc_adapter_set {
 lorc_status lorc_adapter_check_scale(const lorc_adapter *ad, const lorc_adapter_weight *w, const char *name,
                                      float user_scale, lorc_error *err);
 
-lorc_status lorc_adapter_set_build(lorc_adapter_set *set, const lorc_model *model, lorc_adapter *const *adapters,
-                                   const float *scales, int n, lorc_error *err);
+/* Builds the lists of `n` adapters over `overlay` (NULL: the model's
+ * weights in use): every slot the overlay covers gets the overlay's tensor as
+ * its replacement (the tied output too when token_embd is replaced), the
+ * adapters' terms apply on top and DoRA weights are computed from the
+ * overlay's tensor. Refused: an overlay of another model or one applied to
+ * the model, an overlay replacing a 1-D weight other than an F32 norm (only
+ * lorc_overlay_apply can: biases and RoPE factors are read once per batch),
+ * a modules_to_save replacement of a tensor the overlay replaces. A norm
+ * slot's list holds the overlay's F32 vector as `replace` (the forward pass
+ * reads it per row). On failure *set is unchanged. */
+lorc_status lorc_adapter_set_build(lorc_adapter_set *set, const lorc_model *model, const lorc_overlay *overlay,
+                                   lorc_adapter *const *adapters, const float *scales, int n, lorc_error *err);
 void lorc_adapter_set_clear(lorc_adapter_set *set);
 /* The list for a slot, or NULL when no adapter touches it. */
 const lorc_lora_list *lorc_adapter_set_slot(const lorc_adapter_set *set, int slot);

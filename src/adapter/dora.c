@@ -150,8 +150,8 @@ static void budget_release(lorc_adapter *ad, size_t bytes) {
     if (bytes && ad->budget.release) ad->budget.release(ad->budget.user, bytes);
 }
 
-lorc_status lorc_adapter_weight_for_scale(lorc_adapter *ad, int slot, float user_scale, const lorc_tensor **out,
-                                          lorc_error *err) {
+lorc_status lorc_adapter_weight_for_scale(lorc_adapter *ad, int slot, float user_scale, const lorc_tensor *weight,
+                                          const lorc_tensor **out, lorc_error *err) {
     if (!out) return lorc_fail(err, LORC_ERR_INVALID, "lorc_adapter_weight_for_scale: out is NULL");
     *out = NULL;
     if (!ad || slot < 0 || slot >= ad->n_slots)
@@ -164,7 +164,8 @@ lorc_status lorc_adapter_weight_for_scale(lorc_adapter *ad, int slot, float user
     if (!w->dora) return LORC_OK;
     if (!isfinite(user_scale))
         return lorc_fail(err, LORC_ERR_INVALID, "%s: adapter scale %g is not finite", ad->path, (double)user_scale);
-    const lorc_tensor *base = adapter_base_weight(ad->model, slot);
+    /* A sequence's overlay tensor, else the model's weight in use. */
+    const lorc_tensor *base = weight ? weight : adapter_base_weight(ad->model, slot);
     if (!base) return lorc_fail(err, LORC_ERR_MISMATCH, "%s: the base has no weight for slot %d", ad->path, slot);
     adapter_storage *s = adapter_store(ad);
     /* Hashed on every lookup (xxhash: a small cost next to the forward pass

@@ -58,6 +58,7 @@ struct lorc_context {
     int *dec_past;            /* owned [n_batch]: each item's n_past before the step */
     float *dec_logits;        /* owned, grown on demand: the step's logits rows before they go to the items */
     size_t dec_logits_bytes;
+    lorc_matmul_stats step_mm; /* products of the last forward pass, summed (LoRA grouping across sequences) */
 };
 
 struct lorc_sequence {

@@ -22,6 +22,13 @@ static const float *vec_f32(const lorc_tensor *t, float *buf) {
     return buf;
 }
 
+/* A row's RMSNorm weights: its sequence's overlay's (an F32 vector, checked
+ * when the overlay was set), else the shared ones. */
+static const float *row_norm(const lorc_sequence *s, int slot, const float *shared) {
+    const lorc_lora_list *l = lorc_adapter_set_slot(&s->adapters, slot);
+    return l && l->replace ? (const float *)l->replace->data : shared;
+}
+
 /* Per-row adapter lists of `slot` for the rows listed in `rows` (NULL: all),
  * kept in `dst`; NULL when none of those rows' sequences carries an adapter. */
 static const lorc_lora_list *const *row_lists(const lorc_batch *b, int slot, const int32_t *rows, int n,
@@ -56,7 +63,13 @@ static lorc_status linears(lorc_context *ctx, const lorc_batch *b, const linear_
         a[k] = (lorc_matmul_args){w, ops[k].bias, x, ops[k].y, n,
                                   row_lists(b, slot, rows, n, ctx->row_lora + (size_t)k * (size_t)ctx->n_batch)};
     }
-    if (lorc_matmul_multi(&ctx->kern, ctx->pool, &ctx->mm, a, n_ops) != 0) {
+    if (lorc_matmul_multi(&ctx->kern, ctx->pool, &ctx->mm, a, n_ops) == 0) {
+        const lorc_matmul_stats *ms = &ctx->mm.stats;
+        ctx->step_mm.base_parts += ms->base_parts;
+        ctx->step_mm.replace_parts += ms->replace_parts;
+        ctx->step_mm.a_parts += ms->a_parts;
+        ctx->step_mm.b_parts += ms->b_parts;
+    } else {
         /* Name the product that fails on its own (error path only). */
         int bad = 0;
         for (int k = 0; n_ops > 1 && k < n_ops; k++)
@@ -119,6 +132,7 @@ static lorc_status check_batch(const lorc_context *ctx, const lorc_batch *b, con
 lorc_status lorc_forward(lorc_context *ctx, const lorc_batch *b, float *logits, lorc_error *err) {
     lorc_status st = check_batch(ctx, b, logits, err);
     if (st != LORC_OK || b->n_tokens == 0) return st;
+    memset(&ctx->step_mm, 0, sizeof ctx->step_mm);
     const lorc_model *m = ctx->model;
     const lorc_hparams *hp = &m->hp;
     const int n = b->n_tokens, n_embd = hp->n_embd, n_ff = hp->n_ff, hd = hp->head_dim;
@@ -151,7 +165,8 @@ lorc_status lorc_forward(lorc_context *ctx, const lorc_batch *b, float *logits, 
         /* Attention block. */
         const float *norm = vec_f32(w[LW_ATTN_NORM], ctx->vec);
         for (int i = 0; i < n; i++)
-            lorc_rmsnorm(ctx->xn + (int64_t)i * n_embd, ctx->x + (int64_t)i * n_embd, norm, n_embd, hp->norm_eps);
+            lorc_rmsnorm(ctx->xn + (int64_t)i * n_embd, ctx->x + (int64_t)i * n_embd,
+                         row_norm(b->seqs[i], lorc_slot_layer(l, LW_ATTN_NORM), norm), n_embd, hp->norm_eps);
         const linear_op qkv[3] = {
             {lorc_slot_layer(l, LW_ATTN_Q), vec_f32(w[LW_ATTN_Q_BIAS], ctx->vec), ctx->q},
             {lorc_slot_layer(l, LW_ATTN_K), vec_f32(w[LW_ATTN_K_BIAS], ctx->vec + vec_len), ctx->k},
@@ -174,7 +189,8 @@ lorc_status lorc_forward(lorc_context *ctx, const lorc_batch *b, float *logits, 
         /* Feed-forward block (SwiGLU). */
         norm = vec_f32(w[LW_FFN_NORM], ctx->vec);
         for (int i = 0; i < n; i++)
-            lorc_rmsnorm(ctx->xn + (int64_t)i * n_embd, ctx->x + (int64_t)i * n_embd, norm, n_embd, hp->norm_eps);
+            lorc_rmsnorm(ctx->xn + (int64_t)i * n_embd, ctx->x + (int64_t)i * n_embd,
+                         row_norm(b->seqs[i], lorc_slot_layer(l, LW_FFN_NORM), norm), n_embd, hp->norm_eps);
         const linear_op gate_up[2] = {
             {lorc_slot_layer(l, LW_FFN_GATE), NULL, ctx->gate},
             {lorc_slot_layer(l, LW_FFN_UP), NULL, ctx->up},
@@ -191,7 +207,8 @@ lorc_status lorc_forward(lorc_context *ctx, const lorc_batch *b, float *logits, 
     const float *onorm = vec_f32(m->w[GW_OUTPUT_NORM], ctx->vec);
     for (int i = 0; i < n; i++) {
         if (b->want_logits && !b->want_logits[i]) continue;
-        lorc_rmsnorm(ctx->xn + (int64_t)n_out * n_embd, ctx->x + (int64_t)i * n_embd, onorm, n_embd, hp->norm_eps);
+        lorc_rmsnorm(ctx->xn + (int64_t)n_out * n_embd, ctx->x + (int64_t)i * n_embd,
+                     row_norm(b->seqs[i], lorc_slot_global(GW_OUTPUT_NORM), onorm), n_embd, hp->norm_eps);
         ctx->out_rows[n_out++] = i;
     }
     if (n_out > 0 &&

@@ -49,7 +49,19 @@ int lorc_sequence_n_past(const lorc_sequence *seq) { return seq->n_past; }
 lorc_status lorc_sequence_set_adapters(lorc_sequence *seq, lorc_adapter *const *adapters, const float *scales,
                                        int n, lorc_error *err) {
     if (!seq) return lorc_fail(err, LORC_ERR_INVALID, "adapters: no sequence");
-    return lorc_adapter_set_build(&seq->adapters, seq->ctx->model, adapters, scales, n, err);
+    return lorc_adapter_set_build(&seq->adapters, seq->ctx->model, seq->overlay, adapters, scales, n, err);
+}
+
+/* The overlay lives in the sequence's adapter set: the slots it covers get
+ * its tensors as per-row replacements, so the shared model->w is never
+ * touched and other sequences in a batch keep their own weights. */
+lorc_status lorc_sequence_set_overlay(lorc_sequence *seq, lorc_overlay *overlay, lorc_error *err) {
+    if (!seq) return lorc_fail(err, LORC_ERR_INVALID, "overlay: no sequence");
+    const lorc_adapter_set *cur = &seq->adapters;
+    lorc_status st = lorc_adapter_set_build(&seq->adapters, seq->ctx->model, overlay, cur->adapters, cur->scales,
+                                            cur->n_adapters, err);
+    if (st == LORC_OK) seq->overlay = overlay;
+    return st;
 }
 
 int lorc_sequence_reuse_prefix(lorc_sequence *seq, const int32_t *tokens, int n) {

@@ -42,10 +42,11 @@ lorc_status lorc_sequence_use(lorc_sequence *seq, lorc_registry *reg, const lorc
         st = lorc_registry_acquire(reg, overlay, LORC_ENTRY_OVERLAY, true, &held.entries[held.n], err);
         if (st == LORC_OK) ov = lorc_registry_entry_overlay(held.entries[held.n++]);
     }
-    if (st == LORC_OK && ov)
-        st = lorc_fail(err, LORC_ERR_UNSUPPORTED, "overlay '%s': per-sequence overlays are not available yet", overlay);
-    if (st == LORC_OK) st = lorc_sequence_set_adapters(seq, ads, scales, n, err);
+    /* Adapters and overlay change together: the set is built aside and
+     * replaces the old one only on success. */
+    if (st == LORC_OK) st = lorc_adapter_set_build(&seq->adapters, seq->ctx->model, ov, ads, scales, n, err);
     if (st == LORC_OK) {
+        seq->overlay = ov;
         lorc_registry_hold old = seq->held;
         seq->held = held;
         held = old; /* released below, after the new set replaced the old one */

@@ -54,8 +54,9 @@ typedef struct mm_part {
     float *y;
     int64_t y_stride; /* floats between output rows */
     const int64_t *y_rows;
-    const float *bias; /* only when !accumulate */
-    float alpha;       /* only when accumulate */
+    const float *bias;  /* only when !accumulate */
+    const float *alpha; /* only when accumulate: one factor per row k (rows of one term may come from
+                           sequences that use the adapter at different scales) */
     bool accumulate;
 } mm_part;
 
@@ -97,7 +98,8 @@ static void part_run(const mm_part *p, int64_t j0, int64_t j1) {
                 float *yr = p->y + row * p->y_stride + r0;
                 const float *d = buf + (size_t)c * (size_t)tr;
                 if (p->accumulate) {
-                    for (int r = 0; r < nr; r++) yr[r] += p->alpha * d[r];
+                    const float alpha = p->alpha[c0 + c];
+                    for (int r = 0; r < nr; r++) yr[r] += alpha * d[r];
                 } else if (p->bias) {
                     for (int r = 0; r < nr; r++) yr[r] = d[r] + p->bias[r0 + r];
                 } else {
@@ -248,11 +250,11 @@ static const lorc_type_kernel *entry_for(mm_build *b, uint32_t type, int64_t n_i
 
 /* Adds W·x[rows] to output o of plan p (x: n_total rows of n_in floats;
  * rows NULL: all), written to y rows y_rows[k] (NULL: k) — plus bias, or
- * when accumulating added as alpha·W·x to what is there (a LoRA B·t term).
+ * when accumulating added as alpha[k]·W·x to what is there (a LoRA B·t term).
  * Returns -1 for an unusable type or shape, or out of memory. */
 static int add_product(mm_build *b, mm_plan *p, mm_output *o, const lorc_tensor *w, const float *x, int64_t n_in,
                        int64_t n_total, const int64_t *rows, int64_t m, float *y, int64_t y_stride,
-                       const int64_t *y_rows, const float *bias, bool accumulate, float alpha) {
+                       const int64_t *y_rows, const float *bias, bool accumulate, const float *alpha) {
     if (w->ne[0] != n_in || w->ne[1] != o->n_out) return -1;
     const lorc_type_kernel *e = entry_for(b, w->type, n_in);
     if (!e) return -1;
@@ -281,8 +283,8 @@ static int add_product(mm_build *b, mm_plan *p, mm_output *o, const lorc_tensor 
 
 /* ------------------------------------------------------------ grouping */
 
-/* Rows grouped by a key pointer: group g holds rows[start[g] .. start[g+1]),
- * in increasing order. */
+/* Rows grouped by their replacement weight: group g holds
+ * rows[start[g] .. start[g+1]), in increasing order. */
 typedef struct row_groups {
     int n_groups;
     const void **keys; /* [n_rows] */
@@ -290,17 +292,15 @@ typedef struct row_groups {
     int64_t *rows;     /* [n_rows] */
 } row_groups;
 
-/* Groups rows by key(i); rows with a NULL key are left out. `gidx` is
- * [n_rows] scratch. Groups are few (one per sequence at most), so the
- * lookup is a scan that starts from the previous row's group. */
-static void group_rows(row_groups *g, int32_t *gidx, const lorc_lora_list *const *row_lora, int64_t n_rows,
-                       bool by_replace) {
+/* Groups rows by replacement weight; rows without one are left out.
+ * `gidx` is [n_rows] scratch. Groups are few (one per sequence at most), so
+ * the lookup is a scan that starts from the previous row's group. */
+static void group_rows(row_groups *g, int32_t *gidx, const lorc_lora_list *const *row_lora, int64_t n_rows) {
     g->n_groups = 0;
     int last = -1;
     for (int64_t i = 0; i < n_rows; i++) {
         const lorc_lora_list *l = row_lora[i];
-        const void *key = NULL;
-        if (l) key = by_replace ? (const void *)l->replace : (l->n_terms > 0 ? (const void *)l : NULL);
+        const void *key = l ? (const void *)l->replace : NULL;
         if (!key) {
             gidx[i] = -1;
             continue;
@@ -334,15 +334,37 @@ static void group_rows(row_groups *g, int32_t *gidx, const lorc_lora_list *const
 
 static bool list_active(const lorc_lora_list *l) { return l && (l->replace || l->n_terms > 0); }
 
+/* LoRA terms grouped across rows, whatever list (sequence) they come from.
+ * Phase A: one A·x per distinct A over every row that uses it. Phase B: one
+ * B·t per distinct (position k in the row's list, A, B), each row with its
+ * own scale; grouping by k keeps every row's additions in its list order. */
+typedef struct a_group {
+    const lorc_tensor *a;
+    int64_t m;     /* rows */
+    int64_t *rows; /* [m] increasing rows of x */
+    int64_t last;  /* while grouping: the last row added */
+    float *t;      /* m × r: A·x of those rows */
+} a_group;
+
+typedef struct b_group {
+    int k;  /* position of the term in its rows' lists */
+    int ga; /* the a_group holding t */
+    const lorc_tensor *b;
+    int64_t m;      /* rows */
+    int64_t *rows;  /* [m] increasing rows of y */
+    int64_t *trows; /* [m] their rows in the a_group's t */
+    float *alpha;   /* [m] each row's term scale */
+} b_group;
+
 /* One product's row grouping and LoRA intermediates. */
 typedef struct mm_arg_state {
     bool any_lora;
     row_groups rg;    /* by replacement weight */
-    row_groups lg;    /* by LoRA list with terms */
     int64_t *plain;   /* rows without a replacement */
     int64_t n_plain;
-    int n_terms;      /* Σ terms over lg's groups */
-    float **t;        /* [n_terms] A·x of each (group, term), m × r floats */
+    int n_a, n_b;     /* LoRA term groups */
+    a_group *ga;      /* [n_a] */
+    b_group *gb;      /* [n_b], ordered by k */
 } mm_arg_state;
 
 static bool alloc_groups(lorc_matmul_scratch *s, row_groups *g, size_t n) {
@@ -352,10 +374,123 @@ static bool alloc_groups(lorc_matmul_scratch *s, row_groups *g, size_t n) {
     return g->keys && g->start && g->rows;
 }
 
-/* Rows of a group as a map, or NULL when the group is every row in order
- * (the common case: one sequence), which needs no gathering. */
+/* Rows of a replacement group as a map, or NULL when the group is every
+ * row in order (the common case: one sequence), which needs no gathering. */
 static const int64_t *group_map(const row_groups *g, int k, int64_t n_rows) {
     return g->start[k + 1] - g->start[k] == n_rows ? NULL : g->rows + g->start[k];
+}
+
+static int find_a(const a_group *ga, int n, const lorc_tensor *a) {
+    for (int g = 0; g < n; g++)
+        if (ga[g].a == a) return g;
+    return -1;
+}
+
+static int find_b(const b_group *gb, int n, int k, int ga, const lorc_tensor *b) {
+    for (int g = 0; g < n; g++)
+        if (gb[g].k == k && gb[g].ga == ga && gb[g].b == b) return g;
+    return -1;
+}
+
+/* Groups every (row, term) of the product into st->ga / st->gb. Two passes
+ * over the rows: the first finds the groups and counts their rows, the
+ * second places each row. A row whose list is the previous row's (a prompt
+ * chunk of one sequence) reuses that row's groups without a lookup. */
+static int group_terms(lorc_matmul_scratch *s, const lorc_matmul_args *a, mm_arg_state *st) {
+    const int64_t n = a->n_rows;
+    int64_t n_inst = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (a->row_lora[i]) n_inst += a->row_lora[i]->n_terms;
+    if (n_inst == 0) return 0;
+    int32_t *inst_a = mm_scratch_alloc(s, (size_t)n_inst * sizeof(int32_t));
+    int32_t *inst_b = mm_scratch_alloc(s, (size_t)n_inst * sizeof(int32_t));
+    st->ga = mm_scratch_alloc(s, (size_t)n_inst * sizeof(a_group));
+    st->gb = mm_scratch_alloc(s, (size_t)n_inst * sizeof(b_group));
+    if (!inst_a || !inst_b || !st->ga || !st->gb) return -1;
+    int n_a = 0, n_b = 0, max_k = 0;
+    b_group *gb = st->gb; /* in discovery order here; sorted by k below */
+    const lorc_lora_list *prev = NULL;
+    int64_t prev_inst = 0;
+    for (int64_t i = 0, inst = 0; i < n; i++) {
+        const lorc_lora_list *l = a->row_lora[i];
+        if (!l || l->n_terms == 0) continue;
+        for (int k = 0; k < l->n_terms; k++, inst++) {
+            int ia, ib;
+            if (l == prev) {
+                ia = inst_a[prev_inst + k];
+                ib = inst_b[prev_inst + k];
+            } else {
+                const lorc_lora_term *t = &l->terms[k];
+                ia = find_a(st->ga, n_a, t->a);
+                if (ia < 0) {
+                    ia = n_a++;
+                    st->ga[ia] = (a_group){.a = t->a, .last = -1};
+                }
+                ib = find_b(gb, n_b, k, ia, t->b);
+                if (ib < 0) {
+                    ib = n_b++;
+                    gb[ib] = (b_group){.k = k, .ga = ia, .b = t->b};
+                    if (k > max_k) max_k = k;
+                }
+            }
+            inst_a[inst] = ia;
+            inst_b[inst] = ib;
+            /* a row joins an A group once, even if its list held that A twice */
+            if (st->ga[ia].last != i) {
+                st->ga[ia].last = i;
+                st->ga[ia].m++;
+            }
+            gb[ib].m++;
+        }
+        if (l != prev) {
+            prev = l;
+            prev_inst = inst - l->n_terms;
+        }
+    }
+    for (int g = 0; g < n_a; g++) {
+        a_group *x = &st->ga[g];
+        x->rows = mm_scratch_alloc(s, (size_t)x->m * sizeof(int64_t));
+        x->t = mm_scratch_alloc(s, (size_t)(x->m * x->a->ne[1]) * sizeof(float));
+        if (!x->rows || !x->t) return -1;
+        x->last = -1;
+        x->m = 0;
+    }
+    for (int g = 0; g < n_b; g++) {
+        b_group *y = &gb[g];
+        y->rows = mm_scratch_alloc(s, (size_t)y->m * sizeof(int64_t));
+        y->trows = mm_scratch_alloc(s, (size_t)y->m * sizeof(int64_t));
+        y->alpha = mm_scratch_alloc(s, (size_t)y->m * sizeof(float));
+        if (!y->rows || !y->trows || !y->alpha) return -1;
+        y->m = 0;
+    }
+    for (int64_t i = 0, inst = 0; i < n; i++) {
+        const lorc_lora_list *l = a->row_lora[i];
+        if (!l || l->n_terms == 0) continue;
+        for (int k = 0; k < l->n_terms; k++, inst++) {
+            a_group *x = &st->ga[inst_a[inst]];
+            if (x->last != i) {
+                x->last = i;
+                x->rows[x->m++] = i;
+            }
+            b_group *y = &gb[inst_b[inst]];
+            y->rows[y->m] = i;
+            y->trows[y->m] = x->m - 1;
+            y->alpha[y->m] = l->terms[k].scale;
+            y->m++;
+        }
+    }
+    /* Phase B runs its parts in order on every chunk: all terms 0, then all
+     * terms 1, ... so each row adds its terms in its own list order. */
+    b_group *sorted = mm_scratch_alloc(s, (size_t)n_b * sizeof(b_group));
+    if (!sorted) return -1;
+    int o = 0;
+    for (int k = 0; k <= max_k; k++)
+        for (int g = 0; g < n_b; g++)
+            if (gb[g].k == k) sorted[o++] = gb[g];
+    st->gb = sorted;
+    st->n_a = n_a;
+    st->n_b = n_b;
+    return 0;
 }
 
 static int prepare_arg(lorc_matmul_scratch *s, const lorc_matmul_args *a, mm_arg_state *st) {
@@ -366,15 +501,11 @@ static int prepare_arg(lorc_matmul_scratch *s, const lorc_matmul_args *a, mm_arg
     if (!st->any_lora) return 0;
     int32_t *gidx = mm_scratch_alloc(s, (size_t)n * sizeof(int32_t));
     st->plain = mm_scratch_alloc(s, (size_t)n * sizeof(int64_t));
-    if (!gidx || !st->plain || !alloc_groups(s, &st->rg, (size_t)n) || !alloc_groups(s, &st->lg, (size_t)n))
-        return -1;
-    group_rows(&st->rg, gidx, a->row_lora, n, true);
+    if (!gidx || !st->plain || !alloc_groups(s, &st->rg, (size_t)n)) return -1;
+    group_rows(&st->rg, gidx, a->row_lora, n);
     for (int64_t i = 0; i < n; i++)
         if (gidx[i] < 0) st->plain[st->n_plain++] = i;
-    group_rows(&st->lg, gidx, a->row_lora, n, false);
-    for (int g = 0; g < st->lg.n_groups; g++) st->n_terms += ((const lorc_lora_list *)st->lg.keys[g])->n_terms;
-    st->t = mm_scratch_alloc(s, (size_t)(st->n_terms ? st->n_terms : 1) * sizeof(float *));
-    return st->t ? 0 : -1;
+    return group_terms(s, a, st);
 }
 
 /* ------------------------------------------------------------ lorc_matmul */
@@ -391,12 +522,13 @@ static bool plan_alloc(lorc_matmul_scratch *s, mm_plan *p, int n_outs, int n_par
 
 int lorc_matmul_multi(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matmul_scratch *scratch,
                       const lorc_matmul_args *args, int n) {
+    memset(&scratch->stats, 0, sizeof scratch->stats);
     if (n <= 0) return 0;
     mm_scratch_begin(scratch);
     mm_arg_state *st = mm_scratch_alloc(scratch, (size_t)n * sizeof *st);
     if (!st) return -1;
-    /* Count the plans' sizes: phase A holds every LoRA term's A·x, phase B
-     * every output (base, replacements, then each term's B·t). */
+    /* Count the plans' sizes: phase A holds every A group's A·x, phase B
+     * every output (base, replacements, then each B group's B·t). */
     int outs_a = 0, parts_b = 0;
     for (int i = 0; i < n; i++) {
         if (args[i].n_rows <= 0) {
@@ -404,39 +536,34 @@ int lorc_matmul_multi(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matm
             continue;
         }
         if (prepare_arg(scratch, &args[i], &st[i]) != 0) return -1;
-        outs_a += st[i].n_terms;
-        parts_b += 1 + st[i].rg.n_groups + st[i].n_terms;
+        outs_a += st[i].n_a;
+        parts_b += 1 + st[i].rg.n_groups + st[i].n_b;
     }
     mm_build b = {.kern = kern, .pool = pool, .scratch = scratch};
     b.cap_packs = 2 * (outs_a + parts_b) + 2;
     b.packs = mm_scratch_alloc(scratch, (size_t)b.cap_packs * sizeof(mm_pack));
     mm_plan pa, pb;
     if (!b.packs || !plan_alloc(scratch, &pa, outs_a, outs_a) || !plan_alloc(scratch, &pb, n, parts_b)) return -1;
+    lorc_matmul_stats stats = {0};
 
-    /* Phase A: t = A·x over each LoRA group's rows. */
+    /* Phase A: t = A·x over each A group's rows. */
     for (int i = 0; i < n; i++) {
         const lorc_matmul_args *a = &args[i];
         const int64_t n_in = a->w->ne[0];
-        int ti = 0;
-        for (int g = 0; g < st[i].lg.n_groups; g++) {
-            const lorc_lora_list *l = st[i].lg.keys[g];
-            const int64_t m = st[i].lg.start[g + 1] - st[i].lg.start[g];
-            const int64_t *rows = group_map(&st[i].lg, g, a->n_rows);
-            for (int k = 0; k < l->n_terms; k++, ti++) {
-                const lorc_tensor *ta = l->terms[k].a;
-                const int64_t r = ta->ne[1];
-                float *t = st[i].t[ti] = mm_scratch_alloc(scratch, (size_t)(m * r) * sizeof(float));
-                if (!t) return -1;
-                mm_output *o = plan_output(&pa, r);
-                if (add_product(&b, &pa, o, ta, a->x, n_in, a->n_rows, rows, m, t, r, NULL, NULL, false, 0) != 0)
-                    return -1;
-            }
+        for (int g = 0; g < st[i].n_a; g++) {
+            const a_group *x = &st[i].ga[g];
+            const int64_t r = x->a->ne[1];
+            const int64_t *rows = x->m == a->n_rows ? NULL : x->rows;
+            mm_output *o = plan_output(&pa, r);
+            if (add_product(&b, &pa, o, x->a, a->x, n_in, a->n_rows, rows, x->m, x->t, r, NULL, NULL, false, NULL) != 0)
+                return -1;
+            stats.a_parts++;
         }
     }
     plan_run(&pa, pool);
 
     /* Phase B: each output's chunk gets base + bias (or its replacement),
-     * then every LoRA term in list order, all by the same thread. */
+     * then the B groups by term position, all by the same thread. */
     for (int i = 0; i < n; i++) {
         const lorc_matmul_args *a = &args[i];
         if (a->n_rows <= 0) continue;
@@ -445,34 +572,38 @@ int lorc_matmul_multi(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matm
         const mm_arg_state *s = &st[i];
         if (!s->any_lora || s->n_plain == a->n_rows) {
             if (add_product(&b, &pb, o, a->w, a->x, n_in, a->n_rows, NULL, a->n_rows, a->y, n_out, NULL, a->bias, false,
-                            0) != 0)
+                            NULL) != 0)
                 return -1;
+            stats.base_parts++;
         } else if (s->n_plain > 0) {
             if (add_product(&b, &pb, o, a->w, a->x, n_in, a->n_rows, s->plain, s->n_plain, a->y, n_out, s->plain,
-                            a->bias, false, 0) != 0)
+                            a->bias, false, NULL) != 0)
                 return -1;
+            stats.base_parts++;
         }
         for (int g = 0; s->any_lora && g < s->rg.n_groups; g++) {
             const int64_t m = s->rg.start[g + 1] - s->rg.start[g];
             const int64_t *rows = group_map(&s->rg, g, a->n_rows);
             if (add_product(&b, &pb, o, s->rg.keys[g], a->x, n_in, a->n_rows, rows, m, a->y, n_out, rows, a->bias,
-                            false, 0) != 0)
+                            false, NULL) != 0)
                 return -1;
+            stats.replace_parts++;
         }
-        int ti = 0;
-        for (int g = 0; s->any_lora && g < s->lg.n_groups; g++) {
-            const lorc_lora_list *l = s->lg.keys[g];
-            const int64_t m = s->lg.start[g + 1] - s->lg.start[g];
-            const int64_t *rows = group_map(&s->lg, g, a->n_rows);
-            /* each term: t's m rows (r floats each) times B, added with
-             * the term's scale to the group's rows of y */
-            for (int k = 0; k < l->n_terms; k++, ti++)
-                if (add_product(&b, &pb, o, l->terms[k].b, s->t[ti], l->terms[k].a->ne[1], m, NULL, m, a->y, n_out,
-                                rows, NULL, true, l->terms[k].scale) != 0)
-                    return -1;
+        for (int g = 0; g < s->n_b; g++) {
+            const b_group *y = &s->gb[g];
+            const a_group *x = &s->ga[y->ga];
+            /* the group's rows of t (all of them, in order, when it is the
+             * whole A group) times B, added with each row's scale */
+            const int64_t *trows = y->m == x->m ? NULL : y->trows;
+            const int64_t *yrows = y->m == a->n_rows ? NULL : y->rows;
+            if (add_product(&b, &pb, o, y->b, x->t, x->a->ne[1], x->m, trows, y->m, a->y, n_out, yrows, NULL, true,
+                            y->alpha) != 0)
+                return -1;
+            stats.b_parts++;
         }
     }
     plan_run(&pb, pool);
+    scratch->stats = stats;
     return 0;
 }
 

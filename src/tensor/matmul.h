@@ -23,8 +23,9 @@ typedef struct lorc_lora_term {
     float scale;
 } lorc_lora_term;
 
-/* What a row adds to (or uses instead of) the base weight. Rows pointing at
- * the same list are processed together (A·x as one matrix product). */
+/* What a row adds to (or uses instead of) the base weight. Rows are grouped
+ * by term, not by list: every row using an A tensor shares one A·x product,
+ * whichever sequence's list it comes from (see lorc_matmul_stats). */
 typedef struct lorc_lora_list {
     const lorc_tensor *replace; /* non-NULL: use this weight instead of the base (PEFT modules_to_save, DoRA) */
     int n_terms;
@@ -39,6 +40,17 @@ typedef struct lorc_matmul_args {
     int64_t n_rows;
     const lorc_lora_list *const *row_lora; /* n_rows entries (entry NULL: base only), or NULL for none */
 } lorc_matmul_args;
+
+/* What the last lorc_matmul / lorc_matmul_multi call ran, summed over its
+ * products: one part = one weight applied to a group of rows. LoRA rows are
+ * grouped across sequences: one A·x per distinct A, one B·t per distinct
+ * (position in the row's list, A, B) whatever the rows' scales. */
+typedef struct lorc_matmul_stats {
+    int base_parts;    /* the base weight over the rows without a replacement */
+    int replace_parts; /* one per distinct replacement weight */
+    int a_parts;       /* LoRA A·x */
+    int b_parts;       /* LoRA B·t */
+} lorc_matmul_stats;
 
 /* A block the scratch had to add while a product was running (the main
  * block cannot move then: earlier carvings point into it). */
@@ -55,6 +67,7 @@ typedef struct lorc_matmul_scratch {
     size_t used;               /* bytes of buf carved by the running product */
     lorc_scratch_spill *spill; /* owned list */
     size_t spill_bytes;
+    lorc_matmul_stats stats;   /* of the last product (zeroed when it fails) */
 } lorc_matmul_scratch;
 
 void lorc_matmul_scratch_free(lorc_matmul_scratch *s);

@@ -126,3 +126,32 @@ int fx_count(const char *hay, const char *needle) {
     for (const char *p = hay ? strstr(hay, needle) : NULL; p; p = strstr(p + len, needle)) n++;
     return n;
 }
+
+lorc_status fx_write_moon_overlay(const char *path, lorc_error *err) {
+    static const char *const kinds[3] = {"attn_q", "attn_v", "attn_output"};
+    char base[1024], full[1024];
+    snprintf(base, sizeof base, "%s", test_shared("models/stories260K.gguf"));
+    snprintf(full, sizeof full, "%s", test_shared("adapters/moon-full-qvo/stories260K-moon-full-qvo-F32.gguf"));
+    gguf_file *f = NULL;
+    lorc_status st = gguf_open(full, &f, err);
+    if (st) return st;
+    char names[15][64];
+    const char *np[15];
+    float *vals[15];
+    int n = 0;
+    for (int l = 0; l < 5 && !st; l++)
+        for (int k = 0; k < 3 && !st; k++, n++) {
+            snprintf(names[n], sizeof names[n], "blk.%d.%s.weight", l, kinds[k]);
+            const gguf_tensor_info *t = gguf_find_tensor(f, names[n]);
+            np[n] = names[n];
+            if (!t || t->type != LORC_TYPE_F32) {
+                snprintf(err->message, sizeof err->message, "%s: no F32 tensor '%s'", full, names[n]);
+                st = err->status = LORC_ERR_MISMATCH;
+            } else {
+                vals[n] = (float *)t->data; /* borrowed from the mapping until the write returns */
+            }
+        }
+    if (!st) st = fx_write_overlay_f32(base, path, np, vals, n, err);
+    gguf_close(f);
+    return st;
+}

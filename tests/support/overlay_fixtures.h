@@ -34,6 +34,12 @@ int fx_run_cli(char **output, const char *fmt, ...) __attribute__((format(printf
 lorc_status fx_write_overlay_f32(const char *base_path, const char *path, const char *const *names,
                                  float *const *values, int n, lorc_error *err);
 
+/* The overlay of the 15 tensors the real full fine-tune moon-full-qvo
+ * changed (attn_q/attn_v/attn_output of every layer, F32) over
+ * shared/models/stories260K.gguf, written with the library's writer:
+ * stories260K + it computes exactly as moon-full-qvo. */
+lorc_status fx_write_moon_overlay(const char *path, lorc_error *err);
+
 /* A hand-made overlay with arbitrary (possibly wrong) header fields: each
  * tensor 2-D F32 of shape ne[i] filled with `fill`; hashes[i] as given. */
 lorc_status fx_write_raw_overlay(const char *path, const char *arch, const char *table_hex, int n,
