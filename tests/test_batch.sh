@@ -2,7 +2,8 @@
 # test_batch.sh — issue 8's proof for `lorc batch`: the five real adapters
 # of shared/adapters (moon-qv GGUF, ocean-all PEFT, moon-head PEFT with an
 # lm_head, ocean-dora PEFT DoRA, and moon-full-qvo as the overlay `lorc diff`
-# makes) and the base, all in ONE run with fewer slots than requests (so
+# makes), a scaled stack of two and an adapter on the overlay, and the base,
+# all in ONE run with fewer slots than requests (so
 # the scheduler mixes adapters in its steps and admits as slots free up):
 # every request's greedy text equals `lorc run --temp 0 -n N` with that
 # adapter alone. Registered three ways: --lora NAME=PATH, --overlay
@@ -32,6 +33,8 @@ configs=(
     "head|$AD/moon-head/peft|--lora $AD/moon-head/peft"
     "dora|$AD/ocean-dora/peft|--lora $AD/ocean-dora/peft"
     "full||--overlay $TMP/moon-full.gguf"
+    "stack||--lora-scaled $AD/moon-qv/moon-qv.gguf 0.5 --lora-scaled $AD/ocean-all/peft 0.5"
+    "fullocean||--overlay $TMP/moon-full.gguf --lora $AD/ocean-all/peft"
 )
 prompts=("Once upon a time" "Lily and Tom went to the")
 ns=(40 24)
@@ -44,6 +47,8 @@ for c in "${configs[@]}"; do
         case $name in
         base) ;;
         full) sel=", \"overlay\": \"$name\"" ;;
+        stack) sel=", \"adapters\": [{\"name\": \"moon\", \"scale\": 0.5}, {\"name\": \"ocean\", \"scale\": 0.5}]" ;;
+        fullocean) sel=", \"overlay\": \"full\", \"adapter\": \"ocean\"" ;;
         ocean) sel=", \"adapters\": [{\"name\": \"$name\", \"scale\": 1.0}]" ;;
         *) sel=", \"adapter\": \"$name\"" ;;
         esac
@@ -54,21 +59,11 @@ done
 "$BIN" batch -m "$M" --adapter-dir "$TMP/dir" --lora "head=$AD/moon-head/peft" --lora "dora=$AD/ocean-dora/peft" \
     --overlay "full=$TMP/moon-full.gguf" -i "$TMP/req.jsonl" -o "$TMP/res.jsonl" --parallel 4 -t 2 \
     2>"$TMP/batch.err" || fail "lorc batch exit $?: $(cat "$TMP/batch.err")"
-# Until the registry attaches overlays per sequence (lorc_sequence_use
-# refuses them with "not available yet"), the overlay requests are skipped
-# with a note; any other error fails.
-skip_full=0
-if grep -q '"id":"full-0".*per-sequence overlays are not available yet' "$TMP/res.jsonl"; then
-    echo "test_batch: note: overlay requests skipped (per-sequence overlays not available through the registry yet)"
-    skip_full=1
-fi
-grep -q "^lorc batch: 12 requests ($((2 * skip_full)) errors)" "$TMP/batch.err" ||
-    fail "summary: $(tail -1 "$TMP/batch.err")"
+grep -q "^lorc batch: 16 requests (0 errors)" "$TMP/batch.err" || fail "summary: $(tail -1 "$TMP/batch.err")"
 
 for c in "${configs[@]}"; do
     name=${c%%|*}
     flags=${c##*|}
-    [ "$name" = full ] && [ $skip_full = 1 ] && continue
     for p in 0 1; do
         # shellcheck disable=SC2086
         want=$("$BIN" run -m "$M" -p "${prompts[$p]}" -n "${ns[$p]}" --temp 0 -t 2 $flags 2>"$TMP/run.err") ||
@@ -94,7 +89,7 @@ done
 n_distinct=$(/usr/bin/python3 -c '
 import json, sys
 print(len({json.loads(l)["text"] for l in open(sys.argv[1]) if json.loads(l)["id"].endswith("-0")}))' "$TMP/res.jsonl")
-[ "$n_distinct" -ge $((5 - skip_full)) ] || fail "only $n_distinct distinct texts among the configurations"
+[ "$n_distinct" -ge 6 ] || fail "only $n_distinct distinct texts among the eight configurations"
 
 [ "$fails" -eq 0 ] && echo "test_batch: ok"
 exit $((fails > 0))
