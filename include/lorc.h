@@ -316,8 +316,8 @@ lorc_status lorc_sequence_use(lorc_sequence *seq, lorc_registry *reg, const lorc
 /* ----------------------------------------------------------- scheduler */
 
 typedef struct lorc_scheduler_params {
-    int max_seqs;      /* requests generating at once; 0: 8 */
-    int step_tokens;   /* tokens per forward pass (the step's budget); 0: the context's n_batch */
+    int max_seqs;      /* requests generating at once; 0: 8; at most step_tokens (each needs a token per step) */
+    int step_tokens;   /* tokens per forward pass (the step's budget); 0: the context's n_batch; at most n_batch */
     int prefill_chunk; /* prompt tokens one request may feed per step, so long prompts do not stall
                           generation; 0: step_tokens / 2 (at least 1) */
 } lorc_scheduler_params;
@@ -380,7 +380,12 @@ void lorc_scheduler_cancel(lorc_scheduler *sched, uint64_t id);
  * the others in the background), runs one lorc_decode_batch over prompt
  * chunks and generated tokens of the running requests within the token
  * budget (oldest first, no request starves), samples, and emits events.
- * Returns LORC_OK also when some requests failed (they get DONE events). */
+ * Returns LORC_OK also when some requests failed (they get DONE events).
+ * When KV pages run out the scheduler waits rather than fails: it preempts
+ * the most recently admitted request (recomputed later, same output) and
+ * admits nothing new until a request finishes; only a request that does
+ * not fit alone ends with LORC_ERR_KV_FULL. Cancellations and requests
+ * submitted during a step (from callbacks too) take effect in the next. */
 lorc_status lorc_scheduler_step(lorc_scheduler *sched, lorc_error *err);
 /* Requests queued or running. */
 int lorc_scheduler_pending(lorc_scheduler *sched);

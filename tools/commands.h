@@ -12,6 +12,7 @@ int lorc_cmd_diff(int argc, char **argv);
 int lorc_cmd_extract(int argc, char **argv);
 int lorc_cmd_convert(int argc, char **argv);
 int lorc_cmd_bench(int argc, char **argv);
+int lorc_cmd_batch(int argc, char **argv);
 int lorc_cmd_serve(int argc, char **argv);
 
 #endif

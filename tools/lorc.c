@@ -23,6 +23,7 @@ static const command commands[] = {
     {"extract", lorc_cmd_extract, "approximate a fine-tune's difference as a LoRA adapter"},
     {"convert", lorc_cmd_convert, "convert a PEFT adapter directory to a GGUF adapter"},
     {"bench", lorc_cmd_bench, "measure speed against memory bandwidth"},
+    {"batch", lorc_cmd_batch, "run a JSONL file of requests on many adapters at once"},
     {"serve", lorc_cmd_serve, "serve a model over HTTP"},
 };
 
