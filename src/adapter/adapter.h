@@ -31,6 +31,7 @@ struct lorc_adapter {
     lorc_adapter_weight *slots; /* owned [n_slots]; tensor data lives in the storage below */
     int rank;                   /* largest r, for inspect */
     bool is_dora;
+    uint64_t identity;          /* content hash (identity.c), set once loaded: the prefix cache's key part */
     void *storage;              /* owned: implementation-specific (mmaps, buffers); freed by lorc_adapter_free */
     void (*free_storage)(void *storage);
 };
