@@ -95,6 +95,7 @@ void lorc_kv_seq_trim(lorc_sequence *seq) {
 }
 
 void lorc_kv_seq_clear(lorc_sequence *seq) {
+    /* Last page first: see lorc_kv_page_release on the LRU order. */
     while (seq->n_pages > 0) lorc_kv_page_release(&seq->ctx->kv, seq->pages[--seq->n_pages]);
     seq->n_keyed = 0;
 }

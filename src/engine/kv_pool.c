@@ -124,6 +124,10 @@ void lorc_kv_page_release(lorc_kv_pool *pool, int32_t id) {
     lorc_kv_page *p = &pool->pages[id];
     if (--p->ref > 0) return;
     if (p->cached) {
+        /* Idle from now: its LRU age starts here. A sequence releases its
+         * pages last first, so the head of a prefix chain — useless to lose
+         * before its tail — is the last of them to be evicted. */
+        p->last_use = ++pool->clock;
         pool->n_idle++;
         return;
     }
