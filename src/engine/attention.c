@@ -119,15 +119,19 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
     }
     /* P·V: a page's V rows are made F32 once for all the block's queries;
      * every output still sums its rows in position order. */
+    /* The block's rows are in increasing positions, so the queries that
+     * see position t are a suffix [c_first, n_q) that shrinks as t grows. */
+    int c_first = 0;
     for (int pg = 0; pg < n_pg; pg++) {
         const int t0 = pg * P, nr = n_kv_max - t0 < P ? n_kv_max - t0 : P;
         size_t stride;
         const float *v = rows_f32(kv->type_v, V_ROWS(pg), kv->row_v, nr, hd, kvbuf, &stride);
-        for (int t = t0; t < t0 + nr; t++)
-            for (int c = 0; c < n_q; c++)
-                if (t < N_KV(c))
-                    vk->axpy_f32(sc[(size_t)c * (size_t)ctx->n_ctx + (size_t)t], v + (size_t)(t - t0) * stride,
-                                 OUTPUT(c), hd);
+        for (int t = t0; t < t0 + nr; t++) {
+            while (N_KV(c_first) <= t) c_first++; /* t < n_kv_max = N_KV(n_q - 1): stops inside */
+            const float *vt = v + (size_t)(t - t0) * stride;
+            for (int c = c_first; c < n_q; c++)
+                vk->axpy_f32(sc[(size_t)c * (size_t)ctx->n_ctx + (size_t)t], vt, OUTPUT(c), hd);
+        }
     }
 #undef QUERY
 #undef OUTPUT

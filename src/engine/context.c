@@ -162,8 +162,8 @@ static lorc_status kv_setup(lorc_context *ctx, const lorc_context_params *p, lor
     int page_tokens = p->kv_page_tokens ? p->kv_page_tokens : 16;
     if (page_tokens < 1 || page_tokens > 4096)
         return lorc_fail(err, LORC_ERR_INVALID, "context: kv_page_tokens = %d is outside 1..4096", p->kv_page_tokens);
-    lorc_kv_pool_init(&ctx->kv, hp, (lorc_type)types[0], (lorc_type)types[1], page_tokens, p->kv_budget_bytes,
-                      p->prefix_cache);
+    lorc_kv_pool_init(&ctx->kv, hp, (lorc_type)types[0], (lorc_type)types[1], page_tokens, p->n_ctx,
+                      p->kv_budget_bytes, p->prefix_cache);
     return LORC_OK;
 }
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 void lorc_kv_pool_init(lorc_kv_pool *pool, const lorc_hparams *hp, lorc_type type_k, lorc_type type_v,
-                       int page_tokens, size_t budget_bytes, bool prefix_cache) {
+                       int page_tokens, int n_ctx, size_t budget_bytes, bool prefix_cache) {
     *pool = (lorc_kv_pool){0};
     const lorc_type_info *tk = lorc_type_get(type_k), *tv = lorc_type_get(type_v);
     pool->page_tokens = page_tokens;
@@ -21,6 +21,8 @@ void lorc_kv_pool_init(lorc_kv_pool *pool, const lorc_hparams *hp, lorc_type typ
     pool->page_bytes = (size_t)hp->n_layer * pool->layer_bytes;
     pool->budget_bytes = budget_bytes;
     pool->budget_pages = budget_bytes ? (int64_t)(budget_bytes / pool->page_bytes) : -1;
+    const int64_t ctx_pages = ((int64_t)n_ctx + page_tokens - 1) / page_tokens;
+    pool->idle_cap = budget_bytes ? -1 : ctx_pages > 64 ? ctx_pages : 64;
     pool->prefix_cache = prefix_cache;
     pool->free_slot = -1;
 }
@@ -129,6 +131,7 @@ void lorc_kv_page_release(lorc_kv_pool *pool, int32_t id) {
          * before its tail — is the last of them to be evicted. */
         p->last_use = ++pool->clock;
         pool->n_idle++;
+        if (pool->idle_cap >= 0 && pool->n_idle > pool->idle_cap) free(evict_lru(pool));
         return;
     }
     free(p->data);

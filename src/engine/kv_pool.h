@@ -45,6 +45,7 @@ typedef struct lorc_kv_pool {
     size_t page_bytes;       /* n_layer * layer_bytes */
     size_t budget_bytes;     /* 0: no limit */
     int64_t budget_pages;    /* budget_bytes / page_bytes; -1: no limit */
+    int64_t idle_cap;        /* most idle cached pages kept without a budget; -1: the budget bounds them */
     bool prefix_cache;
     lorc_kv_page *pages;     /* owned [cap] page slots */
     int32_t n_slots, cap;
@@ -57,9 +58,12 @@ typedef struct lorc_kv_pool {
     uint64_t clock;
 } lorc_kv_pool;
 
-/* Sets the pool up for `hp` (nothing allocated until pages are taken). */
+/* Sets the pool up for `hp` (nothing allocated until pages are taken).
+ * Without a budget, idle cached pages are kept up to the pages of one full
+ * context of n_ctx positions (at least 64): a long-running process that
+ * never reuses its prompts must not grow without bound. */
 void lorc_kv_pool_init(lorc_kv_pool *pool, const lorc_hparams *hp, lorc_type type_k, lorc_type type_v,
-                       int page_tokens, size_t budget_bytes, bool prefix_cache);
+                       int page_tokens, int n_ctx, size_t budget_bytes, bool prefix_cache);
 void lorc_kv_pool_free(lorc_kv_pool *pool);
 
 /* Pages that can still be taken: room under the budget plus idle cached
