@@ -12,6 +12,7 @@
 
 #include "lorc.h"
 #include "synth.h"
+#include "tensor/kernels.h"
 #include "testutil.h"
 
 static const char *PROMPT =
@@ -197,7 +198,47 @@ static void bytes_and_budget(lorc_model *m, const int32_t *t, int n) {
     (void)n;
 }
 
+/* The vec kernels' F16 conversions (F16C on x86) give the scalar bits:
+ * every half to float, and floats of every magnitude (F16 subnormals,
+ * rounding ties, overflow) to half, on odd lengths (tails). */
+static void f16_conversions(void) {
+    lorc_kernels fast, ref;
+    lorc_cpu_features cpu;
+    lorc_cpu_detect(&cpu);
+    lorc_kernels_init(&fast, &cpu, lorc_isa_best(&cpu));
+    lorc_kernels_init_scalar(&ref);
+    enum { N = 65536 };
+    uint16_t *h = malloc(N * sizeof *h), *h2 = malloc(N * sizeof *h2);
+    float *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+    for (int i = 0; i < N; i++) h[i] = (uint16_t)i;
+    fast.vec.f16_to_f32(h, a, N - 3);
+    ref.vec.f16_to_f32(h, b, N - 3);
+    int bad = 0;
+    for (int i = 0; i < N - 3; i++) bad += isnan(a[i]) ? !isnan(b[i]) : memcmp(&a[i], &b[i], sizeof a[i]) != 0;
+    CHECK_MSG(bad == 0, "%d halves convert differently", bad);
+    uint64_t r = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < N; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        const double mag = ldexp(1.0, (int)(r >> 59) - 27 + (int)((r >> 40) & 15)); /* 2^-27 .. 2^19 */
+        a[i] = (float)(((double)(r >> 11) / 9007199254740992.0 - 0.5) * mag);
+        if (i % 7 == 0) a[i] = (float)((int)(r >> 44) % 4096) / 1024.0f + 1.0f / 2048.0f; /* ties */
+    }
+    a[0] = 65504.0f;
+    a[1] = 65520.0f; /* rounds to inf */
+    a[2] = -1e9f;
+    fast.vec.f32_to_f16(a, h, N - 5);
+    ref.vec.f32_to_f16(a, h2, N - 5);
+    bad = 0;
+    for (int i = 0; i < N - 5; i++) bad += h[i] != h2[i];
+    CHECK_MSG(bad == 0, "%d floats convert to half differently", bad);
+    free(h);
+    free(h2);
+    free(a);
+    free(b);
+}
+
 int main(void) {
+    f16_conversions();
     lorc_error err = {0};
     lorc_model *m = NULL;
     if (lorc_model_load(test_shared("models/stories260K.gguf"), &m, &err) != LORC_OK) {

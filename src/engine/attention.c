@@ -57,13 +57,13 @@ static void scores_tiled(const lorc_type_kernel *e, int hd, const uint8_t *kc, s
 
 /* One head's slice of rows [0, nr) of a page as F32: in place for F32
  * (*stride set to the row length in floats), else dequantized into buf. */
-static const float *rows_f32(lorc_type type, const uint8_t *rows, size_t row_bytes, int nr, int hd, float *buf,
-                             size_t *stride) {
+static const float *rows_f32(const lorc_vec_kernels *vk, lorc_type type, const uint8_t *rows, size_t row_bytes,
+                             int nr, int hd, float *buf, size_t *stride) {
     if (type == LORC_TYPE_F32) {
         *stride = row_bytes / sizeof(float);
         return (const float *)(const void *)rows;
     }
-    const lorc_to_float_fn to_float = lorc_type_get(type)->to_float;
+    const lorc_to_float_fn to_float = type == LORC_TYPE_F16 ? vk->f16_to_f32 : lorc_type_get(type)->to_float;
     for (int t = 0; t < nr; t++) to_float(rows + (size_t)t * row_bytes, buf + (size_t)t * (size_t)hd, hd);
     *stride = (size_t)hd;
     return buf;
@@ -103,7 +103,7 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
         for (int pg = 0; pg < n_pg; pg++) {
             const int t0 = pg * P, nr = n_kv_max - t0 < P ? n_kv_max - t0 : P;
             size_t stride;
-            const float *k = rows_f32(kv->type_k, K_ROWS(pg), kv->row_k, nr, hd, kvbuf, &stride);
+            const float *k = rows_f32(vk, kv->type_k, K_ROWS(pg), kv->row_k, nr, hd, kvbuf, &stride);
             for (int c = 0; c < n_q; c++)
                 for (int t = t0; t < t0 + nr && t < N_KV(c); t++)
                     sc[(size_t)c * (size_t)ctx->n_ctx + (size_t)t] =
@@ -125,7 +125,7 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
     for (int pg = 0; pg < n_pg; pg++) {
         const int t0 = pg * P, nr = n_kv_max - t0 < P ? n_kv_max - t0 : P;
         size_t stride;
-        const float *v = rows_f32(kv->type_v, V_ROWS(pg), kv->row_v, nr, hd, kvbuf, &stride);
+        const float *v = rows_f32(vk, kv->type_v, V_ROWS(pg), kv->row_v, nr, hd, kvbuf, &stride);
         for (int t = t0; t < t0 + nr; t++) {
             while (N_KV(c_first) <= t) c_first++; /* t < n_kv_max = N_KV(n_q - 1): stops inside */
             const float *vt = v + (size_t)(t - t0) * stride;

@@ -145,8 +145,11 @@ void lorc_kv_store(lorc_context *ctx, const lorc_batch *b, int layer) {
     const lorc_kv_pool *p = &ctx->kv;
     const lorc_hparams *hp = &ctx->model->hp;
     const int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
-    const lorc_from_float_fn to_k = lorc_type_get(p->type_k)->from_float;
-    const lorc_from_float_fn to_v = lorc_type_get(p->type_v)->from_float;
+    /* F16 through the vec kernel (F16C where the CPU has it): same bits. */
+    const lorc_from_float_fn to_k =
+        p->type_k == LORC_TYPE_F16 ? ctx->kern.vec.f32_to_f16 : lorc_type_get(p->type_k)->from_float;
+    const lorc_from_float_fn to_v =
+        p->type_v == LORC_TYPE_F16 ? ctx->kern.vec.f32_to_f16 : lorc_type_get(p->type_v)->from_float;
     for (int i = 0; i < b->n_tokens; i++) {
         const lorc_sequence *s = b->seqs[i];
         const int32_t id = s->pages[b->pos[i] / p->page_tokens];
