@@ -4,7 +4,8 @@
  * KV bytes that grow with the tokens and not with n_ctx, the budget
  * (LORC_ERR_KV_FULL with nothing advanced or lost, then success once a
  * sequence is freed), and chunk invariance of logits over pages (chunks of
- * 1, 3 and 16 give the same bits as the whole prompt). */
+ * 1, 3 and 16 give the same bits as the whole prompt; so do pages of 1, 5,
+ * 16 or 64 positions). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,32 @@ static void types_and_chunks(lorc_model *m, const int32_t *t, int n, bool q8, co
     free(l16);
     lorc_context_free(c32);
     lorc_context_free(c16);
+}
+
+/* The page size changes where pages break, never a bit of the logits. */
+static void page_sizes(lorc_model *m, const int32_t *t, int n) {
+    const size_t all = (size_t)n * (size_t)lorc_model_n_vocab(m);
+    float *ref = NULL;
+    static const int sizes[4] = {16, 1, 5, 64};
+    for (int k = 0; k < 4; k++) {
+        lorc_context_params cp = lorc_context_default_params();
+        cp.n_threads = 2;
+        cp.n_ctx = 256;
+        cp.kv_page_tokens = sizes[k];
+        lorc_context *ctx = NULL;
+        lorc_error err = {0};
+        CHECK_MSG(lorc_context_new(m, &cp, &ctx, &err) == LORC_OK, "%s", err.message);
+        if (!ctx) continue;
+        float *l = logits_of(m, ctx, t, n, 7);
+        if (!ref)
+            ref = l;
+        else {
+            CHECK_MSG(!memcmp(l, ref, all * sizeof *l), "pages of %d positions change the logits", sizes[k]);
+            free(l);
+        }
+        lorc_context_free(ctx);
+    }
+    free(ref);
 }
 
 /* KV bytes follow the tokens; budget exhaustion changes nothing. */
@@ -251,6 +278,7 @@ int main(void) {
     CHECK(n >= 50);
     types_and_chunks(m, t, (int)n, false, "stories260K");
     bytes_and_budget(m, t, (int)n);
+    page_sizes(m, t, (int)n);
 
     /* head_dim 8: Q8_0 does not fit, refused at context creation. */
     lorc_context_params cp = lorc_context_default_params();

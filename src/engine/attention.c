@@ -118,9 +118,9 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
         memset(OUTPUT(c), 0, (size_t)hd * sizeof(float));
     }
     /* P·V: a page's V rows are made F32 once for all the block's queries;
-     * every output still sums its rows in position order. */
-    /* The block's rows are in increasing positions, so the queries that
-     * see position t are a suffix [c_first, n_q) that shrinks as t grows. */
+     * every output still sums its rows in position order. The block's rows
+     * are in increasing positions, so the queries that see position t are a
+     * suffix [c_first, n_q) that shrinks as t grows. */
     int c_first = 0;
     for (int pg = 0; pg < n_pg; pg++) {
         const int t0 = pg * P, nr = n_kv_max - t0 < P ? n_kv_max - t0 : P;
