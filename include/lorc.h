@@ -123,7 +123,7 @@ typedef struct lorc_context_params {
 lorc_context_params lorc_context_default_params(void);
 lorc_status lorc_context_new(lorc_model *model, const lorc_context_params *params, lorc_context **out,
                              lorc_error *err);
-void lorc_context_free(lorc_context *ctx);
+void lorc_context_free(lorc_context *ctx); /* free its sequences first: they hold its KV pages */
 int lorc_context_n_ctx(const lorc_context *ctx);
 int lorc_context_n_batch(const lorc_context *ctx);
 /* Bytes of KV pages allocated now (in use by sequences + held by the prefix

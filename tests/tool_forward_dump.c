@@ -79,6 +79,9 @@ int main(int argc, char **argv) {
     }
     lorc_context_params cp = lorc_context_default_params();
     cp.n_threads = atoi(argv[4]);
+    /* A numeric reference of the math: the KV cache keeps F32 (the F16
+     * default rounds K and V, which numpy does not). */
+    cp.type_k = cp.type_v = LORC_KV_F32;
     if (lorc_context_new(model, &cp, &ctx, &err) != LORC_OK || lorc_sequence_new(ctx, &seq, &err) != LORC_OK) {
         fprintf(stderr, "%s\n", err.message);
         return 1;

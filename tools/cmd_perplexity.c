@@ -21,6 +21,7 @@ static const char ppl_usage[] =
     "  -c, --ctx-size N      chunk length (default 512; with --kl-divergence: the file's)\n"
     "  -b, --batch-size N    tokens per forward pass (default: CTX)\n"
     "  -t, --threads N       threads (default: all cores)\n"
+    "%s"
     "  --kl-divergence-base FILE\n"
     "                        logits file in llama.cpp's format: written, or read with --kl-divergence\n"
     "  --kl-divergence       compare with the saved logits: KL divergence, same top token, PPL ratio\n"
@@ -30,14 +31,16 @@ static const char ppl_usage[] =
 /* Returns 0 to go on, 1 on an error (printed), 2 after --help. */
 static int parse_args(int argc, char **argv, ppl_opts *o) {
     memset(o, 0, sizeof *o);
+    o->kv = kv_opts_default();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         bool missing = false;
         int r = adapter_opts_parse(&o->adapters, "perplexity", argc, argv, &i);
+        if (r == 0) r = kv_opts_parse(&o->kv, "perplexity", argc, argv, &i);
         if (r < 0) return 1;
         if (r > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf(ppl_usage, adapter_opts_usage);
+            printf(ppl_usage, kv_opts_usage, adapter_opts_usage);
             return 2;
         } else if (!strcmp(a, "--kl-divergence")) {
             o->kl_divergence = true;

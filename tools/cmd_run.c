@@ -9,6 +9,7 @@
 #include "adapter_opts.h"
 #include "base/error.h"
 #include "cli.h"
+#include "kv_opts.h"
 #include "commands.h"
 #include "text_file.h"
 
@@ -33,6 +34,7 @@ static const char run_usage[] =
     "  -b, --batch-size N    tokens per forward pass (default 512)\n"
     "  --no-bos              do not prepend BOS even when the vocab asks for it\n"
     "%s"
+    "%s"
     "  -h, --help            this help\n";
 
 typedef struct run_opts {
@@ -42,6 +44,7 @@ typedef struct run_opts {
     bool seed_given;
     lorc_sampler_params sp;
     adapter_opts adapters;
+    kv_opts kv;
 } run_opts;
 
 static double now_sec(void) {
@@ -55,15 +58,17 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = -1;
     o->sp = lorc_sampler_default_params();
+    o->kv = kv_opts_default();
     long repeat_last_n = o->sp.repeat_last_n;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         bool missing = false;
         int r = adapter_opts_parse(&o->adapters, "run", argc, argv, &i);
+        if (r == 0) r = kv_opts_parse(&o->kv, "run", argc, argv, &i);
         if (r < 0) return 1;
         if (r > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf(run_usage, adapter_opts_usage);
+            printf(run_usage, kv_opts_usage, adapter_opts_usage);
             return 2;
         } else if (!strcmp(a, "--no-bos")) {
             o->no_bos = true;
@@ -263,6 +268,7 @@ int lorc_cmd_run(int argc, char **argv) {
     cp.n_threads = (int)o.threads;
     cp.n_ctx = (int)o.ctx;
     if (o.batch) cp.n_batch = (int)o.batch;
+    kv_opts_apply(&o.kv, &cp);
     if (lorc_context_new(s.model, &cp, &s.ctx, &err) != LORC_OK || lorc_sequence_new(s.ctx, &s.seq, &err) != LORC_OK ||
         adapter_state_attach(&s.adapters, s.seq, &err) != LORC_OK) {
         rc = cli_fail("run", &err);

@@ -19,6 +19,7 @@ bool ppl_env_open(ppl_env *env, const ppl_opts *o, int n_ctx) {
     cp.n_ctx = n_ctx;
     cp.n_threads = (int)o->threads;
     cp.n_batch = o->batch ? (int)o->batch : n_ctx;
+    kv_opts_apply(&o->kv, &cp);
     if (lorc_context_new(env->model, &cp, &env->ctx, &err) != LORC_OK ||
         lorc_sequence_new(env->ctx, &env->seq, &err) != LORC_OK ||
         adapter_state_attach(env->adapters, env->seq, &err) != LORC_OK) {

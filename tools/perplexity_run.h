@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "adapter_opts.h"
+#include "kv_opts.h"
 #include "lorc.h"
 
 enum { PPL_DEFAULT_CTX = 512 }; /* llama.cpp's perplexity default */
@@ -21,6 +22,7 @@ typedef struct ppl_opts {
     long batch;   /* 0: the chunk length */
     long threads; /* 0: all cores */
     adapter_opts adapters;
+    kv_opts kv;   /* -ctk / -ctv */
 } ppl_opts;
 
 typedef struct ppl_env {

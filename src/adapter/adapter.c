@@ -9,6 +9,7 @@
 #include "../base/error.h"
 #include "../tensor/types.h"
 #include "adapter_load.h"
+#include "identity.h"
 #include "lora_gguf.h"
 #include "peft.h"
 
@@ -248,6 +249,7 @@ lorc_status lorc_adapter_load(lorc_model *model, const char *path, lorc_adapter 
         }
     }
     if (s == LORC_OK) {
+        ad->identity = lorc_adapter_identity_compute(ad);
         *out = ad;
     } else {
         lorc_adapter_free(ad);

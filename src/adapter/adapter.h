@@ -42,6 +42,7 @@ struct lorc_adapter {
     lorc_adapter_weight *slots; /* owned [n_slots]; tensor data lives in the storage below */
     int rank;                   /* largest r, for inspect */
     bool is_dora;
+    uint64_t identity;          /* content hash (identity.c), set once loaded: the prefix cache's key part */
     void *storage;              /* owned: implementation-specific (mmaps, buffers); freed by lorc_adapter_free */
     void (*free_storage)(void *storage);
     lorc_adapter_budget budget; /* set by a registry that owns the adapter */

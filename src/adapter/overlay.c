@@ -11,6 +11,7 @@
 #include "../tensor/types.h"
 #include "../format/fingerprint.h"
 #include "../format/gguf_tensor.h"
+#include "identity.h"
 
 static void shape_str(uint32_t n_dims, const int64_t *ne, char *buf, size_t cap) {
     size_t len = 0;
@@ -215,6 +216,7 @@ static lorc_status overlay_open(lorc_model *model, const char *path, bool force,
     }
     o->n_swaps = n_swaps;
     o->model = model;
+    o->identity = lorc_overlay_identity_compute(o);
     *out = o;
     return LORC_OK;
 }

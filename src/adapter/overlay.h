@@ -37,6 +37,7 @@ struct lorc_overlay {
     int n_swaps;
     lorc_overlay_swap *swaps; /* owned [n_swaps] (a tied tensor fills two slots) */
     bool applied;             /* lorc_overlay_apply swapped it into model->w; false: loaded for sequences */
+    uint64_t identity;        /* content hash of the replacement tensors (identity.c): the prefix cache's key part */
 };
 
 /* Checks an open overlay file against a model without changing anything.

@@ -1,15 +1,18 @@
 /* attention.c — causal self-attention as blocked products over the KV
- * cache. A work item is one block of query rows of one sequence and one KV
+ * pages. A work item is one block of query rows of one sequence and one KV
  * head: the queries of those rows for every head of the GQA group (they
- * share K and V) are packed once and scored against the cached K rows with
- * the F32 weight type's tile kernel (K rows play the weight rows), then
- * softmax and P·V run through the table's vec kernels.
+ * share K and V) are packed once into the K type's activation format and
+ * scored against the cached K rows of each page with that type's tile
+ * kernel (K rows play the weight rows: F32, F16 or Q8_0), then softmax, and
+ * P·V over each page's V rows made F32 once per item (the vec kernels).
  *
  * Batch invariance: each (query, key) score is one tile pair (bit-identical
  * whatever the tile), each query's softmax covers exactly its own
  * positions, and P·V adds V rows in position order; so a row's output does
  * not depend on the rows around it, nor on the thread that computed it. */
 #include "attention.h"
+
+#include "../tensor/types.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -37,49 +40,75 @@ typedef struct attn_job {
     atomic_int next;
 } attn_job;
 
-/* Scores of the block's n_q packed queries against K rows [0, n_kv):
- * sc[c * n_ctx + t]. */
-static void scores_tiled(const lorc_type_kernel *e, int hd, const float *kc, int64_t kv_dim, int n_kv,
+/* Scores of n_q packed queries against the nr K rows at `kc` (row stride
+ * k_stride bytes): sc[c * n_ctx + t] for t < nr. */
+static void scores_tiled(const lorc_type_kernel *e, int hd, const uint8_t *kc, size_t k_stride, int nr_all,
                          const uint8_t *qp, size_t q_bytes, int n_q, float *sc, int n_ctx) {
     const int tr = e->tile_rows, tc = e->tile_cols;
-    for (int t0 = 0; t0 < n_kv; t0 += tr) {
-        const int nr = n_kv - t0 < tr ? n_kv - t0 : tr;
+    for (int t0 = 0; t0 < nr_all; t0 += tr) {
+        const int nr = nr_all - t0 < tr ? nr_all - t0 : tr;
         for (int c0 = 0; c0 < n_q; c0 += tc) {
             const int nc = n_q - c0 < tc ? n_q - c0 : tc;
-            e->tile(hd, kc + (int64_t)t0 * kv_dim, (size_t)kv_dim * sizeof(float), nr, qp + (size_t)c0 * q_bytes,
-                    q_bytes, nc, sc + (size_t)c0 * (size_t)n_ctx + (size_t)t0, (size_t)n_ctx);
+            e->tile(hd, kc + (size_t)t0 * k_stride, k_stride, nr, qp + (size_t)c0 * q_bytes, q_bytes, nc,
+                    sc + (size_t)c0 * (size_t)n_ctx + (size_t)t0, (size_t)n_ctx);
         }
     }
 }
 
-static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp) {
+/* One head's slice of rows [0, nr) of a page as F32: in place for F32
+ * (*stride set to the row length in floats), else dequantized into buf. */
+static const float *rows_f32(const lorc_vec_kernels *vk, lorc_type type, const uint8_t *rows, size_t row_bytes,
+                             int nr, int hd, float *buf, size_t *stride) {
+    if (type == LORC_TYPE_F32) {
+        *stride = row_bytes / sizeof(float);
+        return (const float *)(const void *)rows;
+    }
+    const lorc_to_float_fn to_float = type == LORC_TYPE_F16 ? vk->f16_to_f32 : lorc_type_get(type)->to_float;
+    for (int t = 0; t < nr; t++) to_float(rows + (size_t)t * row_bytes, buf + (size_t)t * (size_t)hd, hd);
+    *stride = (size_t)hd;
+    return buf;
+}
+
+static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, float *kvbuf) {
     lorc_context *ctx = jb->ctx;
     const lorc_batch *b = jb->b;
     const lorc_hparams *hp = &ctx->model->hp;
     const lorc_vec_kernels *vk = &ctx->kern.vec;
-    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
-    const int64_t q_dim = (int64_t)hp->n_head * hd, kv_dim = (int64_t)hp->n_head_kv * hd;
+    const lorc_kv_pool *kv = &ctx->kv;
+    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, P = kv->page_tokens;
+    const int64_t q_dim = (int64_t)hp->n_head * hd;
     const int blk = item / hp->n_head_kv, kvh = item % hp->n_head_kv;
     const int i0 = ctx->attn_block[blk], i1 = ctx->attn_block[blk + 1];
     const lorc_sequence *s = b->seqs[i0];
     const int n_kv_max = b->pos[i1 - 1] + 1, n_q = (i1 - i0) * group;
-    const size_t layer_off = (size_t)jb->layer * (size_t)s->n_ctx * (size_t)kv_dim;
-    const float *kc = s->k_cache + layer_off + (int64_t)kvh * hd;
-    const float *vc = s->v_cache + layer_off + (int64_t)kvh * hd;
     const float scale = 1.0f / sqrtf((float)hd);
     /* Query c is head kvh·group + c % group of batch row i0 + c / group. */
 #define QUERY(c) (ctx->q + (int64_t)(i0 + (c) / group) * q_dim + (int64_t)(kvh * group + (c) % group) * hd)
 #define OUTPUT(c) (ctx->att + (int64_t)(i0 + (c) / group) * q_dim + (int64_t)(kvh * group + (c) % group) * hd)
 #define N_KV(c) (b->pos[i0 + (c) / group] + 1)
+#define K_ROWS(pg) (lorc_kv_k(kv, s->pages[pg], jb->layer, 0) + (size_t)kvh * kv->head_k)
+#define V_ROWS(pg) (lorc_kv_v(kv, s->pages[pg], jb->layer, 0) + (size_t)kvh * kv->head_v)
+    const int n_pg = (n_kv_max + P - 1) / P;
 
+    /* Q·Kᵀ page by page: a score is one (K row, query) pair of the tile,
+     * the same bits wherever the page boundary falls. */
     if (ctx->attn_qpack_bytes) {
-        const lorc_type_kernel *e = &ctx->kern.type[LORC_TYPE_F32];
+        const lorc_type_kernel *e = &ctx->kern.type[kv->type_k];
         for (int c = 0; c < n_q; c++) e->act->from_float(QUERY(c), qp + (size_t)c * ctx->attn_qpack_bytes, hd);
-        scores_tiled(e, hd, kc, kv_dim, n_kv_max, qp, ctx->attn_qpack_bytes, n_q, sc, ctx->n_ctx);
+        for (int pg = 0; pg < n_pg; pg++) {
+            const int t0 = pg * P, nr = n_kv_max - t0 < P ? n_kv_max - t0 : P;
+            scores_tiled(e, hd, K_ROWS(pg), kv->row_k, nr, qp, ctx->attn_qpack_bytes, n_q, sc + t0, ctx->n_ctx);
+        }
     } else {
-        for (int c = 0; c < n_q; c++)
-            for (int t = 0; t < N_KV(c); t++)
-                sc[(size_t)c * (size_t)ctx->n_ctx + (size_t)t] = vk->dot_f32(QUERY(c), kc + (int64_t)t * kv_dim, hd);
+        for (int pg = 0; pg < n_pg; pg++) {
+            const int t0 = pg * P, nr = n_kv_max - t0 < P ? n_kv_max - t0 : P;
+            size_t stride;
+            const float *k = rows_f32(vk, kv->type_k, K_ROWS(pg), kv->row_k, nr, hd, kvbuf, &stride);
+            for (int c = 0; c < n_q; c++)
+                for (int t = t0; t < t0 + nr && t < N_KV(c); t++)
+                    sc[(size_t)c * (size_t)ctx->n_ctx + (size_t)t] =
+                        vk->dot_f32(QUERY(c), k + (size_t)(t - t0) * stride, hd);
+        }
     }
     for (int c = 0; c < n_q; c++) {
         float *row = sc + (size_t)c * (size_t)ctx->n_ctx;
@@ -88,16 +117,27 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp) {
         vk->softmax_f32(row, n_kv);
         memset(OUTPUT(c), 0, (size_t)hd * sizeof(float));
     }
-    /* P·V: each V row is loaded once for all the block's queries; every
-     * output still sums its rows in position order. */
-    for (int t = 0; t < n_kv_max; t++) {
-        const float *v = vc + (int64_t)t * kv_dim;
-        for (int c = 0; c < n_q; c++)
-            if (t < N_KV(c)) vk->axpy_f32(sc[(size_t)c * (size_t)ctx->n_ctx + (size_t)t], v, OUTPUT(c), hd);
+    /* P·V: a page's V rows are made F32 once for all the block's queries;
+     * every output still sums its rows in position order. The block's rows
+     * are in increasing positions, so the queries that see position t are a
+     * suffix [c_first, n_q) that shrinks as t grows. */
+    int c_first = 0;
+    for (int pg = 0; pg < n_pg; pg++) {
+        const int t0 = pg * P, nr = n_kv_max - t0 < P ? n_kv_max - t0 : P;
+        size_t stride;
+        const float *v = rows_f32(vk, kv->type_v, V_ROWS(pg), kv->row_v, nr, hd, kvbuf, &stride);
+        for (int t = t0; t < t0 + nr; t++) {
+            while (N_KV(c_first) <= t) c_first++; /* t < n_kv_max = N_KV(n_q - 1): stops inside */
+            const float *vt = v + (size_t)(t - t0) * stride;
+            for (int c = c_first; c < n_q; c++)
+                vk->axpy_f32(sc[(size_t)c * (size_t)ctx->n_ctx + (size_t)t], vt, OUTPUT(c), hd);
+        }
     }
 #undef QUERY
 #undef OUTPUT
 #undef N_KV
+#undef K_ROWS
+#undef V_ROWS
 }
 
 static void attn_worker(void *user, int ith, int nth) {
@@ -109,10 +149,11 @@ static void attn_worker(void *user, int ith, int nth) {
     float *sc = ctx->scores + (size_t)ith * n_queries * (size_t)ctx->n_ctx;
     const size_t q_floats = (ctx->attn_qpack_bytes + sizeof(float) - 1) / sizeof(float);
     uint8_t *qp = (uint8_t *)(ctx->qpack + (size_t)ith * n_queries * q_floats);
+    float *kvbuf = ctx->kvbuf + (size_t)ith * (size_t)ctx->kv.page_tokens * (size_t)hp->head_dim;
     for (;;) {
         const int item = atomic_fetch_add_explicit(&jb->next, 1, memory_order_relaxed);
         if (item >= jb->n_items) return;
-        attn_item(jb, item, sc, qp);
+        attn_item(jb, item, sc, qp, kvbuf);
     }
 }
 

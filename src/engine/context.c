@@ -5,6 +5,7 @@
 
 #include "../base/checked.h"
 #include "../base/error.h"
+#include "../tensor/types.h"
 #include "context.h"
 
 lorc_context_params lorc_context_default_params(void) {
@@ -23,6 +24,7 @@ lorc_context_params lorc_context_default_params(void) {
 void lorc_context_free(lorc_context *ctx) {
     if (!ctx) return;
     lorc_threadpool_free(ctx->pool);
+    lorc_kv_pool_free(&ctx->kv);
     lorc_matmul_scratch_free(&ctx->mm);
     free(ctx->arena);
     free(ctx->row_lora);
@@ -48,7 +50,7 @@ static bool alloc_arena(lorc_context *ctx) {
     /* Sizes in floats, each region rounded to 16 floats (64 bytes). */
     const int group = hp->n_head_kv > 0 ? hp->n_head / hp->n_head_kv : 1;
     const uint64_t n_queries = (uint64_t)ctx->attn_rows * (uint64_t)group;
-    uint64_t sizes[14];
+    uint64_t sizes[15];
     int n = 0;
     bool ok = true;
     uint64_t s;
@@ -68,6 +70,9 @@ static bool alloc_arena(lorc_context *ctx) {
               lorc_mul_u64(s, (ctx->attn_qpack_bytes + sizeof(float) - 1) / sizeof(float), &s),
         sizes[n++] = s;                   /* qpack */
     sizes[n++] = vec * LORC_MAX_FUSED; /* vec */
+    ok &= lorc_mul_u64((uint64_t)ctx->n_threads, (uint64_t)ctx->kv.page_tokens, &s) &&
+              lorc_mul_u64(s, (uint64_t)hp->head_dim, &s),
+        sizes[n++] = s; /* kvbuf */
     uint64_t total = 0;
     for (int i = 0; i < n && ok; i++) ok &= lorc_add_u64(total, (sizes[i] + 15) & ~(uint64_t)15, &total);
     uint64_t bytes;
@@ -75,7 +80,7 @@ static bool alloc_arena(lorc_context *ctx) {
     ctx->arena = calloc((size_t)total, sizeof(float));
     if (!ctx->arena) return false;
     float **dst[] = {&ctx->x,    &ctx->xn,   &ctx->tmp, &ctx->q,       &ctx->k,      &ctx->v,  &ctx->att,
-                     &ctx->gate, &ctx->up,   &ctx->rope_cs, &ctx->scores, &ctx->qpack, &ctx->vec};
+                     &ctx->gate, &ctx->up,   &ctx->rope_cs, &ctx->scores, &ctx->qpack, &ctx->vec, &ctx->kvbuf};
     float *p = ctx->arena;
     for (int i = 0; i < n; i++) {
         *dst[i] = p;
@@ -113,16 +118,53 @@ static lorc_status choose_kernels(const char *name, lorc_kernels *k, lorc_error 
 }
 
 /* Attention work items: rows per item, and the bytes of one query vector
- * packed for the F32 tile (0 when head_dim does not fit its act format:
- * attention then uses the vec dot kernel). */
+ * packed for the K type's tile (0 when head_dim does not fit its act
+ * format: attention then uses the vec dot kernel on F32 K rows). */
 static void attn_layout(lorc_context *ctx) {
     const lorc_hparams *hp = &ctx->model->hp;
     const int group = hp->n_head_kv > 0 ? hp->n_head / hp->n_head_kv : 1;
     ctx->attn_rows = group < LORC_ATTN_QUERIES ? LORC_ATTN_QUERIES / group : 1;
-    const lorc_type_kernel *e = &ctx->kern.type[LORC_TYPE_F32];
+    const lorc_type_kernel *e = &ctx->kern.type[ctx->kv.type_k];
     ctx->attn_qpack_bytes = 0;
     if (e->act && e->tile && hp->head_dim % e->act->block == 0)
         ctx->attn_qpack_bytes = (size_t)(hp->head_dim / e->act->block) * e->act->block_bytes;
+}
+
+/* The ggml type of a KV element type, or -1. */
+static int kv_type(lorc_kv_type t) {
+    switch (t) {
+    case LORC_KV_F16: return LORC_TYPE_F16;
+    case LORC_KV_F32: return LORC_TYPE_F32;
+    case LORC_KV_Q8_0: return LORC_TYPE_Q8_0;
+    }
+    return -1;
+}
+
+/* Checks the KV parameters against the model and sets the pool up. */
+static lorc_status kv_setup(lorc_context *ctx, const lorc_context_params *p, lorc_error *err) {
+    const lorc_hparams *hp = &ctx->model->hp;
+    const lorc_kv_type kinds[2] = {p->type_k, p->type_v};
+    const char *const names[2] = {"type_k", "type_v"};
+    int types[2];
+    for (int i = 0; i < 2; i++) {
+        types[i] = kv_type(kinds[i]);
+        if (types[i] < 0)
+            return lorc_fail(err, LORC_ERR_INVALID, "context: %s = %d is not a KV cache type (f16, f32 or q8_0)",
+                             names[i], (int)kinds[i]);
+        const lorc_type_info *ti = lorc_type_get((uint32_t)types[i]);
+        /* Each head's slice of a row must be whole blocks: attention reads
+         * one head at a time. */
+        if (hp->head_dim % ti->block_size != 0)
+            return lorc_fail(err, LORC_ERR_UNSUPPORTED,
+                             "context: %s %s needs head_dim a multiple of %lld, the model's head_dim is %d",
+                             names[i], ti->name, (long long)ti->block_size, hp->head_dim);
+    }
+    int page_tokens = p->kv_page_tokens ? p->kv_page_tokens : 16;
+    if (page_tokens < 1 || page_tokens > 4096)
+        return lorc_fail(err, LORC_ERR_INVALID, "context: kv_page_tokens = %d is outside 1..4096", p->kv_page_tokens);
+    lorc_kv_pool_init(&ctx->kv, hp, (lorc_type)types[0], (lorc_type)types[1], page_tokens, p->n_ctx,
+                      p->kv_budget_bytes, p->prefix_cache);
+    return LORC_OK;
 }
 
 lorc_status lorc_context_new(lorc_model *model, const lorc_context_params *params, lorc_context **out,
@@ -151,6 +193,10 @@ lorc_status lorc_context_new(lorc_model *model, const lorc_context_params *param
     ctx->n_ctx = p.n_ctx;
     ctx->n_batch = p.n_batch;
     size_t nb = (size_t)p.n_batch;
+    if ((st = kv_setup(ctx, &p, err)) != LORC_OK) {
+        lorc_context_free(ctx);
+        return st;
+    }
     attn_layout(ctx);
     ctx->row_lora = calloc(nb * LORC_MAX_FUSED, sizeof *ctx->row_lora);
     ctx->attn_block = calloc(nb + 1, sizeof *ctx->attn_block);
@@ -178,5 +224,9 @@ lorc_status lorc_context_new(lorc_model *model, const lorc_context_params *param
 int lorc_context_n_ctx(const lorc_context *ctx) { return ctx->n_ctx; }
 
 int lorc_context_n_batch(const lorc_context *ctx) { return ctx->n_batch; }
+
+size_t lorc_context_kv_bytes(const lorc_context *ctx) { return (size_t)ctx->kv.n_alloc * ctx->kv.page_bytes; }
+
+size_t lorc_context_kv_budget(const lorc_context *ctx) { return ctx->kv.budget_bytes; }
 
 const char *lorc_context_kernels(const lorc_context *ctx) { return lorc_isa_name(ctx->kern.isa); }

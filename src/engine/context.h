@@ -14,6 +14,7 @@
 #include "../tensor/kernels.h"
 #include "../tensor/matmul.h"
 #include "../model/model.h"
+#include "kv_pool.h"
 
 /* Query vectors (query rows × the GQA group's heads) one attention work
  * item scores against its KV head at once. */
@@ -44,10 +45,12 @@ struct lorc_context {
     float *up;                /* [n_batch][n_ff] */
     float *rope_cs;           /* [n_batch][rope_dim] cos/sin pairs per token */
     int attn_rows;            /* query rows per attention work item (LORC_ATTN_QUERIES / GQA group) */
-    size_t attn_qpack_bytes;  /* one query vector packed in the F32 act format (0: not packable) */
+    size_t attn_qpack_bytes;  /* one query vector packed in the K type's act format (0: not packable) */
     float *scores;            /* [n_threads][attn_rows * group][n_ctx] attention weights */
     float *qpack;             /* [n_threads][attn_rows * group * attn_qpack_bytes] packed queries */
     float *vec;               /* [LORC_MAX_FUSED][max(n_embd, n_head*head_dim)] norm/bias weights as F32 */
+    float *kvbuf;             /* [n_threads][kv_page_tokens * head_dim] one head of a page's K or V rows as F32 */
+    lorc_kv_pool kv;          /* owned: the KV pages of every sequence, and the prefix cache */
     const lorc_lora_list **row_lora; /* owned [LORC_MAX_FUSED][n_batch]: per-row adapter lists of a dispatch's slots */
     int32_t *attn_block;      /* owned [n_batch + 1]: first batch row of each attention row block */
     int32_t *out_rows;        /* owned [n_batch]: batch rows that want logits */
@@ -65,8 +68,14 @@ struct lorc_sequence {
     lorc_context *ctx;     /* borrowed */
     int n_ctx;             /* capacity in positions */
     int n_past;            /* positions filled */
-    float *k_cache;        /* owned [n_layer][n_ctx][n_head_kv*head_dim] */
-    float *v_cache;        /* owned, same layout */
+    /* KV cache: page i (ctx->kv) holds positions [i*P, (i+1)*P), P = kv_page_tokens. */
+    int32_t *pages;        /* owned [cap_pages] page ids; n_pages held */
+    uint64_t *page_keys;   /* owned [cap_pages] prefix-cache keys of pages [0, n_keyed) */
+    int32_t *tokens;       /* owned [cap_pages * P] the token at each position */
+    int n_pages, cap_pages, n_keyed;
+    uint64_t identity;     /* prefix-cache identity at the first token (prefix_cache.c) */
+    bool publish;          /* identity unchanged since then: full pages may be published */
+    int kv_want;           /* scratch of lorc_kv_prepare: positions the step needs, 0: counted */
     lorc_adapter_set adapters;
     lorc_overlay *overlay; /* borrowed (lorc_sequence_set_overlay): replaces base tensors for this sequence's rows; NULL: none */
     lorc_registry_hold held; /* registry references taken by lorc_sequence_use, released when replaced or freed */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "context.h"
+#include "kv_pages.h"
 
 lorc_status lorc_decode(lorc_context *ctx, lorc_sequence *seq, const int32_t *tokens, int n, bool all_logits,
                         float *logits, lorc_error *err) {
@@ -23,6 +24,10 @@ lorc_status lorc_decode(lorc_context *ctx, lorc_sequence *seq, const int32_t *to
                          "context full: %d positions used, %d more requested, capacity %d", seq->n_past, n,
                          seq->n_ctx);
 
+    /* Every page the whole call needs, up front: running out part way would
+     * leave the sequence where it started after work was done. */
+    lorc_status rst = lorc_kv_seq_reserve(seq, seq->n_past + n, err);
+    if (rst != LORC_OK) return rst;
     const int n_past0 = seq->n_past;
     for (int done = 0; done < n;) {
         int nb = n - done < ctx->n_batch ? n - done : ctx->n_batch;
@@ -44,6 +49,7 @@ lorc_status lorc_decode(lorc_context *ctx, lorc_sequence *seq, const int32_t *to
         }
         if (st != LORC_OK) {
             seq->n_past = n_past0;
+            lorc_kv_seq_trim(seq);
             return st;
         }
         done += nb;
@@ -119,7 +125,10 @@ lorc_status lorc_decode_batch(lorc_context *ctx, const lorc_decode_item *items, 
     }
     if (st != LORC_OK) {
         /* Nothing advances: put every sequence back where it was. */
-        for (int k = 0; k < n; k++) items[k].seq->n_past = ctx->dec_past[k];
+        for (int k = 0; k < n; k++) {
+            items[k].seq->n_past = ctx->dec_past[k];
+            lorc_kv_seq_trim(items[k].seq);
+        }
     }
     return st;
 }

@@ -12,6 +12,8 @@
 #include "../tensor/types.h"
 #include "attention.h"
 #include "context.h"
+#include "kv_pages.h"
+#include "prefix_cache.h"
 
 /* A 1-D weight (norm, bias, rope factors) as F32: in place when it is F32,
  * else dequantized into `buf`. NULL stays NULL. */
@@ -133,6 +135,9 @@ lorc_status lorc_forward(lorc_context *ctx, const lorc_batch *b, float *logits, 
     lorc_status st = check_batch(ctx, b, logits, err);
     if (st != LORC_OK || b->n_tokens == 0) return st;
     memset(&ctx->step_mm, 0, sizeof ctx->step_mm);
+    /* Every page the step writes is taken now, or the step fails here with
+     * nothing computed and no sequence changed. */
+    if ((st = lorc_kv_prepare(ctx, b, err)) != LORC_OK) return st;
     const lorc_model *m = ctx->model;
     const lorc_hparams *hp = &m->hp;
     const int n = b->n_tokens, n_embd = hp->n_embd, n_ff = hp->n_ff, hd = hp->head_dim;
@@ -177,11 +182,11 @@ lorc_status lorc_forward(lorc_context *ctx, const lorc_batch *b, float *logits, 
             const float *cs = ctx->rope_cs + (int64_t)i * hp->rope_dim;
             lorc_rope_apply(&rope, ctx->q + i * q_dim, hp->n_head, cs);
             lorc_rope_apply(&rope, ctx->k + i * kv_dim, hp->n_head_kv, cs);
-            lorc_sequence *s = b->seqs[i];
-            size_t off = ((size_t)l * (size_t)s->n_ctx + (size_t)b->pos[i]) * (size_t)kv_dim;
-            memcpy(s->k_cache + off, ctx->k + i * kv_dim, (size_t)kv_dim * sizeof(float));
-            memcpy(s->v_cache + off, ctx->v + i * kv_dim, (size_t)kv_dim * sizeof(float));
         }
+        /* Attention reads every K/V row back from the pages, the rows of
+         * this step too: a row's result is the same whatever batch or chunk
+         * wrote it. */
+        lorc_kv_store(ctx, b, l);
         lorc_attention(ctx, b, l, n_blocks);
         if ((st = linear(ctx, b, lorc_slot_layer(l, LW_ATTN_OUT), ctx->att, ctx->tmp, NULL, n, err))) goto fail;
         for (int64_t e = 0; e < (int64_t)n * n_embd; e++) ctx->x[e] += ctx->tmp[e];
@@ -216,9 +221,12 @@ lorc_status lorc_forward(lorc_context *ctx, const lorc_batch *b, float *logits, 
         goto fail;
 
     for (int i = 0; i < n; i++) b->seqs[i]->n_past = b->pos[i] + 1;
+    for (int i = 0; i < n; i++)
+        if (i == n - 1 || b->seqs[i + 1] != b->seqs[i]) lorc_prefix_publish(b->seqs[i]);
     return LORC_OK;
 fail:
     /* KV rows past each n_past may have been written; they are dead data, as
-     * n_past is unchanged. */
+     * n_past is unchanged, and the pages taken for them go back. */
+    for (int i = 0; i < n; i++) lorc_kv_seq_trim(b->seqs[i]);
     return st;
 }

@@ -64,6 +64,10 @@ typedef struct lorc_vec_kernels {
     void (*axpy_f32)(float a, const float *x, float *y, int64_t n); /* y += a·x */
     /* x[i] = exp(x[i] - max) / sum, in place; returns nothing, n >= 1 */
     void (*softmax_f32)(float *x, int64_t n);
+    /* F16 rows to F32 and back (round to nearest even), for the KV cache's
+     * F16 elements: the same bits as the F16 type's to_float/from_float. */
+    void (*f16_to_f32)(const void *src, float *dst, int64_t n);
+    void (*f32_to_f16)(const float *src, void *dst, int64_t n);
 } lorc_vec_kernels;
 
 typedef struct lorc_kernels {

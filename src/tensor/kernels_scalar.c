@@ -6,6 +6,7 @@
 
 #include "kernels.h"
 #include "ops.h"
+#include "quant_impl.h"
 
 static void f32_pack(const float *x, void *dst, int64_t n) { memcpy(dst, x, (size_t)n * sizeof(float)); }
 
@@ -73,4 +74,6 @@ void lorc_kernels_fill_scalar(lorc_kernels *k) {
     k->vec.dot_f32 = dot_f32;
     k->vec.axpy_f32 = axpy_f32;
     k->vec.softmax_f32 = lorc_softmax;
+    k->vec.f16_to_f32 = lorc_f16_to_float;
+    k->vec.f32_to_f16 = lorc_f16_from_float;
 }

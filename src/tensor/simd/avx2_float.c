@@ -97,6 +97,8 @@ void lorc_kernels_fill_avx2_float(lorc_kernels *k) {
     k->vec.dot_f32 = lorc_avx2_dot_f32;
     k->vec.axpy_f32 = lorc_avx2_axpy_f32;
     k->vec.softmax_f32 = lorc_avx2_softmax_f32;
+    k->vec.f16_to_f32 = lorc_avx2_f16_to_f32;
+    k->vec.f32_to_f16 = lorc_avx2_f32_to_f16;
 }
 
 #else

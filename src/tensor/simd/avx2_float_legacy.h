@@ -41,6 +41,8 @@ extern const lorc_act_format lorc_avx2_act_f32_format;
 float lorc_avx2_dot_f32(const float *a, const float *b, int64_t n);
 void lorc_avx2_axpy_f32(float a, const float *x, float *y, int64_t n);
 void lorc_avx2_softmax_f32(float *x, int64_t n);
+void lorc_avx2_f16_to_f32(const void *src, float *dst, int64_t n);
+void lorc_avx2_f32_to_f16(const float *src, void *dst, int64_t n);
 /* exp of 8 floats; within a few ulp of expf over the whole float range
  * (0 below ~-103.97, +inf above ~88.72, NaN stays NaN). */
 __m256 lorc_avx2_exp_ps(__m256 x);

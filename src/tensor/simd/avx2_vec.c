@@ -6,6 +6,7 @@
 
 #if defined(__x86_64__)
 #include <math.h>
+#include <string.h>
 
 /* All-ones in the first k lanes (0 <= k <= 8). */
 static inline __m256i lane_mask(int64_t k) {
@@ -38,6 +39,39 @@ void lorc_avx2_axpy_f32(float a, const float *x, float *y, int64_t n) {
     if (i < n) {
         const __m256i m = lane_mask(n - i);
         _mm256_maskstore_ps(y + i, m, _mm256_fmadd_ps(va, _mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m)));
+    }
+}
+
+/* F16C converts 8 values at a time, exactly (to F32) or rounding to nearest
+ * even (to F16), as the scalar conversions do; a tail goes through a zeroed
+ * 8-value buffer so nothing past the row is touched. */
+void lorc_avx2_f16_to_f32(const void *src, float *dst, int64_t n) {
+    const uint8_t *p = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i))));
+    if (i < n) {
+        uint16_t h[8] = {0};
+        float f[8];
+        memcpy(h, p + 2 * i, (size_t)(n - i) * 2);
+        _mm256_storeu_ps(f, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h)));
+        memcpy(dst + i, f, (size_t)(n - i) * sizeof(float));
+    }
+}
+
+void lorc_avx2_f32_to_f16(const float *src, void *dst, int64_t n) {
+    uint8_t *p = dst;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(void *)(p + 2 * i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    if (i < n) {
+        float f[8] = {0};
+        uint16_t h[8];
+        memcpy(f, src + i, (size_t)(n - i) * sizeof(float));
+        _mm_storeu_si128((__m128i *)(void *)h,
+                         _mm256_cvtps_ph(_mm256_loadu_ps(f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        memcpy(p + 2 * i, h, (size_t)(n - i) * 2);
     }
 }
 
