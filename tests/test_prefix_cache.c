@@ -182,12 +182,33 @@ int main(void) {
         CHECK_MSG(lorc_overlay_load(M, ov_path, false, &ov, &err) == LORC_OK, "%s", err.message);
     }
     if (ov) {
+        /* Reference: moon on the overlay, from scratch; it differs from moon alone. */
+        lorc_context *rctx = new_ctx(0, false);
+        lorc_sequence *rs = new_seq(rctx, &moon, &one, 1);
+        float *r_ov = malloc(rows);
+        CHECK(lorc_sequence_set_overlay(rs, ov, &err) == LORC_OK);
+        CHECK_MSG(lorc_decode(rctx, rs, t, n, true, r_ov, &err) == LORC_OK, "%s", err.message);
+        CHECK(memcmp(r_ov, r_moon, rows) != 0);
+        lorc_sequence_free(rs);
+        lorc_context_free(rctx);
+        /* moon's pages are cached, but not under moon + overlay: a miss, and
+         * computing it publishes the overlay's own pages. */
         lorc_sequence *m_ov = new_seq(ctx, &moon, &one, 1);
-        m_ov->overlay = ov; /* what lorc_sequence_set_overlay sets */
+        CHECK_MSG(lorc_sequence_set_overlay(m_ov, ov, &err) == LORC_OK, "%s", err.message);
         CHECK(lorc_sequence_reuse_prefix(m_ov, t, n) == 0);
-        m_ov->overlay = NULL;
-        CHECK(lorc_sequence_reuse_prefix(m_ov, t, n) == 48);
+        CHECK_MSG(continues_as(ctx, m_ov, t, 0, n, r_ov), "moon on the overlay differs from its reference");
+        lorc_sequence *h_ov = new_seq(ctx, &moon, &one, 1);
+        CHECK(lorc_sequence_set_overlay(h_ov, ov, &err) == LORC_OK);
+        CHECK(lorc_sequence_reuse_prefix(h_ov, t, n) == 48);
+        CHECK_MSG(continues_as(ctx, h_ov, t, 48, n, r_ov), "overlay logits after reuse differ");
+        /* without the overlay, moon's own pages again */
+        lorc_sequence *h_moon = new_seq(ctx, &moon, &one, 1);
+        CHECK(lorc_sequence_reuse_prefix(h_moon, t, n) == 48);
+        CHECK(continues_as(ctx, h_moon, t, 48, n, r_moon));
+        lorc_sequence_free(h_moon);
+        lorc_sequence_free(h_ov);
         lorc_sequence_free(m_ov);
+        free(r_ov);
     }
     free(q0);
 

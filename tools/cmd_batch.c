@@ -13,6 +13,7 @@
 #include "batch_registry.h"
 #include "batch_requests.h"
 #include "cli.h"
+#include "kv_opts.h"
 #include "commands.h"
 #include "text_file.h"
 
@@ -41,6 +42,9 @@ static const char batch_usage[] =
     "  -t, --threads N         threads (default: all cores)\n"
     "  -c, --ctx-size N        context length of each request (default: the model's)\n"
     "  -b, --batch-size N      tokens per forward pass, the scheduler's step budget (default 512)\n"
+    "  --kv-budget BYTES       memory for the KV cache pages of all requests (K/M/G suffixes;\n"
+    "                          default: no limit); when full, the newest request waits and is recomputed\n"
+    "%s"
     "  --no-bos                do not prepend BOS even when the vocab asks for it\n"
     "  -h, --help              this help\n";
 
@@ -51,7 +55,8 @@ typedef struct batch_opts {
     const char *lora[MAX_REG_OPTS], *overlay[MAX_REG_OPTS], *dirs[MAX_REG_OPTS];
     int n_lora, n_overlay, n_dirs;
     long parallel, n_predict, threads, ctx, batch;
-    size_t budget;
+    size_t budget, kv_budget;
+    kv_opts kv;
     bool no_bos;
 } batch_opts;
 
@@ -96,11 +101,15 @@ static int parse_args(int argc, char **argv, batch_opts *o) {
     memset(o, 0, sizeof *o);
     o->parallel = 8;
     o->n_predict = -1;
+    o->kv = kv_opts_default();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         bool missing = false;
+        int kv = kv_opts_parse(&o->kv, "batch", argc, argv, &i);
+        if (kv < 0) return 1;
+        if (kv > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(batch_usage, stdout);
+            printf(batch_usage, kv_opts_usage);
             return 2;
         } else if (!strcmp(a, "--no-bos")) {
             o->no_bos = true;
@@ -121,6 +130,8 @@ static int parse_args(int argc, char **argv, batch_opts *o) {
             if (missing || !push(o->dirs, &o->n_dirs, a, v)) return 1;
         } else if (cli_opt(argc, argv, &i, "--budget", &v, &missing)) {
             if (missing || !parse_bytes(a, v, &o->budget)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--kv-budget", &v, &missing)) {
+            if (missing || !parse_bytes(a, v, &o->kv_budget)) return 1;
         } else if (cli_opt(argc, argv, &i, "--parallel", &v, &missing)) {
             if (missing || !cli_parse_int("batch", a, v, 1, 4096, &o->parallel)) return 1;
         } else if (cli_opt(argc, argv, &i, "-n", &v, &missing) ||
@@ -333,6 +344,8 @@ static int run_batch(const batch_opts *o, batch_state *s, batch_run *run) {
     cp.n_threads = (int)o->threads;
     cp.n_ctx = (int)o->ctx;
     if (o->batch) cp.n_batch = (int)o->batch;
+    kv_opts_apply(&o->kv, &cp);
+    cp.kv_budget_bytes = o->kv_budget;
     lorc_scheduler_params sp = {(int)o->parallel, 0, 0};
     if (lorc_context_new(s->model, &cp, &s->ctx, &err) != LORC_OK ||
         lorc_scheduler_new(s->ctx, s->reg, &sp, &s->sched, &err) != LORC_OK)
