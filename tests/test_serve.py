@@ -31,8 +31,9 @@ def check(cond, what):
         print("FAIL:", what, file=sys.stderr)
 
 
-def start_server():
-    args = [BIN, "serve", "-m", MODEL, "--port", "0", "-t", "2", "--parallel", "4", "--api-key", KEY]
+def start_server(extra=None):
+    args = [BIN, "serve", "-m", MODEL, "--port", "0", "-t", "2"]
+    args += extra if extra is not None else ["--parallel", "4", "--api-key", KEY]
     for name, path in ADAPTERS.items():
         args += ["--lora", f"{name}={path}"]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
@@ -99,10 +100,10 @@ def error_shape(status, obj, want, what):
           f"{what}: error shape {obj}")
 
 
-def main():
-    proc, port = start_server()
+def with_server(extra, body):
+    proc, port = start_server(extra)
     try:
-        tests(port)
+        body(port)
     finally:
         proc.terminate()
         try:
@@ -111,6 +112,34 @@ def main():
             proc.kill()
             proc.wait()
     check(proc.returncode == 0, f"server exit status {proc.returncode}")
+
+
+def queue_full(port):
+    """One slot, no queue: while a stream holds it, the next request gets
+    429; once the stream is over, requests are served again."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("POST", "/v1/completions", body=json.dumps({"model": "moon", "prompt": "Once", "max_tokens": 400,
+                                                             "temperature": 0, "stream": True}))
+    resp = conn.getresponse()
+    check(resp.status == 200 and resp.readline().startswith(b"data: "), "first stream started")
+    status, obj = post(port, "/v1/completions", {"model": "stories260K", "prompt": "a", "max_tokens": 2}, key=None)
+    error_shape(status, obj, 429, "queue full")
+    resp.read()
+    conn.close()
+    # The slot is given back when the server is done with the stream, just
+    # after the client has read its end: retry until then.
+    for _ in range(200):
+        status, obj = post(port, "/v1/completions", {"model": "stories260K", "prompt": "a", "max_tokens": 2},
+                           key=None)
+        if status != 429:
+            break
+        time.sleep(0.05)
+    check(status == 200, f"after the stream: {status} {obj}")
+
+
+def main():
+    with_server(None, tests)
+    with_server(["--parallel", "1", "--queue", "0"], queue_full)
     if fails:
         print(f"{len(fails)} failure(s)", file=sys.stderr)
         sys.exit(1)
