@@ -23,6 +23,7 @@ static const char *error_type(unsigned status) {
     case 400: return "invalid_request_error";
     case 401: return "authentication_error";
     case 404: return "not_found_error";
+    case 405: return "invalid_request_error";
     case 413: return "invalid_request_error";
     case 429: return "rate_limit_error";
     default: return "server_error";
