@@ -8,6 +8,7 @@ packages=(
   libpcre2-dev      # Unicode regexes of the BPE pre-tokenizers
   libjansson-dev    # JSON: PEFT adapter configs, safetensors headers
   libxxhash-dev     # fingerprints of base models for overlays
+  libmicrohttpd-dev # HTTP server of `lorc serve`
   python3-numpy     # the independent numpy reference in tests/
 )
 

@@ -1,11 +1,236 @@
-/* cmd_serve.c — `lorc serve`: not implemented yet. */
+/* cmd_serve.c — `lorc serve`: an OpenAI-compatible HTTP server over one
+ * base model and a registry of named adapters and overlays. Requests from
+ * every connection go through one continuous-batching scheduler, so
+ * requests on different adapters share forward passes (docs/SERVER.md). */
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
+#include "base/error.h"
+#include "batch_registry.h"
+#include "cli.h"
 #include "commands.h"
+#include "serve.h"
+
+static const char serve_usage[] =
+    "usage: lorc serve -m BASE [options]\n"
+    "\n"
+    "Serves the OpenAI API (POST /v1/completions, POST /v1/chat/completions,\n"
+    "streamed or not; GET /v1/models; GET /health) over HTTP. The request's\n"
+    "`model` is the base (the GGUF file name without .gguf) or a registered\n"
+    "adapter or overlay; `adapters: [{name, scale}]` stacks more. See\n"
+    "docs/SERVER.md.\n"
+    "\n"
+    "  -m, --model FILE        base GGUF model\n"
+    "  --lora NAME=PATH        register a LoRA adapter (GGUF file or PEFT directory); repeatable\n"
+    "  --overlay NAME=PATH     register a tensor overlay (GGUF); repeatable\n"
+    "  --adapter-dir DIR       register every DIR/*.gguf (name: file name without .gguf) and every\n"
+    "                          subfolder with an adapter_config.json (name: the folder's); repeatable\n"
+    "  --adapter-mem BYTES     memory for resident adapters and overlays (K/M/G suffixes; default: no limit)\n"
+    "  --host ADDR             IPv4 address to listen on (default 127.0.0.1: this machine only)\n"
+    "  --port N                TCP port (default 8080; 0: any free port, printed on stderr)\n"
+    "  --api-key KEY           require 'Authorization: Bearer KEY' (all but /health)\n"
+    "  --parallel N            requests generating at once (default 8)\n"
+    "  --queue N               requests waiting beyond those; more get 429 (default 64)\n"
+    "  -c, --ctx-size N        context length of each request (default: the model's)\n"
+    "  -t, --threads N         threads (default: all cores)\n"
+    "  -h, --help              this help\n";
+
+enum { MAX_REG_OPTS = 256 };
+
+typedef struct serve_opts {
+    const char *model, *host, *api_key;
+    const char *lora[MAX_REG_OPTS], *overlay[MAX_REG_OPTS], *dirs[MAX_REG_OPTS];
+    int n_lora, n_overlay, n_dirs;
+    long port, parallel, queue, ctx, threads;
+    size_t budget;
+} serve_opts;
+
+static bool parse_bytes(const char *opt, const char *s, size_t *out) {
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10), mul = 1;
+    if (end != s && *end && !end[1]) {
+        switch (*end) {
+        case 'K': case 'k': mul = 1ull << 10; end++; break;
+        case 'M': case 'm': mul = 1ull << 20; end++; break;
+        case 'G': case 'g': mul = 1ull << 30; end++; break;
+        default: break;
+        }
+    }
+    if (end == s || *end || s[0] == '-' || v > SIZE_MAX / mul) {
+        cli_usage_error("serve", "invalid value '%s' for %s (bytes, with an optional K/M/G suffix)", s, opt);
+        return false;
+    }
+    *out = (size_t)(v * mul);
+    return true;
+}
+
+static bool push(const char **list, int *n, const char *opt, const char *v) {
+    if (*n == MAX_REG_OPTS) {
+        cli_usage_error("serve", "at most %d %s options", MAX_REG_OPTS, opt);
+        return false;
+    }
+    list[(*n)++] = v;
+    return true;
+}
+
+/* Returns 0 to go on, 1 on an error (printed), 2 after --help. */
+static int parse_args(int argc, char **argv, serve_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->host = "127.0.0.1";
+    o->port = 8080;
+    o->parallel = 8;
+    o->queue = 64;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        bool missing = false;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(serve_usage, stdout);
+            return 2;
+        } else if (cli_opt(argc, argv, &i, "-m", &v, &missing) || cli_opt(argc, argv, &i, "--model", &v, &missing)) {
+            if (missing) return 1;
+            o->model = v;
+        } else if (cli_opt(argc, argv, &i, "--lora", &v, &missing)) {
+            if (missing || !push(o->lora, &o->n_lora, a, v)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--overlay", &v, &missing)) {
+            if (missing || !push(o->overlay, &o->n_overlay, a, v)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--adapter-dir", &v, &missing)) {
+            if (missing || !push(o->dirs, &o->n_dirs, a, v)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--adapter-mem", &v, &missing)) {
+            if (missing || !parse_bytes(a, v, &o->budget)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--host", &v, &missing)) {
+            if (missing) return 1;
+            o->host = v;
+        } else if (cli_opt(argc, argv, &i, "--port", &v, &missing)) {
+            if (missing || !cli_parse_int("serve", a, v, 0, 65535, &o->port)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--api-key", &v, &missing)) {
+            if (missing) return 1;
+            if (!*v) return cli_usage_error("serve", "--api-key must not be empty");
+            o->api_key = v;
+        } else if (cli_opt(argc, argv, &i, "--parallel", &v, &missing)) {
+            if (missing || !cli_parse_int("serve", a, v, 1, 4096, &o->parallel)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--queue", &v, &missing)) {
+            if (missing || !cli_parse_int("serve", a, v, 0, 1L << 20, &o->queue)) return 1;
+        } else if (cli_opt(argc, argv, &i, "-c", &v, &missing) || cli_opt(argc, argv, &i, "--ctx-size", &v, &missing)) {
+            if (missing || !cli_parse_int("serve", a, v, 0, 1L << 24, &o->ctx)) return 1;
+        } else if (cli_opt(argc, argv, &i, "-t", &v, &missing) || cli_opt(argc, argv, &i, "--threads", &v, &missing)) {
+            if (missing || !cli_parse_int("serve", a, v, 1, 1024, &o->threads)) return 1;
+        } else {
+            return cli_usage_error("serve", "unknown option '%s'", a);
+        }
+    }
+    if (!o->model) return cli_usage_error("serve", "-m BASE is required");
+    return 0;
+}
+
+static lorc_status add_name(serve_state *s, const char *name, size_t len, bool overlay, lorc_error *err) {
+    serve_entry *grown = realloc(s->entries, (size_t)(s->n_entries + 1) * sizeof *grown);
+    if (!grown) return lorc_fail(err, LORC_ERR_NOMEM, "out of memory");
+    s->entries = grown;
+    if (!(grown[s->n_entries].name = strndup(name, len))) return lorc_fail(err, LORC_ERR_NOMEM, "out of memory");
+    grown[s->n_entries++].overlay = overlay;
+    return LORC_OK;
+}
+
+/* The names batch_registry_add_dir registered from `dir`, found again by
+ * asking the registry about each candidate (so the two cannot disagree).
+ * Their kind is unknown until loaded: they are served as LoRA adapters. */
+static lorc_status add_dir_names(serve_state *s, const char *dir, lorc_error *err) {
+    DIR *d = opendir(dir);
+    if (!d) return lorc_fail(err, LORC_ERR_IO, "%s: cannot list the folder", dir);
+    struct dirent *e;
+    lorc_status st = LORC_OK;
+    while (st == LORC_OK && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (e->d_name[0] == '.') continue;
+        if (n > 5 && !strcmp(e->d_name + n - 5, ".gguf")) n -= 5;
+        char *name = strndup(e->d_name, n);
+        if (!name) {
+            st = lorc_fail(err, LORC_ERR_NOMEM, "out of memory");
+            break;
+        }
+        lorc_entry_info info;
+        lorc_error ignored = {0};
+        bool known = false;
+        for (int i = 0; i < s->n_entries && !known; i++) known = !strcmp(s->entries[i].name, name);
+        if (!known && lorc_registry_info(s->reg, name, &info, &ignored) == LORC_OK)
+            st = add_name(s, name, n, info.kind == LORC_ENTRY_OVERLAY, err);
+        free(name);
+    }
+    closedir(d);
+    return st;
+}
+
+static lorc_status setup_registry(const serve_opts *o, serve_state *s, lorc_error *err) {
+    lorc_status st = lorc_registry_new(s->model, o->budget, &s->reg, err);
+    for (int i = 0; i < o->n_lora && st == LORC_OK; i++) {
+        st = batch_registry_add_pair(s->reg, "--lora", o->lora[i], LORC_ENTRY_LORA, err);
+        if (st == LORC_OK) st = add_name(s, o->lora[i], strcspn(o->lora[i], "="), false, err);
+    }
+    for (int i = 0; i < o->n_overlay && st == LORC_OK; i++) {
+        st = batch_registry_add_pair(s->reg, "--overlay", o->overlay[i], LORC_ENTRY_OVERLAY, err);
+        if (st == LORC_OK) st = add_name(s, o->overlay[i], strcspn(o->overlay[i], "="), true, err);
+    }
+    for (int i = 0; i < o->n_dirs && st == LORC_OK; i++) {
+        int added = 0;
+        st = batch_registry_add_dir(s->reg, o->dirs[i], &added, err);
+        if (st == LORC_OK) st = add_dir_names(s, o->dirs[i], err);
+    }
+    return st;
+}
+
+/* The base's name: its file name without folders and .gguf. */
+static char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *b = slash ? slash + 1 : path;
+    size_t n = strlen(b);
+    if (n > 5 && !strcmp(b + n - 5, ".gguf")) n -= 5;
+    return strndup(b, n);
+}
+
+static int run_serve(const serve_opts *o, serve_state *s) {
+    lorc_error err = {0};
+    if (lorc_model_load(o->model, &s->model, &err) != LORC_OK) return cli_fail("serve", &err);
+    if (!(s->base_name = base_name(o->model))) return cli_fail("serve", &err);
+    if (setup_registry(o, s, &err) != LORC_OK) return cli_fail("serve", &err);
+    lorc_context_params cp = lorc_context_default_params();
+    cp.n_threads = (int)o->threads;
+    cp.n_ctx = (int)o->ctx;
+    lorc_scheduler_params sp = {(int)o->parallel, 0, 0};
+    if (lorc_context_new(s->model, &cp, &s->ctx, &err) != LORC_OK ||
+        lorc_scheduler_new(s->ctx, s->reg, &sp, &s->sched, &err) != LORC_OK)
+        return cli_fail("serve", &err);
+    s->vocab = lorc_model_vocab(s->model);
+    s->n_ctx = lorc_context_n_ctx(s->ctx);
+    s->api_key = o->api_key;
+    s->max_active = (int)(o->parallel + o->queue);
+    s->started = time(NULL);
+    if (serve_bridge_start(s, &err) != LORC_OK) return cli_fail("serve", &err);
+    int rc = serve_http_run(s, o->host, (int)o->port);
+    serve_bridge_stop(s);
+    return rc;
+}
 
 int lorc_cmd_serve(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "lorc serve: not implemented yet\n");
-    return 1;
+    serve_opts o;
+    int pr = parse_args(argc, argv, &o);
+    if (pr) return pr == 2 ? 0 : 1;
+    serve_state s;
+    memset(&s, 0, sizeof s);
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.wake, NULL);
+    int rc = run_serve(&o, &s);
+    /* The scheduler's sequences hold registry references: free it first. */
+    lorc_scheduler_free(s.sched);
+    lorc_registry_free(s.reg);
+    lorc_context_free(s.ctx);
+    lorc_model_free(s.model);
+    for (int i = 0; i < s.n_entries; i++) free(s.entries[i].name);
+    free(s.entries);
+    free(s.base_name);
+    pthread_mutex_destroy(&s.mu);
+    pthread_cond_destroy(&s.wake);
+    return rc;
 }

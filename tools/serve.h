@@ -1,0 +1,111 @@
+/* serve.h — `lorc serve`'s shared state and the seams between its files:
+ * serve_bridge.c (requests -> the scheduler thread -> per-request events),
+ * serve_http.c (libmicrohttpd glue: bodies, limits, auth, replies),
+ * serve_routes.c (URL dispatch, /health, /v1/models, OpenAI-shaped errors),
+ * serve_openai.c (/v1/completions and /v1/chat/completions). */
+#ifndef LORC_TOOLS_SERVE_H
+#define LORC_TOOLS_SERVE_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "lorc.h"
+
+enum { SERVE_MAX_STOPS = 4, SERVE_MAX_ADAPTERS = 16, SERVE_BODY_LIMIT = 1 << 20 };
+
+typedef struct serve_entry {
+    char *name;
+    bool overlay;
+} serve_entry;
+
+typedef struct serve_state {
+    lorc_model *model;
+    lorc_registry *reg;
+    lorc_context *ctx;
+    lorc_scheduler *sched;
+    const lorc_vocab *vocab;
+    char *base_name;         /* the GGUF file stem */
+    serve_entry *entries;    /* registered names, for /v1/models and lookups */
+    int n_entries;
+    const char *api_key;     /* NULL: no auth */
+    int max_active;          /* running + queued requests accepted at once */
+    int n_ctx;
+    time_t started;
+    /* The scheduler thread sleeps on `wake` while nothing is pending. */
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    bool stop;
+    int active;
+    uint64_t next_id;        /* response ids */
+    pthread_t thread;
+    bool thread_started;
+} serve_state;
+
+/* One request in flight: the scheduler thread appends its text, the HTTP
+ * thread reads it (non-streamed: once DONE; streamed: as it grows). */
+typedef struct serve_job {
+    serve_state *s;
+    uint64_t id;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *text;
+    size_t len, cap;
+    int32_t prev;
+    char *stops[SERVE_MAX_STOPS];
+    int n_stops;
+    size_t max_stop_len;
+    bool stopped;            /* a stop string was found: text is cut before it */
+    bool failed_alloc;
+    bool done;
+    lorc_finish_reason finish;
+    int n_prompt, n_generated;
+    char message[256];
+} serve_job;
+
+/* Starts the thread that steps the scheduler while requests are pending. */
+lorc_status serve_bridge_start(serve_state *s, lorc_error *err);
+/* Stops it (pending requests are cancelled first). */
+void serve_bridge_stop(serve_state *s);
+/* Reserves a slot: false when max_active requests are in flight (429). */
+bool serve_bridge_reserve(serve_state *s);
+void serve_bridge_release(serve_state *s);
+/* Submits a reserved request (q->on_event/user are set here) and wakes the
+ * scheduler thread. The job must stay alive until serve_job_wait_done. */
+lorc_status serve_bridge_submit(serve_state *s, serve_job *job, lorc_request *q, lorc_error *err);
+void serve_job_init(serve_job *job, serve_state *s);
+void serve_job_free(serve_job *job);
+void serve_job_wait_done(serve_job *job);
+/* "stop" or "length" (OpenAI's finish_reason), NULL for errors. */
+const char *serve_job_finish_text(const serve_job *job);
+/* Length of text[0..n) without a trailing incomplete UTF-8 sequence. */
+size_t serve_utf8_complete(const char *text, size_t n);
+
+/* A reply: JSON body with a status, or a streamed response (stream set). */
+typedef struct serve_reply {
+    unsigned status;
+    char *body;              /* owned */
+    void *stream;            /* struct MHD_Response * when streaming */
+} serve_reply;
+
+/* OpenAI's error object {"error": {message, type, param, code}}. */
+void serve_reply_error(serve_reply *r, unsigned status, const char *param, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+/* Takes the reference to `obj`. */
+void serve_reply_json(serve_reply *r, unsigned status, json_t *obj);
+
+/* Dispatch of one complete request (auth is checked before). */
+void serve_route(serve_state *s, const char *method, const char *url, const char *body, size_t len,
+                 serve_reply *r);
+void serve_completions(serve_state *s, const char *body, size_t len, bool chat, serve_reply *r);
+
+/* Runs the HTTP daemon until SIGINT/SIGTERM. */
+int serve_http_run(serve_state *s, const char *host, int port);
+
+#endif
