@@ -98,6 +98,12 @@ bool lorc_vocab_is_eog(const lorc_vocab *vocab, int32_t token); /* end of genera
 const char *lorc_vocab_token_text(const lorc_vocab *vocab, int32_t token);
 bool lorc_vocab_is_control(const lorc_vocab *vocab, int32_t token); /* control or unknown: piece is "" */
 bool lorc_vocab_add_bos(const lorc_vocab *vocab); /* does LORC_TOKENIZE_ADD_BOS add a BOS? */
+/* Pieces can end mid-character: the length of the longest prefix of s[0..n)
+ * that does not end inside an incomplete UTF-8 sequence (what a stream may
+ * send now; the rest waits for the next piece). Invalid bytes are not cut. */
+size_t lorc_utf8_complete_len(const char *s, size_t n);
+/* Strict check (no overlongs, surrogates or truncated sequences). */
+bool lorc_utf8_valid(const char *s, size_t n);
 /* The GGUF's tokenizer.chat_template (Jinja text), or NULL when absent. */
 const char *lorc_vocab_chat_template(const lorc_vocab *vocab);
 
