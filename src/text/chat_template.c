@@ -276,12 +276,12 @@ lorc_status lorc_chat_template_resolve(const char *name, const lorc_vocab *vocab
         *out = lorc_chat_template_detect(vocab);
         return LORC_OK;
     }
-    const family *f = find_family(name);
-    if (!f)
+    const char *canonical = chat_template_canonical(name);
+    if (!canonical)
         return lorc_fail(err, LORC_ERR_INVALID,
                          "chat template '%s' is unknown (known: chatml, llama2, llama3, mistral, zephyr, phi3, gemma)",
                          name);
-    *out = f->name;
+    *out = canonical;
     return LORC_OK;
 }
 
