@@ -98,6 +98,55 @@ bool lorc_vocab_is_eog(const lorc_vocab *vocab, int32_t token); /* end of genera
 const char *lorc_vocab_token_text(const lorc_vocab *vocab, int32_t token);
 bool lorc_vocab_is_control(const lorc_vocab *vocab, int32_t token); /* control or unknown: piece is "" */
 bool lorc_vocab_add_bos(const lorc_vocab *vocab); /* does LORC_TOKENIZE_ADD_BOS add a BOS? */
+/* Pieces can end mid-character: the length of the longest prefix of s[0..n)
+ * that does not end inside an incomplete UTF-8 sequence (what a stream may
+ * send now; the rest waits for the next piece). Invalid bytes are not cut. */
+size_t lorc_utf8_complete_len(const char *s, size_t n);
+/* Strict check (no overlongs, surrogates or truncated sequences). */
+bool lorc_utf8_valid(const char *s, size_t n);
+/* The GGUF's tokenizer.chat_template (Jinja text), or NULL when absent. */
+const char *lorc_vocab_chat_template(const lorc_vocab *vocab);
+
+/* --------------------------------------------------------- chat templates */
+
+/* Built-in chat formats, by name: "chatml" (aliases "qwen2", "qwen"),
+ * "llama2" ("llama-2"), "llama3" ("llama-3"), "mistral" ("mistral-v1"),
+ * "zephyr", "phi3" ("phi-3"), "gemma". lorc renders them in C; it does not
+ * run Jinja. See docs/chat-templates.md for the exact strings. */
+typedef struct lorc_chat_message {
+    const char *role;    /* "system", "user" or "assistant" */
+    const char *content; /* UTF-8, NUL-terminated */
+} lorc_chat_message;
+
+/* Family of a Jinja chat template, recognised by its markers; "chatml" when
+ * `jinja` is NULL or nothing fits. Never NULL. */
+const char *lorc_chat_template_detect_text(const char *jinja);
+/* Same, for the vocab's tokenizer.chat_template. */
+const char *lorc_chat_template_detect(const lorc_vocab *vocab);
+/* Picks the format: `name` when not NULL (canonicalised; unknown names are
+ * refused with LORC_ERR_INVALID), else the one detected from the vocab.
+ * *out is a static string. */
+lorc_status lorc_chat_template_resolve(const char *name, const lorc_vocab *vocab, const char **out,
+                                       lorc_error *err);
+
+/* Renders n messages in format `template_name` into a malloc'd string (caller
+ * frees). With add_generation_prompt the text ends with the assistant's turn
+ * header. The leading BOS some Jinja templates print is left out: tokenize
+ * with LORC_TOKENIZE_ADD_BOS | LORC_TOKENIZE_PARSE_SPECIAL. Families without
+ * a system role (llama2 keeps its <<SYS>> block; mistral, gemma) fold a
+ * leading system message into the first user message; a system message
+ * anywhere else is refused for them. Unknown names/roles: LORC_ERR_INVALID. */
+lorc_status lorc_chat_apply(const char *template_name, const lorc_chat_message *msgs, int n,
+                            bool add_generation_prompt, char **out, lorc_error *err);
+
+/* NULL-terminated list of the strings that end an assistant turn in this
+ * format ("<|eot_id|>", "<|im_end|>", ...); NULL for an unknown name. */
+const char *const *lorc_chat_template_stops(const char *template_name);
+/* Ids of the stop strings that are single tokens of `vocab` (written to
+ * out[0..cap)); returns how many there are (may exceed cap), or
+ * LORC_ERR_INVALID for an unknown name. Generation should end on these in
+ * addition to lorc_vocab_is_eog. */
+int lorc_chat_stop_tokens(const lorc_vocab *vocab, const char *template_name, int32_t *out, int cap);
 
 /* ------------------------------------------------------------- context */
 

@@ -18,11 +18,13 @@
 #define KEY_SCORES "tokenizer.ggml.scores"
 #define KEY_TYPES "tokenizer.ggml.token_type"
 #define KEY_MERGES "tokenizer.ggml.merges"
+#define KEY_CHAT_TEMPLATE "tokenizer.chat_template"
 
 void lorc_vocab_free(lorc_vocab *v) {
     if (!v) return;
     free(v->model_name);
     free(v->pre_name);
+    free(v->chat_template);
     pretok_free(v->pretok);
     free(v->tokens);
     free(v->arena);
@@ -246,6 +248,13 @@ lorc_status lorc_vocab_from_gguf(const gguf_file *f, lorc_vocab **out, lorc_erro
     }
     if ((st = load_tokens(v, f, toks, merges, err))) goto fail;
     if ((st = vocab_load_special(v, f, err))) goto fail;
+    /* kept as text: lorc_chat_template_detect recognises its family later */
+    v->chat_template = gguf_get_str_dup(f, KEY_CHAT_TEMPLATE);
+    const gguf_kv *tmpl = gguf_find_kv(f, KEY_CHAT_TEMPLATE);
+    if (!v->chat_template && tmpl && tmpl->type == GGUF_TYPE_STRING) {
+        st = lorc_fail(err, LORC_ERR_NOMEM, "%s: out of memory reading %s", f->path, KEY_CHAT_TEMPLATE);
+        goto fail;
+    }
 
     if (v->kind == VOCAB_SPM) init_byte_tokens(v);
     else {
@@ -291,3 +300,4 @@ bool lorc_vocab_is_control(const lorc_vocab *v, int32_t token) {
 }
 
 bool lorc_vocab_add_bos(const lorc_vocab *v) { return v && v->add_bos; }
+const char *lorc_vocab_chat_template(const lorc_vocab *v) { return v ? v->chat_template : NULL; }

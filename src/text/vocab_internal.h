@@ -41,6 +41,7 @@ struct lorc_vocab {
     vocab_kind kind;
     char *model_name; /* owned: tokenizer.ggml.model */
     char *pre_name;   /* owned: tokenizer.ggml.pre as given ("" when absent) */
+    char *chat_template; /* owned: tokenizer.chat_template (Jinja), NULL when absent */
     const pretok_def *pre; /* BPE only: the pre-tokenizer (static table entry) */
     pretok *pretok;        /* BPE only: owned compiled regexes */
 
