@@ -410,6 +410,9 @@ typedef struct lorc_request {
     lorc_sampler_params sampling;
     int max_tokens;        /* tokens to generate (>= 0; stops earlier at EOG) */
     bool ignore_eog;       /* keep generating past end-of-generation tokens */
+    const int32_t *stop_tokens; /* more tokens that end generation like EOG (a chat template's
+                                   end-of-turn tokens); copied at submit; ignore_eog ignores them too */
+    int n_stop_tokens;
     lorc_event_fn on_event; /* called from the thread running lorc_scheduler_step */
     void *user;
 } lorc_request;

@@ -494,6 +494,47 @@ static void test_threads(lorc_context *ctx, const lorc_vocab *vocab, int nv) {
     lorc_scheduler_free(s);
 }
 
+/* A request's stop tokens end it like an end-of-generation token: greedy
+ * output stops right before the first stop token the model produces. */
+static void test_stop_tokens(lorc_context *ctx, const lorc_vocab *vocab, int nv) {
+    lorc_error err = {0};
+    lorc_scheduler *s = NULL;
+    CHECK(lorc_scheduler_new(ctx, NULL, NULL, &s, &err) == LORC_OK);
+    int na = 0;
+    int32_t *a = tokens_of(vocab, "Once upon a time", &na);
+    int32_t ref[MAX_TOK];
+    const int nref = greedy_alone(ctx, nv, vocab, a, na, 30, ref);
+    CHECK(nref > 10);
+    /* stop on the 8th greedy token (and on one that never comes) */
+    int32_t stops[2] = {nv - 1, ref[7]};
+    int first = 0;
+    while (ref[first] != ref[7]) first++; /* it may occur earlier */
+    rec r;
+    rec_init(&r, s);
+    lorc_request q = greedy_request(a, na, 30, &r);
+    q.stop_tokens = stops;
+    q.n_stop_tokens = 2;
+    CHECK(lorc_scheduler_submit(s, &q, &r.id, &err) == LORC_OK);
+    run_steps(s, MAX_STEPS - 1);
+    CHECK(r.done && r.done_ev.finish == LORC_FINISH_EOG);
+    CHECK_MSG(r.n_tok == first && !memcmp(r.toks, ref, (size_t)first * sizeof *ref), "%d tokens, expected %d", r.n_tok,
+              first);
+    /* ignore_eog ignores them too */
+    rec r2;
+    rec_init(&r2, s);
+    q = greedy_request(a, na, 12, &r2);
+    q.stop_tokens = stops;
+    q.n_stop_tokens = 2;
+    q.ignore_eog = true;
+    CHECK(lorc_scheduler_submit(s, &q, &r2.id, &err) == LORC_OK);
+    run_steps(s, MAX_STEPS - 1);
+    CHECK(r2.done && r2.done_ev.finish == LORC_FINISH_LENGTH && r2.n_tok == 12);
+    q.n_stop_tokens = -1;
+    CHECK(lorc_scheduler_submit(s, &q, &r2.id, &err) == LORC_ERR_INVALID);
+    lorc_scheduler_free(s);
+    free(a);
+}
+
 int main(void) {
     test_plan();
     lorc_error err = {0};
@@ -512,6 +553,7 @@ int main(void) {
     test_max_seqs_and_cancel(ctx, vocab, nv);
     test_refusals_and_length(m, ctx, vocab);
     test_threads(ctx, vocab, nv);
+    test_stop_tokens(ctx, vocab, nv);
     test_kv_exhaustion(m, vocab, nv);
     lorc_context_free(ctx);
     lorc_model_free(m);

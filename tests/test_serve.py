@@ -140,6 +140,10 @@ def queue_full(port):
 def main():
     with_server(None, tests)
     with_server(["--parallel", "1", "--queue", "0"], queue_full)
+    bad = subprocess.run([BIN, "serve", "-m", MODEL, "--port", "0", "--chat-template", "nope"],
+                         capture_output=True, text=True, timeout=30)
+    check(bad.returncode == 1 and "nope" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1,
+          f"--chat-template nope: rc {bad.returncode} {bad.stderr!r}")
     if fails:
         print(f"{len(fails)} failure(s)", file=sys.stderr)
         sys.exit(1)
@@ -205,6 +209,11 @@ def tests(port):
     if status == 200:
         text, _ = stream_text(port, "/v1/chat/completions", chat)
         check(text == msg["content"], f"streamed chat {text!r} != {msg['content']!r}")
+
+    # The chat format (chatml: stories260K has no template) refuses unknown roles.
+    status, obj = post(port, "/v1/chat/completions", {"model": "ocean", "max_tokens": 4,
+                                                      "messages": [{"role": "robot", "content": "hi"}]})
+    check(status == 400 and "robot" in obj.get("error", {}).get("message", ""), f"chat role robot: {status} {obj}")
 
     # Errors.
     status, payload = request(port, "POST", "/v1/completions", raw=b"{not json")

@@ -36,12 +36,14 @@ static const char serve_usage[] =
     "  --queue N               requests waiting beyond those; more get 429 (default 64)\n"
     "  -c, --ctx-size N        context length of each request (default: the model's)\n"
     "  -t, --threads N         threads (default: all cores)\n"
+    "  --chat-template NAME    chat format of /v1/chat/completions: chatml, llama2, llama3, mistral,\n"
+    "                          zephyr, phi3, gemma (default: detected from the GGUF's template, else chatml)\n"
     "  -h, --help              this help\n";
 
 enum { MAX_REG_OPTS = 256 };
 
 typedef struct serve_opts {
-    const char *model, *host, *api_key;
+    const char *model, *host, *api_key, *chat_template;
     const char *lora[MAX_REG_OPTS], *overlay[MAX_REG_OPTS], *dirs[MAX_REG_OPTS];
     int n_lora, n_overlay, n_dirs;
     long port, parallel, queue, ctx, threads;
@@ -105,6 +107,9 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
             o->host = v;
         } else if (cli_opt(argc, argv, &i, "--port", &v, &missing)) {
             if (missing || !cli_parse_int("serve", a, v, 0, 65535, &o->port)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--chat-template", &v, &missing)) {
+            if (missing) return 1;
+            o->chat_template = v;
         } else if (cli_opt(argc, argv, &i, "--api-key", &v, &missing)) {
             if (missing) return 1;
             if (!*v) return cli_usage_error("serve", "--api-key must not be empty");
@@ -203,6 +208,11 @@ static int run_serve(const serve_opts *o, serve_state *s) {
         lorc_scheduler_new(s->ctx, s->reg, &sp, &s->sched, &err) != LORC_OK)
         return cli_fail("serve", &err);
     s->vocab = lorc_model_vocab(s->model);
+    if (lorc_chat_template_resolve(o->chat_template, s->vocab, &s->chat_template, &err) != LORC_OK)
+        return cli_fail("serve", &err);
+    int n_stops = lorc_chat_stop_tokens(s->vocab, s->chat_template, s->chat_stops, 8);
+    s->n_chat_stops = n_stops < 0 ? 0 : n_stops > 8 ? 8 : n_stops;
+    fprintf(stderr, "lorc serve: chat format %s (%d end-of-turn tokens)\n", s->chat_template, s->n_chat_stops);
     s->n_ctx = lorc_context_n_ctx(s->ctx);
     s->api_key = o->api_key;
     s->max_active = (int)(o->parallel + o->queue);

@@ -28,6 +28,9 @@ typedef struct serve_state {
     lorc_context *ctx;
     lorc_scheduler *sched;
     const lorc_vocab *vocab;
+    const char *chat_template;  /* format of /v1/chat/completions prompts (static string) */
+    int32_t chat_stops[8];      /* its end-of-turn tokens */
+    int n_chat_stops;
     char *base_name;         /* the GGUF file stem */
     serve_entry *entries;    /* registered names, for /v1/models and lookups */
     int n_entries;

@@ -1,8 +1,6 @@
 /* serve_chat.h — chat messages -> one prompt string for
- * /v1/chat/completions. A stand-in: a fixed ChatML rendering
- * ("<|im_start|>ROLE\nCONTENT<|im_end|>\n" per message, then
- * "<|im_start|>assistant\n"), to be replaced by the chat template module
- * (src/text/chat_template) that renders the model's own template. */
+ * /v1/chat/completions, in the model's chat format (src/text/chat_template:
+ * detected from the GGUF's tokenizer.chat_template, or --chat-template). */
 #ifndef LORC_TOOLS_SERVE_CHAT_H
 #define LORC_TOOLS_SERVE_CHAT_H
 
@@ -10,9 +8,10 @@
 
 #include "lorc.h"
 
-/* messages: a JSON array of {role, content} with string fields. Returns a
- * malloc'd string, or NULL with err set (LORC_ERR_INVALID naming the bad
- * message). vocab is unused by the ChatML stand-in. */
-char *serve_render_chat(const lorc_vocab *vocab, json_t *messages, lorc_error *err);
+/* messages: a JSON array of {role, content} with string fields, rendered in
+ * format `template_name` with the assistant's turn header at the end.
+ * Returns a malloc'd string, or NULL with err set (LORC_ERR_INVALID naming
+ * the bad message or role). */
+char *serve_render_chat(const char *template_name, json_t *messages, lorc_error *err);
 
 #endif

@@ -143,7 +143,7 @@ static bool parse_fields(serve_state *s, json_t *o, parsed *p, serve_job *job, s
 static char *prompt_text(serve_state *s, json_t *o, bool chat, serve_reply *r) {
     if (chat) {
         lorc_error err = {0};
-        char *text = serve_render_chat(s->vocab, json_object_get(o, "messages"), &err);
+        char *text = serve_render_chat(s->chat_template, json_object_get(o, "messages"), &err);
         if (!text) serve_reply_error(r, err.status == LORC_ERR_NOMEM ? 500 : 400, "messages", "%s", err.message);
         return text;
     }
@@ -218,6 +218,10 @@ static void run(serve_state *s, json_t *o, bool chat, serve_reply *r) {
     q.n_adapters = p.n_adapters;
     q.overlay = p.overlay;
     q.sampling = p.sampling;
+    if (chat) {
+        q.stop_tokens = s->chat_stops;
+        q.n_stop_tokens = s->n_chat_stops;
+    }
     /* The context bounds generation anyway; a larger ask is cut there. */
     long room = s->n_ctx - (long)n;
     q.max_tokens = (int)(p.max_tokens >= 0 && p.max_tokens < room ? p.max_tokens : room);

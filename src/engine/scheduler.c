@@ -22,6 +22,7 @@ void lorc_sched_request_free(sched_request *r) {
     free(r->overlay);
     lorc_sampler_free(r->sampler);
     free(r->tokens);
+    free(r->stop_tokens);
     free(r->logits);
     free(r);
 }
@@ -129,6 +130,8 @@ static lorc_status check_request(lorc_scheduler *s, const lorc_request *q, lorc_
             return lorc_fail(err, LORC_ERR_INVALID, "request: prompt token %d at index %d is outside the vocabulary",
                              q->prompt[i], i);
     if (q->max_tokens < 0) return lorc_fail(err, LORC_ERR_INVALID, "request: max_tokens %d < 0", q->max_tokens);
+    if (q->n_stop_tokens < 0 || (q->n_stop_tokens > 0 && !q->stop_tokens))
+        return lorc_fail(err, LORC_ERR_INVALID, "request: bad stop token array (n = %d)", q->n_stop_tokens);
     if (q->n_adapters < 0 || (q->n_adapters > 0 && !q->adapters))
         return lorc_fail(err, LORC_ERR_INVALID, "request: bad adapter array (n = %d)", q->n_adapters);
     for (int i = 0; i < q->n_adapters; i++) {
@@ -144,6 +147,12 @@ static lorc_status copy_request(lorc_scheduler *s, const lorc_request *q, sched_
     r->n_prompt = q->n_prompt;
     r->max_tokens = q->max_tokens;
     r->ignore_eog = q->ignore_eog;
+    if (q->n_stop_tokens > 0) {
+        r->stop_tokens = malloc((size_t)q->n_stop_tokens * sizeof *r->stop_tokens);
+        if (!r->stop_tokens) return lorc_fail(err, LORC_ERR_NOMEM, "request: out of memory");
+        memcpy(r->stop_tokens, q->stop_tokens, (size_t)q->n_stop_tokens * sizeof *r->stop_tokens);
+        r->n_stop_tokens = q->n_stop_tokens;
+    }
     r->on_event = q->on_event;
     r->user = q->user;
     r->t_first_step = r->t_first_token = -1.0;

@@ -32,6 +32,8 @@ typedef struct sched_request {
     int n_prompt;
     int max_tokens;
     bool ignore_eog;
+    int32_t *stop_tokens;       /* owned [n_stop_tokens] */
+    int n_stop_tokens;
     lorc_event_fn on_event;
     void *user;
     lorc_sampler *sampler;      /* owned; has seen the prompt (and every generated token) */

@@ -233,7 +233,9 @@ static void sample_next(lorc_scheduler *s, sched_request *r) {
         return;
     }
     /* The same order of checks as `lorc run`, so greedy texts match it. */
-    if (!r->ignore_eog && lorc_vocab_is_eog(vocab, tok)) {
+    bool stop = lorc_vocab_is_eog(vocab, tok);
+    for (int i = 0; i < r->n_stop_tokens && !stop; i++) stop = r->stop_tokens[i] == tok;
+    if (!r->ignore_eog && stop) {
         finish(s, r, LORC_FINISH_EOG, LORC_OK, NULL);
         return;
     }
