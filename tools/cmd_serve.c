@@ -200,6 +200,12 @@ static int run_serve(const serve_opts *o, serve_state *s) {
     if (lorc_model_load(o->model, &s->model, &err) != LORC_OK) return cli_fail("serve", &err);
     if (!(s->base_name = base_name(o->model))) return cli_fail("serve", &err);
     if (setup_registry(o, s, &err) != LORC_OK) return cli_fail("serve", &err);
+    /* llama.cpp's global adapter scales start at 0 (its --lora-init-without-apply):
+     * a /completion without `lora` runs the base model. */
+    if (!(s->lora_scale = calloc((size_t)s->n_entries + 1, sizeof *s->lora_scale))) {
+        fprintf(stderr, "lorc serve: out of memory\n");
+        return 1;
+    }
     lorc_context_params cp = lorc_context_default_params();
     cp.n_threads = (int)o->threads;
     cp.n_ctx = (int)o->ctx;
@@ -239,6 +245,7 @@ int lorc_cmd_serve(int argc, char **argv) {
     lorc_model_free(s.model);
     for (int i = 0; i < s.n_entries; i++) free(s.entries[i].name);
     free(s.entries);
+    free(s.lora_scale);
     free(s.base_name);
     pthread_mutex_destroy(&s.mu);
     pthread_cond_destroy(&s.wake);

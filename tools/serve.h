@@ -2,7 +2,8 @@
  * serve_bridge.c (requests -> the scheduler thread -> per-request events),
  * serve_http.c (libmicrohttpd glue: bodies, limits, auth, replies),
  * serve_routes.c (URL dispatch, /health, /v1/models, OpenAI-shaped errors),
- * serve_openai.c (/v1/completions and /v1/chat/completions). */
+ * serve_openai.c (/v1/completions and /v1/chat/completions),
+ * serve_llama.c (llama.cpp's /completion, /lora-adapters, /tokenize, /detokenize). */
 #ifndef LORC_TOOLS_SERVE_H
 #define LORC_TOOLS_SERVE_H
 
@@ -34,6 +35,7 @@ typedef struct serve_state {
     char *base_name;         /* the GGUF file stem */
     serve_entry *entries;    /* registered names, for /v1/models and lookups */
     int n_entries;
+    float *lora_scale;       /* per entry: llama.cpp's default scale (/lora-adapters), under mu */
     const char *api_key;     /* NULL: no auth */
     int max_active;          /* running + queued requests accepted at once */
     int n_ctx;
@@ -62,6 +64,7 @@ typedef struct serve_job {
     int n_stops;
     size_t max_stop_len;
     bool stopped;            /* a stop string was found: text is cut before it */
+    int stop_index;          /* which one */
     bool failed_alloc;
     bool done;
     lorc_finish_reason finish;
@@ -107,6 +110,13 @@ void serve_reply_json(serve_reply *r, unsigned status, json_t *obj);
 void serve_route(serve_state *s, const char *method, const char *url, const char *body, size_t len,
                  serve_reply *r);
 void serve_completions(serve_state *s, const char *body, size_t len, bool chat, serve_reply *r);
+/* One parsed OpenAI-shaped completion request; `llama` answers in
+ * llama.cpp's /completion shape instead (serve_llama.c). */
+void serve_completions_obj(serve_state *s, json_t *o, bool chat, bool llama, serve_reply *r);
+/* llama.cpp's API (serve_llama.c): /completion, /lora-adapters, /tokenize,
+ * /detokenize. False: not one of its routes. */
+bool serve_llama_route(serve_state *s, const char *method, const char *url, const char *body, size_t len,
+                       serve_reply *r);
 
 /* Runs the HTTP daemon until SIGINT/SIGTERM. */
 int serve_http_run(serve_state *s, const char *host, int port);

@@ -73,7 +73,7 @@ static bool cut_at_stop(serve_job *job, size_t piece_len) {
     char *best = NULL;
     for (int i = 0; i < job->n_stops; i++) {
         char *hit = strstr(job->text + from, job->stops[i]);
-        if (hit && (!best || hit < best)) best = hit;
+        if (hit && (!best || hit < best)) best = hit, job->stop_index = i;
     }
     if (!best) return false;
     job->len = (size_t)(best - job->text);

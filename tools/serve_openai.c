@@ -170,6 +170,17 @@ static void reply_done(serve_call *c, serve_reply *r) {
     if (!finish) return serve_reply_error(r, 500, NULL, "%s", job->message[0] ? job->message : "generation failed");
     if (job->failed_alloc) return serve_reply_error(r, 500, NULL, "out of memory for the generated text");
     json_t *text = serve_json_text(job->text ? job->text : "", job->len);
+    if (c->llama) {
+        /* llama.cpp's /completion answer. */
+        bool eos = !job->stopped && job->finish == LORC_FINISH_EOG;
+        bool limit = !job->stopped && job->finish == LORC_FINISH_LENGTH;
+        return serve_reply_json(
+            r, 200,
+            json_pack("{s:o, s:s, s:i, s:i, s:i, s:b, s:b, s:b, s:b, s:s, s:b}", "content", text, "model", c->model,
+                      "id_slot", 0, "tokens_predicted", job->n_generated, "tokens_evaluated", job->n_prompt, "stop",
+                      1, "stopped_eos", eos, "stopped_limit", limit, "stopped_word", job->stopped, "stopping_word",
+                      job->stopped ? job->stops[job->stop_index] : "", "truncated", 0));
+    }
     json_t *choice = c->chat ? json_pack("{s:i, s:{s:s, s:o}, s:s}", "index", 0, "message", "role", "assistant",
                                          "content", text, "finish_reason", finish)
                              : json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "text", text, "logprobs",
@@ -180,9 +191,10 @@ static void reply_done(serve_call *c, serve_reply *r) {
                                "model", c->model, "choices", choice, "usage", usage(job)));
 }
 
-static void run(serve_state *s, json_t *o, bool chat, serve_reply *r) {
+void serve_completions_obj(serve_state *s, json_t *o, bool chat, bool llama, serve_reply *r) {
     serve_call *c = serve_call_new(s, chat);
     if (!c) return serve_reply_error(r, 500, NULL, "out of memory");
+    c->llama = llama;
     parsed p = {0};
     char *text = NULL;
     int32_t *toks = NULL;
@@ -252,6 +264,6 @@ void serve_completions(serve_state *s, const char *body, size_t len, bool chat, 
         json_decref(o);
         return serve_reply_error(r, 400, NULL, "the body must be a JSON object");
     }
-    run(s, o, chat, r);
+    serve_completions_obj(s, o, chat, false, r);
     json_decref(o);
 }

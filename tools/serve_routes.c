@@ -69,5 +69,6 @@ void serve_route(serve_state *s, const char *method, const char *url, const char
         if (!post) return serve_reply_error(r, 405, NULL, "%s %s: use POST", method, url);
         return serve_completions(s, body, len, chat, r);
     }
+    if (serve_llama_route(s, method, url, body, len, r)) return;
     serve_reply_error(r, 404, NULL, "no route %s %s", method, url);
 }

@@ -8,6 +8,7 @@
 typedef struct serve_call {
     serve_job job;
     bool chat;
+    bool llama;      /* answer in llama.cpp's /completion shape */
     char id[48];     /* "cmpl-N" / "chatcmpl-N" */
     char *model;     /* as the client named it */
     time_t created;
