@@ -3,10 +3,19 @@
 only): /completion greedy text equals `lorc run --temp 0` on the base and
 with `lora: [{id, scale: 1}]`, /lora-adapters GET/POST set the defaults a
 /completion without `lora` uses, /tokenize and /detokenize round trip, and
-bad requests get 400 in the error shape. The server runs on port 0 and is
-killed however the test ends."""
+bad requests get 400 in the error shape. Then, with --adapter-dir: POST
+/v1/load_lora_adapter registers an adapter found there (its greedy text
+equals `lorc run --lora`), paths that leave the folder (../, absolute,
+symlink) get 400, GET /v1/adapters reports it, unloading while a stream uses
+it gets 409 and afterwards removes it from /v1/models. The servers run on
+port 0 and are killed however the test ends."""
+import http.client
+import json
 import os
+import shutil
 import sys
+import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_serve as ts  # noqa: E402  (shared helpers: server, requests, `lorc run`)
@@ -85,8 +94,67 @@ def tests(port):
     check(status == 405, f"GET /completion: {status}")
 
 
+def admin_tests(port, adir, outside):
+    shutil.copy(ts.ADAPTERS["moon"], os.path.join(adir, "sub", "moon-rt.gguf"))
+    os.symlink(os.path.join(outside, "moon.gguf"), os.path.join(adir, "link.gguf"))
+    status, obj = post(port, "/v1/load_lora_adapter", {"lora_name": "rt", "lora_path": "sub/moon-rt.gguf"})
+    check(status == 200, f"load_lora_adapter: {status} {obj}")
+    status, obj = get(port, "/v1/models")
+    check("rt" in [m["id"] for m in obj["data"]], f"rt in /v1/models: {obj}")
+    prompt, n = "Once upon a time", 24
+    want = run_text(prompt, n, "moon")
+    status, obj = post(port, "/v1/completions", {"model": "rt", "prompt": prompt, "max_tokens": n, "temperature": 0})
+    check(status == 200 and obj["choices"][0]["text"] == want, f"completion on rt: {status} {obj} != {want!r}")
+    status, lst = get(port, "/v1/adapters")
+    rt = [a for a in lst if a.get("name") == "rt"]
+    check(status == 200 and len(rt) == 1, f"/v1/adapters lists rt: {lst}")
+    if rt:
+        a = rt[0]
+        check(a["kind"] == "lora" and a["state"] == "ready" and a["bytes"] > 0 and a["pinned"] is False
+              and a["refs"] == 0 and a["loads"] >= 1, f"/v1/adapters fields {a}")
+    for name, path in (("up", "../outside/moon.gguf"), ("abs", os.path.join(outside, "moon.gguf")),
+                       ("link", "link.gguf"), ("none", "sub/missing.gguf"), ("rt", "sub/moon-rt.gguf")):
+        status, obj = post(port, "/v1/load_lora_adapter", {"lora_name": name, "lora_path": path})
+        error_shape(status, obj, 400, f"load {name} from {path}")
+    status, obj = post(port, "/v1/load_lora_adapter",
+                       {"lora_name": "rt2", "lora_path": os.path.join(adir, "sub", "moon-rt.gguf")})
+    check(status == 200, f"absolute path inside the folder: {status} {obj}")
+
+    # Unloading while a stream runs on it: 409; once it is over: unloaded.
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("POST", "/v1/completions", body=json.dumps({"model": "rt", "prompt": "Once", "max_tokens": 400,
+                                                             "temperature": 0, "stream": True}))
+    resp = conn.getresponse()
+    check(resp.status == 200 and resp.readline().startswith(b"data: "), "stream on rt started")
+    status, obj = post(port, "/v1/unload_lora_adapter", {"lora_name": "rt"})
+    error_shape(status, obj, 409, "unload while in use")
+    resp.read()
+    conn.close()
+    for _ in range(200):
+        status, obj = post(port, "/v1/unload_lora_adapter", {"lora_name": "rt"})
+        if status != 409:
+            break
+        time.sleep(0.05)
+    check(status == 200, f"unload after the stream: {status} {obj}")
+    status, obj = get(port, "/v1/models")
+    check("rt" not in [m["id"] for m in obj["data"]], f"rt gone from /v1/models: {obj}")
+    status, obj = post(port, "/v1/completions", {"model": "rt", "prompt": "a", "max_tokens": 2})
+    error_shape(status, obj, 404, "completion on unloaded rt")
+    status, obj = post(port, "/v1/unload_lora_adapter", {"lora_name": "rt"})
+    error_shape(status, obj, 404, "unload twice")
+
+
 def main():
     ts.with_server(None, tests)
+    tmp = tempfile.mkdtemp(dir=os.environ.get("LORC_TEST_TMP"))
+    try:
+        adir, outside = os.path.join(tmp, "adapters"), os.path.join(tmp, "outside")
+        os.makedirs(os.path.join(adir, "sub"))
+        os.makedirs(outside)
+        shutil.copy(ts.ADAPTERS["moon"], os.path.join(outside, "moon.gguf"))
+        ts.with_server(["--adapter-dir", adir], lambda port: admin_tests(port, adir, outside))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     if ts.fails:
         print(f"{len(ts.fails)} failure(s)", file=sys.stderr)
         sys.exit(1)

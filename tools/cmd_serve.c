@@ -27,7 +27,8 @@ static const char serve_usage[] =
     "  --lora NAME=PATH        register a LoRA adapter (GGUF file or PEFT directory); repeatable\n"
     "  --overlay NAME=PATH     register a tensor overlay (GGUF); repeatable\n"
     "  --adapter-dir DIR       register every DIR/*.gguf (name: file name without .gguf) and every\n"
-    "                          subfolder with an adapter_config.json (name: the folder's); repeatable\n"
+    "                          subfolder with an adapter_config.json (name: the folder's); repeatable;\n"
+    "                          POST /v1/load_lora_adapter may load only from these folders\n"
     "  --adapter-mem BYTES     memory for resident adapters and overlays (K/M/G suffixes; default: no limit)\n"
     "  --host ADDR             IPv4 address to listen on (default 127.0.0.1: this machine only)\n"
     "  --port N                TCP port (default 8080; 0: any free port, printed on stderr)\n"
@@ -170,6 +171,8 @@ static lorc_status add_dir_names(serve_state *s, const char *dir, lorc_error *er
 
 static lorc_status setup_registry(const serve_opts *o, serve_state *s, lorc_error *err) {
     lorc_status st = lorc_registry_new(s->model, o->budget, &s->reg, err);
+    if (st == LORC_OK && !(s->adapter_dirs = calloc((size_t)o->n_dirs + 1, sizeof *s->adapter_dirs)))
+        st = lorc_fail(err, LORC_ERR_NOMEM, "out of memory");
     for (int i = 0; i < o->n_lora && st == LORC_OK; i++) {
         st = batch_registry_add_pair(s->reg, "--lora", o->lora[i], LORC_ENTRY_LORA, err);
         if (st == LORC_OK) st = add_name(s, o->lora[i], strcspn(o->lora[i], "="), false, err);
@@ -182,6 +185,10 @@ static lorc_status setup_registry(const serve_opts *o, serve_state *s, lorc_erro
         int added = 0;
         st = batch_registry_add_dir(s->reg, o->dirs[i], &added, err);
         if (st == LORC_OK) st = add_dir_names(s, o->dirs[i], err);
+        /* Where POST /v1/load_lora_adapter may read (serve_admin.c). */
+        char *real = st == LORC_OK ? realpath(o->dirs[i], NULL) : NULL;
+        if (st == LORC_OK && !real) st = lorc_fail(err, LORC_ERR_IO, "--adapter-dir %s: cannot resolve", o->dirs[i]);
+        if (real) s->adapter_dirs[s->n_adapter_dirs++] = real;
     }
     return st;
 }
@@ -246,6 +253,8 @@ int lorc_cmd_serve(int argc, char **argv) {
     for (int i = 0; i < s.n_entries; i++) free(s.entries[i].name);
     free(s.entries);
     free(s.lora_scale);
+    for (int i = 0; i < s.n_adapter_dirs; i++) free(s.adapter_dirs[i]);
+    free(s.adapter_dirs);
     free(s.base_name);
     pthread_mutex_destroy(&s.mu);
     pthread_cond_destroy(&s.wake);

@@ -3,7 +3,8 @@
  * serve_http.c (libmicrohttpd glue: bodies, limits, auth, replies),
  * serve_routes.c (URL dispatch, /health, /v1/models, OpenAI-shaped errors),
  * serve_openai.c (/v1/completions and /v1/chat/completions),
- * serve_llama.c (llama.cpp's /completion, /lora-adapters, /tokenize, /detokenize). */
+ * serve_llama.c (llama.cpp's /completion, /lora-adapters, /tokenize, /detokenize),
+ * serve_admin.c (loading and unloading adapters at run time). */
 #ifndef LORC_TOOLS_SERVE_H
 #define LORC_TOOLS_SERVE_H
 
@@ -21,6 +22,7 @@ enum { SERVE_MAX_STOPS = 4, SERVE_MAX_ADAPTERS = 16, SERVE_BODY_LIMIT = 1 << 20 
 typedef struct serve_entry {
     char *name;
     bool overlay;
+    bool removed;            /* unloaded at run time: kept so names in flight stay valid */
 } serve_entry;
 
 typedef struct serve_state {
@@ -33,8 +35,10 @@ typedef struct serve_state {
     int32_t chat_stops[8];      /* its end-of-turn tokens */
     int n_chat_stops;
     char *base_name;         /* the GGUF file stem */
-    serve_entry *entries;    /* registered names, for /v1/models and lookups */
+    serve_entry *entries;    /* registered names, for /v1/models and lookups; under mu */
     int n_entries;
+    char **adapter_dirs;     /* realpaths of --adapter-dir: where /v1/load_lora_adapter may read */
+    int n_adapter_dirs;
     float *lora_scale;       /* per entry: llama.cpp's default scale (/lora-adapters), under mu */
     const char *api_key;     /* NULL: no auth */
     int max_active;          /* running + queued requests accepted at once */
@@ -116,6 +120,11 @@ void serve_completions_obj(serve_state *s, json_t *o, bool chat, bool llama, ser
 /* llama.cpp's API (serve_llama.c): /completion, /lora-adapters, /tokenize,
  * /detokenize. False: not one of its routes. */
 bool serve_llama_route(serve_state *s, const char *method, const char *url, const char *body, size_t len,
+                       serve_reply *r);
+
+/* Runtime adapter management with vLLM's names (serve_admin.c):
+ * /v1/load_lora_adapter, /v1/unload_lora_adapter, /v1/adapters. */
+bool serve_admin_route(serve_state *s, const char *method, const char *url, const char *body, size_t len,
                        serve_reply *r);
 
 /* Runs the HTTP daemon until SIGINT/SIGTERM. */

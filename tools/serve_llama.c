@@ -15,7 +15,7 @@
 static int entry_of_id(const serve_state *s, json_int_t id) {
     json_int_t k = 0;
     for (int i = 0; i < s->n_entries; i++) {
-        if (s->entries[i].overlay) continue;
+        if (s->entries[i].overlay || s->entries[i].removed) continue;
         if (k++ == id) return i;
     }
     return -1;
@@ -60,7 +60,7 @@ static void get_lora_adapters(serve_state *s, serve_reply *r) {
     json_int_t k = 0;
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < s->n_entries; i++) {
-        if (s->entries[i].overlay) continue;
+        if (s->entries[i].overlay || s->entries[i].removed) continue;
         json_array_append_new(list, json_pack("{s:I, s:s, s:f}", "id", k++, "path", s->entries[i].name, "scale",
                                               (double)s->lora_scale[i]));
     }
@@ -71,17 +71,13 @@ static void get_lora_adapters(serve_state *s, serve_reply *r) {
 static void set_lora_adapters(serve_state *s, const char *body, size_t len, serve_reply *r) {
     json_t *o = load_object(body, len, r);
     if (!o) return;
+    pthread_mutex_lock(&s->mu);
     float *scales = malloc(((size_t)s->n_entries + 1) * sizeof *scales);
-    if (!scales) {
-        json_decref(o);
-        return serve_reply_error(r, 500, NULL, "out of memory");
-    }
-    if (parse_lora_list(s, o, "body", scales, r)) {
-        pthread_mutex_lock(&s->mu);
-        memcpy(s->lora_scale, scales, (size_t)s->n_entries * sizeof *scales);
-        pthread_mutex_unlock(&s->mu);
-        serve_reply_json(r, 200, json_pack("{s:b}", "success", 1));
-    }
+    bool ok = scales && parse_lora_list(s, o, "body", scales, r);
+    if (ok) memcpy(s->lora_scale, scales, (size_t)s->n_entries * sizeof *scales);
+    pthread_mutex_unlock(&s->mu);
+    if (ok) serve_reply_json(r, 200, json_pack("{s:b}", "success", 1));
+    else if (!scales) serve_reply_error(r, 500, NULL, "out of memory");
     free(scales);
     json_decref(o);
 }
@@ -104,9 +100,11 @@ static json_t *translate(serve_state *s, json_t *o, serve_reply *r) {
         serve_reply_error(r, 400, "prompt", "prompt must be a string");
         return NULL;
     }
+    pthread_mutex_lock(&s->mu);
     float *scales = malloc(((size_t)s->n_entries + 1) * sizeof *scales);
     json_t *q = json_object(), *adapters = json_array();
     if (!scales || !q || !adapters) {
+        pthread_mutex_unlock(&s->mu);
         free(scales);
         json_decref(q);
         json_decref(adapters);
@@ -115,17 +113,15 @@ static json_t *translate(serve_state *s, json_t *o, serve_reply *r) {
     }
     json_t *lora = json_object_get(o, "lora");
     bool ok = true;
-    if (lora && !json_is_null(lora)) {
+    if (lora && !json_is_null(lora))
         ok = parse_lora_list(s, lora, "lora", scales, r);
-    } else {
-        pthread_mutex_lock(&s->mu);
+    else
         memcpy(scales, s->lora_scale, (size_t)s->n_entries * sizeof *scales);
-        pthread_mutex_unlock(&s->mu);
-    }
     for (int i = 0; ok && i < s->n_entries; i++)
-        if (!s->entries[i].overlay && scales[i] != 0.0f)
+        if (!s->entries[i].overlay && !s->entries[i].removed && scales[i] != 0.0f)
             json_array_append_new(adapters,
                                   json_pack("{s:s, s:f}", "name", s->entries[i].name, "scale", (double)scales[i]));
+    pthread_mutex_unlock(&s->mu);
     free(scales);
     if (!ok) {
         json_decref(q);

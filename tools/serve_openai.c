@@ -24,7 +24,7 @@ typedef struct parsed {
 
 static const serve_entry *find_entry(const serve_state *s, const char *name) {
     for (int i = 0; i < s->n_entries; i++)
-        if (!strcmp(s->entries[i].name, name)) return &s->entries[i];
+        if (!s->entries[i].removed && !strcmp(s->entries[i].name, name)) return &s->entries[i];
     return NULL;
 }
 
@@ -109,7 +109,12 @@ static bool parse_stop(json_t *o, serve_job *job, serve_reply *r) {
 }
 
 static bool parse_fields(serve_state *s, json_t *o, parsed *p, serve_job *job, serve_reply *r) {
-    if (!parse_model(s, o, p, r)) return false;
+    /* Entries change at run time (serve_admin.c); names are never freed
+     * while serving, so the pointers taken here stay valid. */
+    pthread_mutex_lock(&s->mu);
+    bool ok = parse_model(s, o, p, r);
+    pthread_mutex_unlock(&s->mu);
+    if (!ok) return false;
     /* Defaults: `lorc run`'s sampling. */
     p->sampling = lorc_sampler_default_params();
     p->max_tokens = -1;

@@ -24,6 +24,7 @@ static const char *error_type(unsigned status) {
     case 401: return "authentication_error";
     case 404: return "not_found_error";
     case 405: return "invalid_request_error";
+    case 409: return "invalid_request_error";
     case 413: return "invalid_request_error";
     case 429: return "rate_limit_error";
     default: return "server_error";
@@ -43,13 +44,16 @@ void serve_reply_error(serve_reply *r, unsigned status, const char *param, const
 
 static void list_models(serve_state *s, serve_reply *r) {
     json_t *data = json_array();
+    pthread_mutex_lock(&s->mu);
     json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", s->base_name, "object", "model", "created",
                                           (json_int_t)s->started, "owned_by", "lorc"));
     for (int i = 0; i < s->n_entries; i++)
+        if (!s->entries[i].removed)
         json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "id", s->entries[i].name, "object",
                                               "model", "created", (json_int_t)s->started, "owned_by", "lorc",
                                               "parent", s->base_name, "kind",
                                               s->entries[i].overlay ? "overlay" : "lora"));
+    pthread_mutex_unlock(&s->mu);
     serve_reply_json(r, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
 
@@ -70,5 +74,6 @@ void serve_route(serve_state *s, const char *method, const char *url, const char
         return serve_completions(s, body, len, chat, r);
     }
     if (serve_llama_route(s, method, url, body, len, r)) return;
+    if (serve_admin_route(s, method, url, body, len, r)) return;
     serve_reply_error(r, 404, NULL, "no route %s %s", method, url);
 }
