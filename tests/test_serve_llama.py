@@ -2,7 +2,8 @@
 """test_serve_llama.py — llama.cpp's server API in `lorc serve` (stdlib
 only): /completion greedy text equals `lorc run --temp 0` on the base and
 with `lora: [{id, scale: 1}]`, /lora-adapters GET/POST set the defaults a
-/completion without `lora` uses, /tokenize and /detokenize round trip, and
+/completion without `lora` uses, streaming /completion gives the same
+text in llama.cpp's events, /tokenize and /detokenize round trip, and
 bad requests get 400 in the error shape. Then, with --adapter-dir: POST
 /v1/load_lora_adapter registers an adapter found there (its greedy text
 equals `lorc run --lora`), paths that leave the folder (../, absolute,
@@ -24,7 +25,6 @@ from test_serve import check, error_shape, post, request, run_text  # noqa: E402
 
 
 def get(port, path):
-    import json
     status, payload = request(port, "GET", path)
     return status, json.loads(payload)
 
@@ -47,6 +47,17 @@ def tests(port):
     if status == 200:
         check(obj["tokens_predicted"] == n and obj["stopped_limit"] is True and obj["stopped_eos"] is False
               and obj["stop"] is True and obj["tokens_evaluated"] > 0, f"/completion fields {obj}")
+
+    # Streamed: {content, stop: false} events, then the stop: true one; no [DONE].
+    status, payload = request(port, "POST", "/completion", dict(body, stream=True))
+    events = [e for e in payload.decode().split("\n\n") if e]
+    check(status == 200 and events and all(e.startswith("data: {") for e in events), f"stream events {events[-2:]}")
+    if status == 200 and events and all(e.startswith("data: {") for e in events):
+        objs = [json.loads(e[6:]) for e in events]
+        check([o["stop"] for o in objs] == [False] * (len(objs) - 1) + [True], "only the last event has stop: true")
+        check("".join(o["content"] for o in objs) == base, f"streamed /completion text != {base!r}")
+        check(objs[-1].get("tokens_predicted") == n and objs[-1].get("stopped_limit") is True,
+              f"last streamed event {objs[-1]}")
 
     status, obj = post(port, "/completion", dict(body, lora=[{"id": ids["moon"], "scale": 1.0}]))
     check(status == 200 and obj.get("content") == moon, f"/completion lora moon: {status} {obj} != {moon!r}")

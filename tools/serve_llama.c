@@ -90,11 +90,6 @@ static void copy_field(json_t *dst, json_t *src, const char *key, const char *as
 
 /* llama.cpp's fields -> an OpenAI completion request; NULL: r is the error. */
 static json_t *translate(serve_state *s, json_t *o, serve_reply *r) {
-    json_t *st = json_object_get(o, "stream");
-    if (json_is_true(st)) {
-        serve_reply_error(r, 400, "stream", "stream is not supported on /completion yet (use /v1/completions)");
-        return NULL;
-    }
     json_t *pr = json_object_get(o, "prompt");
     if (!json_is_string(pr)) {
         serve_reply_error(r, 400, "prompt", "prompt must be a string");
@@ -133,7 +128,8 @@ static json_t *translate(serve_state *s, json_t *o, serve_reply *r) {
     json_object_set(q, "prompt", pr);
     json_t *np = json_object_get(o, "n_predict");
     if (np && !(json_is_integer(np) && json_integer_value(np) < 0)) json_object_set(q, "max_tokens", np);
-    static const char *const same[] = {"temperature", "top_k", "top_p", "min_p", "repeat_penalty", "seed", "stop"};
+    static const char *const same[] = {"temperature", "top_k", "top_p", "min_p", "repeat_penalty", "seed", "stop",
+                                       "stream"};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) copy_field(q, o, same[i], same[i]);
     /* llama.cpp's seed -1 means "random": the OpenAI parser's default. */
     json_t *seed = json_object_get(q, "seed");

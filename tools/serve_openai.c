@@ -168,6 +168,16 @@ static json_t *usage(const serve_job *job) {
                      "total_tokens", job->n_prompt + job->n_generated);
 }
 
+json_t *serve_llama_final(const serve_call *c, json_t *content) {
+    const serve_job *job = &c->job;
+    bool eos = !job->stopped && job->finish == LORC_FINISH_EOG;
+    bool limit = !job->stopped && job->finish == LORC_FINISH_LENGTH;
+    return json_pack("{s:o, s:s, s:i, s:i, s:i, s:b, s:b, s:b, s:b, s:s, s:b}", "content", content, "model",
+                     c->model, "id_slot", 0, "tokens_predicted", job->n_generated, "tokens_evaluated", job->n_prompt,
+                     "stop", 1, "stopped_eos", eos, "stopped_limit", limit, "stopped_word", job->stopped,
+                     "stopping_word", job->stopped ? job->stops[job->stop_index] : "", "truncated", 0);
+}
+
 /* The non-streamed answer of a finished job. */
 static void reply_done(serve_call *c, serve_reply *r) {
     serve_job *job = &c->job;
@@ -175,17 +185,7 @@ static void reply_done(serve_call *c, serve_reply *r) {
     if (!finish) return serve_reply_error(r, 500, NULL, "%s", job->message[0] ? job->message : "generation failed");
     if (job->failed_alloc) return serve_reply_error(r, 500, NULL, "out of memory for the generated text");
     json_t *text = serve_json_text(job->text ? job->text : "", job->len);
-    if (c->llama) {
-        /* llama.cpp's /completion answer. */
-        bool eos = !job->stopped && job->finish == LORC_FINISH_EOG;
-        bool limit = !job->stopped && job->finish == LORC_FINISH_LENGTH;
-        return serve_reply_json(
-            r, 200,
-            json_pack("{s:o, s:s, s:i, s:i, s:i, s:b, s:b, s:b, s:b, s:s, s:b}", "content", text, "model", c->model,
-                      "id_slot", 0, "tokens_predicted", job->n_generated, "tokens_evaluated", job->n_prompt, "stop",
-                      1, "stopped_eos", eos, "stopped_limit", limit, "stopped_word", job->stopped, "stopping_word",
-                      job->stopped ? job->stops[job->stop_index] : "", "truncated", 0));
-    }
+    if (c->llama) return serve_reply_json(r, 200, serve_llama_final(c, text));
     json_t *choice = c->chat ? json_pack("{s:i, s:{s:s, s:o}, s:s}", "index", 0, "message", "role", "assistant",
                                          "content", text, "finish_reason", finish)
                              : json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "text", text, "logprobs",

@@ -1,5 +1,6 @@
 /* serve_stream.c — streamed completions: `data: {chunk}\n\n` events as the
- * text grows, then `data: [DONE]\n\n`. The reader runs on the connection's
+ * text grows, then `data: [DONE]\n\n` (llama.cpp's /completion: its
+ * {content, stop: false} events, then the stop: true one). The reader runs on the connection's
  * own thread (thread-per-connection) and blocks on the job until there is
  * something to send; when the client disconnects libmicrohttpd frees the
  * response, which cancels the request. */
@@ -84,6 +85,7 @@ static bool emit(serve_call *c, json_t *chunk) {
 
 static json_t *chunk(serve_call *c, json_t *text, const char *finish, bool role) {
     json_t *choice;
+    if (c->llama) return json_pack("{s:o, s:b}", "content", text ? text : json_string(""), "stop", 0);
     if (c->chat) {
         json_t *delta = json_object();
         if (role) json_object_set_new(delta, "role", json_string("assistant"));
@@ -106,6 +108,7 @@ static bool next_event(serve_call *c) {
     if (c->done_sent) return false;
     if (c->final_sent) {
         c->done_sent = true;
+        if (c->llama) return false; /* llama.cpp ends with its stop: true event */
         free(c->out);
         c->out = strdup("data: [DONE]\n\n");
         c->out_len = c->out ? strlen(c->out) : 0;
@@ -144,6 +147,7 @@ static bool next_event(serve_call *c) {
                               "code");
         return emit(c, e);
     }
+    if (c->llama) return emit(c, serve_llama_final(c, json_string("")));
     json_t *final = chunk(c, NULL, finish, false);
     if (final) {
         json_object_set_new(final, "usage",

@@ -24,6 +24,9 @@ void serve_call_free(serve_call *c);
 /* A JSON string of n bytes of generated text; invalid UTF-8 bytes (a
  * token split mid-character at the end of generation) become U+FFFD. */
 json_t *serve_json_text(const char *text, size_t n);
+/* llama.cpp's /completion answer (or last streamed event) of a finished
+ * job; takes `content`. */
+json_t *serve_llama_final(const serve_call *c, json_t *content);
 /* Turns r into an SSE stream of c's submitted job. Takes c and the
  * request's bridge reservation: both are released when the stream ends,
  * and a client that goes away cancels the request at once. */
