@@ -135,8 +135,9 @@ static lorc_status add_name(serve_state *s, const char *name, size_t len, bool o
     serve_entry *grown = realloc(s->entries, (size_t)(s->n_entries + 1) * sizeof *grown);
     if (!grown) return lorc_fail(err, LORC_ERR_NOMEM, "out of memory");
     s->entries = grown;
-    if (!(grown[s->n_entries].name = strndup(name, len))) return lorc_fail(err, LORC_ERR_NOMEM, "out of memory");
-    grown[s->n_entries++].overlay = overlay;
+    char *copy = strndup(name, len);
+    if (!copy) return lorc_fail(err, LORC_ERR_NOMEM, "out of memory");
+    grown[s->n_entries++] = (serve_entry){.name = copy, .overlay = overlay, .removed = false};
     return LORC_OK;
 }
 
