@@ -127,3 +127,22 @@ void cli_progress(void *user, uint64_t done, uint64_t total) {
     if (done >= total) putchar('\n');
     fflush(stdout);
 }
+
+bool cli_parse_bytes(const char *cmd, const char *opt, const char *s, size_t *out) {
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10), mul = 1;
+    if (end != s && *end && !end[1]) {
+        switch (*end) {
+        case 'K': case 'k': mul = 1ull << 10; end++; break;
+        case 'M': case 'm': mul = 1ull << 20; end++; break;
+        case 'G': case 'g': mul = 1ull << 30; end++; break;
+        default: break;
+        }
+    }
+    if (end == s || *end || s[0] == '-' || v > SIZE_MAX / mul) {
+        cli_usage_error(cmd, "invalid value '%s' for %s (bytes, with an optional K/M/G suffix)", s, opt);
+        return false;
+    }
+    *out = (size_t)(v * mul);
+    return true;
+}

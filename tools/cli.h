@@ -16,6 +16,8 @@ bool cli_parse_float(const char *cmd, const char *opt, const char *s, float *out
  * names the interval. */
 bool cli_parse_float_in(const char *cmd, const char *opt, const char *s, float lo, float hi, bool lo_open, float *out);
 bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+/* A byte count with an optional K, M or G suffix (powers of 1024). */
+bool cli_parse_bytes(const char *cmd, const char *opt, const char *s, size_t *out);
 
 /* True when argv[*i] is `opt`; then *val is the next argument (a usage error
  * naming the subcommand argv[0], and *missing = true, when there is none).

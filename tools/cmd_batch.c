@@ -66,27 +66,6 @@ static double now_sec(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* BYTES with an optional K, M or G suffix (powers of 1024). */
-static bool parse_bytes(const char *opt, const char *s, size_t *out) {
-    char *end = NULL;
-    unsigned long long v = strtoull(s, &end, 10);
-    unsigned long long mul = 1;
-    if (end != s && *end && !end[1]) {
-        switch (*end) {
-        case 'K': case 'k': mul = 1ull << 10; end++; break;
-        case 'M': case 'm': mul = 1ull << 20; end++; break;
-        case 'G': case 'g': mul = 1ull << 30; end++; break;
-        default: break;
-        }
-    }
-    if (end == s || *end || s[0] == '-' || v > SIZE_MAX / mul) {
-        fprintf(stderr, "lorc batch: invalid value '%s' for %s (bytes, with an optional K/M/G suffix)\n", s, opt);
-        return false;
-    }
-    *out = (size_t)(v * mul);
-    return true;
-}
-
 static bool push(const char **list, int *n, const char *opt, const char *v) {
     if (*n == MAX_REG_OPTS) {
         fprintf(stderr, "lorc batch: at most %d %s options\n", MAX_REG_OPTS, opt);
@@ -129,9 +108,9 @@ static int parse_args(int argc, char **argv, batch_opts *o) {
         } else if (cli_opt(argc, argv, &i, "--adapter-dir", &v, &missing)) {
             if (missing || !push(o->dirs, &o->n_dirs, a, v)) return 1;
         } else if (cli_opt(argc, argv, &i, "--budget", &v, &missing)) {
-            if (missing || !parse_bytes(a, v, &o->budget)) return 1;
+            if (missing || !cli_parse_bytes("batch", a, v, &o->budget)) return 1;
         } else if (cli_opt(argc, argv, &i, "--kv-budget", &v, &missing)) {
-            if (missing || !parse_bytes(a, v, &o->kv_budget)) return 1;
+            if (missing || !cli_parse_bytes("batch", a, v, &o->kv_budget)) return 1;
         } else if (cli_opt(argc, argv, &i, "--parallel", &v, &missing)) {
             if (missing || !cli_parse_int("batch", a, v, 1, 4096, &o->parallel)) return 1;
         } else if (cli_opt(argc, argv, &i, "-n", &v, &missing) ||

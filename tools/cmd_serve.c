@@ -51,25 +51,6 @@ typedef struct serve_opts {
     size_t budget;
 } serve_opts;
 
-static bool parse_bytes(const char *opt, const char *s, size_t *out) {
-    char *end = NULL;
-    unsigned long long v = strtoull(s, &end, 10), mul = 1;
-    if (end != s && *end && !end[1]) {
-        switch (*end) {
-        case 'K': case 'k': mul = 1ull << 10; end++; break;
-        case 'M': case 'm': mul = 1ull << 20; end++; break;
-        case 'G': case 'g': mul = 1ull << 30; end++; break;
-        default: break;
-        }
-    }
-    if (end == s || *end || s[0] == '-' || v > SIZE_MAX / mul) {
-        cli_usage_error("serve", "invalid value '%s' for %s (bytes, with an optional K/M/G suffix)", s, opt);
-        return false;
-    }
-    *out = (size_t)(v * mul);
-    return true;
-}
-
 static bool push(const char **list, int *n, const char *opt, const char *v) {
     if (*n == MAX_REG_OPTS) {
         cli_usage_error("serve", "at most %d %s options", MAX_REG_OPTS, opt);
@@ -102,7 +83,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         } else if (cli_opt(argc, argv, &i, "--adapter-dir", &v, &missing)) {
             if (missing || !push(o->dirs, &o->n_dirs, a, v)) return 1;
         } else if (cli_opt(argc, argv, &i, "--adapter-mem", &v, &missing)) {
-            if (missing || !parse_bytes(a, v, &o->budget)) return 1;
+            if (missing || !cli_parse_bytes("serve", a, v, &o->budget)) return 1;
         } else if (cli_opt(argc, argv, &i, "--host", &v, &missing)) {
             if (missing) return 1;
             o->host = v;
