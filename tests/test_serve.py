@@ -10,108 +10,19 @@ all get their greedy texts. The server is killed however the test ends."""
 import http.client
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
 import time
 
-BIN = os.environ["LORC_BIN"]
-SHARED = os.environ["LORC_SHARED"]
-MODEL = f"{SHARED}/models/stories260K.gguf"
-AD = f"{SHARED}/adapters"
-ADAPTERS = {"moon": f"{AD}/moon-qv/moon-qv.gguf", "ocean": f"{AD}/ocean-all/peft"}
-KEY = "sekrit-key"
-fails = []
-
-
-def check(cond, what):
-    if not cond:
-        fails.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def start_server(extra=None):
-    args = [BIN, "serve", "-m", MODEL, "--port", "0", "-t", "2"]
-    args += extra if extra is not None else ["--parallel", "4", "--api-key", KEY]
-    for name, path in ADAPTERS.items():
-        args += ["--lora", f"{name}={path}"]
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            # Keep draining stderr so the server never blocks on a full pipe.
-            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-            return proc, int(m.group(1))
-    proc.kill()
-    raise SystemExit("lorc serve did not start")
-
-
-def request(port, method, path, body=None, key=KEY, raw=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    headers = {"Content-Type": "application/json"}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    conn.request(method, path, body=data, headers=headers)
-    resp = conn.getresponse()
-    payload = resp.read()
-    conn.close()
-    return resp.status, payload
-
-
-def post(port, path, body, **kw):
-    status, payload = request(port, "POST", path, body, **kw)
-    return status, json.loads(payload)
-
-
-def stream_text(port, path, body):
-    status, payload = request(port, "POST", path, dict(body, stream=True))
-    events = [e for e in payload.decode().split("\n\n") if e]
-    check(status == 200, f"stream status {status}")
-    check(events and events[-1] == "data: [DONE]", f"stream ends with [DONE]: {events[-1:]}")
-    text, finish = "", None
-    for e in events[:-1]:
-        check(e.startswith("data: "), f"SSE event shape: {e[:40]!r}")
-        c = json.loads(e[6:])["choices"][0]
-        text += c.get("text", "") or c.get("delta", {}).get("content", "")
-        finish = c["finish_reason"] or finish
-    return text, finish
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from serve_harness import (ADAPTERS, BIN, KEY, MODEL, check, error_shape, finish, post,  # noqa: E402
+                           request, stream_text, with_server)
+import serve_harness  # noqa: E402
 
 
 def run_text(prompt, n, adapter):
-    args = [BIN, "run", "-m", MODEL, "-p", prompt, "-n", str(n), "--temp", "0", "-t", "1"]
-    if adapter:
-        args += ["--lora", ADAPTERS[adapter]]
-    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-    # `lorc run` prints the prompt, then the generated text, then a newline.
-    assert out.startswith(prompt), out
-    return out[len(prompt):].rstrip("\n")
-
-
-def error_shape(status, obj, want, what):
-    check(status == want, f"{what}: status {status}, want {want}")
-    e = obj.get("error") if isinstance(obj, dict) else None
-    check(isinstance(e, dict) and all(k in e for k in ("message", "type", "param", "code")),
-          f"{what}: error shape {obj}")
-
-
-def with_server(extra, body):
-    proc, port = start_server(extra)
-    try:
-        body(port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    check(proc.returncode == 0, f"server exit status {proc.returncode}")
+    return serve_harness.run_text(prompt, n, ADAPTERS[adapter] if adapter else None)
 
 
 def queue_full(port):
@@ -144,10 +55,7 @@ def main():
                          capture_output=True, text=True, timeout=30)
     check(bad.returncode == 1 and "nope" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1,
           f"--chat-template nope: rc {bad.returncode} {bad.stderr!r}")
-    if fails:
-        print(f"{len(fails)} failure(s)", file=sys.stderr)
-        sys.exit(1)
-    print("test_serve: all checks passed")
+    finish("test_serve")
 
 
 def tests(port):

@@ -18,15 +18,13 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_serve as ts  # noqa: E402  (shared helpers: server, requests, `lorc run`)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+import serve_harness as ts  # noqa: E402
+from serve_harness import check, error_shape, get, post, request  # noqa: E402
 
-from test_serve import check, error_shape, post, request, run_text  # noqa: E402
 
-
-def get(port, path):
-    status, payload = request(port, "GET", path)
-    return status, json.loads(payload)
+def run_text(prompt, n, adapter):
+    return ts.run_text(prompt, n, ts.ADAPTERS[adapter] if adapter else None)
 
 
 def tests(port):
@@ -166,10 +164,7 @@ def main():
         ts.with_server(["--adapter-dir", adir], lambda port: admin_tests(port, adir, outside))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if ts.fails:
-        print(f"{len(ts.fails)} failure(s)", file=sys.stderr)
-        sys.exit(1)
-    print("test_serve_llama: all checks passed")
+    ts.finish("test_serve_llama")
 
 
 if __name__ == "__main__":
