@@ -384,6 +384,15 @@ typedef enum lorc_finish_reason {
     LORC_FINISH_ERROR = 4     /* status / message say why */
 } lorc_finish_reason;
 
+/* A token and its log-probability under the model: log-softmax of the raw
+ * logits, before temperature, penalties and truncation. */
+typedef struct lorc_token_logprob {
+    int32_t token;
+    float logprob;
+} lorc_token_logprob;
+
+enum { LORC_MAX_LOGPROBS = 20 };
+
 typedef struct lorc_event {
     uint64_t id;
     lorc_event_kind kind;
@@ -397,6 +406,12 @@ typedef struct lorc_event {
     double queue_ms;         /* submit -> first step it ran in */
     double prompt_ms;        /* first step -> first generated token */
     double gen_ms;           /* first generated token -> done */
+    /* TOKEN, when the request asked for n_logprobs > 0: the token's own
+     * log-probability and the n_logprobs most likely tokens (most likely
+     * first; the array is valid during the callback). */
+    float logprob;
+    const lorc_token_logprob *top;
+    int n_top;
 } lorc_event;
 
 typedef void (*lorc_event_fn)(void *user, const lorc_event *ev);
@@ -413,6 +428,7 @@ typedef struct lorc_request {
     const int32_t *stop_tokens; /* more tokens that end generation like EOG (a chat template's
                                    end-of-turn tokens); copied at submit; ignore_eog ignores them too */
     int n_stop_tokens;
+    int n_logprobs;        /* 0..LORC_MAX_LOGPROBS: TOKEN events report log-probabilities (lorc_event) */
     lorc_event_fn on_event; /* called from the thread running lorc_scheduler_step */
     void *user;
 } lorc_request;

@@ -24,6 +24,7 @@ void lorc_sched_request_free(sched_request *r) {
     free(r->tokens);
     free(r->stop_tokens);
     free(r->logits);
+    free(r->raw_logits);
     free(r);
 }
 
@@ -132,6 +133,9 @@ static lorc_status check_request(lorc_scheduler *s, const lorc_request *q, lorc_
     if (q->max_tokens < 0) return lorc_fail(err, LORC_ERR_INVALID, "request: max_tokens %d < 0", q->max_tokens);
     if (q->n_stop_tokens < 0 || (q->n_stop_tokens > 0 && !q->stop_tokens))
         return lorc_fail(err, LORC_ERR_INVALID, "request: bad stop token array (n = %d)", q->n_stop_tokens);
+    if (q->n_logprobs < 0 || q->n_logprobs > LORC_MAX_LOGPROBS)
+        return lorc_fail(err, LORC_ERR_INVALID, "request: n_logprobs %d outside [0, %d]", q->n_logprobs,
+                         LORC_MAX_LOGPROBS);
     if (q->n_adapters < 0 || (q->n_adapters > 0 && !q->adapters))
         return lorc_fail(err, LORC_ERR_INVALID, "request: bad adapter array (n = %d)", q->n_adapters);
     for (int i = 0; i < q->n_adapters; i++) {
@@ -146,6 +150,7 @@ static lorc_status check_request(lorc_scheduler *s, const lorc_request *q, lorc_
 static lorc_status copy_request(lorc_scheduler *s, const lorc_request *q, sched_request *r, lorc_error *err) {
     r->n_prompt = q->n_prompt;
     r->max_tokens = q->max_tokens;
+    r->n_logprobs = q->n_logprobs;
     r->ignore_eog = q->ignore_eog;
     if (q->n_stop_tokens > 0) {
         r->stop_tokens = malloc((size_t)q->n_stop_tokens * sizeof *r->stop_tokens);

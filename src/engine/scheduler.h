@@ -34,6 +34,7 @@ typedef struct sched_request {
     bool ignore_eog;
     int32_t *stop_tokens;       /* owned [n_stop_tokens] */
     int n_stop_tokens;
+    int n_logprobs;
     lorc_event_fn on_event;
     void *user;
     lorc_sampler *sampler;      /* owned; has seen the prompt (and every generated token) */
@@ -52,6 +53,7 @@ typedef struct sched_request {
     uint64_t admit_order;       /* larger: admitted more recently (preemption picks the largest) */
     lorc_sequence *seq;         /* while RUNNING */
     float *logits;              /* while RUNNING: n_vocab floats (taken at admission) */
+    float *raw_logits;          /* n_logprobs > 0: the row before sampling (the sampler scribbles on logits) */
     double t_submit, t_first_step, t_first_token; /* seconds, monotonic; < 0: not yet */
 } sched_request;
 

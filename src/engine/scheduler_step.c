@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "../base/error.h"
+#include "../sample/logprobs.h"
 #include "context.h"
 #include "scheduler.h"
 
@@ -31,12 +32,19 @@ static void fill_event(const sched_request *r, lorc_event *ev, double now) {
     if (r->t_first_token >= 0) ev->gen_ms = (now - r->t_first_token) * 1e3;
 }
 
-static void emit_token(sched_request *r, int32_t tok) {
+static void emit_token(lorc_scheduler *s, sched_request *r, int32_t tok) {
     if (!r->on_event) return;
     lorc_event ev;
     fill_event(r, &ev, lorc_sched_now());
     ev.kind = LORC_EVENT_TOKEN;
     ev.token = tok;
+    lorc_token_logprob top[LORC_MAX_LOGPROBS];
+    if (r->n_logprobs > 0 && r->raw_logits) {
+        double lse = lorc_log_sum_exp(r->raw_logits, s->n_vocab);
+        ev.logprob = (float)((double)r->raw_logits[tok] - lse);
+        ev.n_top = lorc_top_logprobs(r->raw_logits, s->n_vocab, lse, r->n_logprobs, top);
+        ev.top = top;
+    }
     r->on_event(r->user, &ev);
 }
 
@@ -49,6 +57,8 @@ static void emit_token(sched_request *r, int32_t tok) {
 static void release_seq(lorc_scheduler *s, sched_request *r) {
     free(r->logits);
     r->logits = NULL;
+    free(r->raw_logits);
+    r->raw_logits = NULL;
     lorc_sequence *seq = r->seq;
     if (!seq) return;
     r->seq = NULL;
@@ -171,7 +181,8 @@ static lorc_status admit(lorc_scheduler *s, sched_request *r, lorc_error *err) {
     }
     r->seq = seq;
     r->logits = malloc((size_t)s->n_vocab * sizeof *r->logits);
-    if (!r->logits) {
+    if (r->n_logprobs > 0) r->raw_logits = malloc((size_t)s->n_vocab * sizeof *r->raw_logits);
+    if (!r->logits || (r->n_logprobs > 0 && !r->raw_logits)) {
         release_seq(s, r);
         return lorc_fail(err, LORC_ERR_NOMEM, "scheduler: out of memory for logits");
     }
@@ -226,6 +237,7 @@ static bool admit_waiting(lorc_scheduler *s) {
 /* Samples the request's next token from the logits of its last fed token. */
 static void sample_next(lorc_scheduler *s, sched_request *r) {
     const lorc_vocab *vocab = lorc_model_vocab(s->ctx->model);
+    if (r->raw_logits) memcpy(r->raw_logits, r->logits, (size_t)s->n_vocab * sizeof *r->logits);
     int32_t tok = lorc_sampler_sample(r->sampler, r->logits, s->n_vocab);
     if (r->t_first_token < 0) r->t_first_token = lorc_sched_now();
     if (tok < 0) {
@@ -242,7 +254,7 @@ static void sample_next(lorc_scheduler *s, sched_request *r) {
     lorc_sampler_accept(r->sampler, tok);
     r->tokens[r->n_tokens++] = tok;
     r->n_generated++;
-    emit_token(r, tok);
+    emit_token(s, r, tok);
     if (r->n_generated >= r->max_tokens || r->n_fed >= s->n_ctx) finish(s, r, LORC_FINISH_LENGTH, LORC_OK, NULL);
 }
 
