@@ -54,6 +54,16 @@ typedef struct serve_state {
     bool thread_started;
 } serve_state;
 
+/* One generated token's log-probabilities, kept when the request asked for
+ * them (serve_logprobs.c). */
+typedef struct serve_token_lp {
+    int32_t token, prev;     /* prev: the token before it (its text depends on it) */
+    size_t offset;           /* where its text starts in the job's text */
+    float logprob;
+    int n_top;
+    lorc_token_logprob top[LORC_MAX_LOGPROBS];
+} serve_token_lp;
+
 /* One request in flight: the scheduler thread appends its text, the HTTP
  * thread reads it (non-streamed: once DONE; streamed: as it grows). */
 typedef struct serve_job {
@@ -74,6 +84,12 @@ typedef struct serve_job {
     lorc_finish_reason finish;
     int n_prompt, n_generated;
     char message[256];
+    /* Log-probabilities (OpenAI's logprobs / top_logprobs, llama.cpp's
+     * n_probs): one entry per token, n_top_logprobs alternatives each. */
+    bool want_logprobs;
+    int n_top_logprobs;
+    serve_token_lp *lps;
+    int n_lps, cap_lps;
 } serve_job;
 
 /* Starts the thread that steps the scheduler while requests are pending. */
@@ -91,6 +107,9 @@ void serve_job_free(serve_job *job);
 void serve_job_wait_done(serve_job *job);
 /* "stop" or "length" (OpenAI's finish_reason), NULL for errors. */
 const char *serve_job_finish_text(const serve_job *job);
+/* Appends the log-probabilities of a TOKEN event whose text will start at
+ * `offset` (serve_logprobs.c). False: out of memory. */
+bool serve_job_record_logprobs(serve_job *job, const lorc_event *ev, int32_t prev, size_t offset);
 /* Length of text[0..n) without a trailing incomplete UTF-8 sequence. */
 size_t serve_utf8_complete(const char *text, size_t n);
 

@@ -20,6 +20,7 @@ void serve_job_init(serve_job *job, serve_state *s) {
 void serve_job_free(serve_job *job) {
     for (int i = 0; i < job->n_stops; i++) free(job->stops[i]);
     free(job->text);
+    free(job->lps);
     pthread_mutex_destroy(&job->mu);
     pthread_cond_destroy(&job->cv);
 }
@@ -86,6 +87,8 @@ static void on_event(void *user, const lorc_event *ev) {
     pthread_mutex_lock(&job->mu);
     if (ev->kind == LORC_EVENT_TOKEN) {
         if (!job->stopped) {
+            if (job->want_logprobs && !serve_job_record_logprobs(job, ev, job->prev, job->len))
+                job->failed_alloc = true;
             char small[256];
             int n = lorc_token_to_piece(job->s->vocab, job->prev, ev->token, small, sizeof small);
             if (n > 0 && (size_t)n <= sizeof small) {

@@ -129,7 +129,7 @@ static json_t *translate(serve_state *s, json_t *o, serve_reply *r) {
     json_t *np = json_object_get(o, "n_predict");
     if (np && !(json_is_integer(np) && json_integer_value(np) < 0)) json_object_set(q, "max_tokens", np);
     static const char *const same[] = {"temperature", "top_k", "top_p", "min_p", "repeat_penalty", "seed", "stop",
-                                       "stream"};
+                                       "stream", "n_probs"};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) copy_field(q, o, same[i], same[i]);
     /* llama.cpp's seed -1 means "random": the OpenAI parser's default. */
     json_t *seed = json_object_get(q, "seed");

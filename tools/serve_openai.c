@@ -9,6 +9,7 @@
 
 #include "serve.h"
 #include "serve_chat.h"
+#include "serve_logprobs.h"
 #include "serve_stream.h"
 
 /* What one request asks for, before it is tokenized. */
@@ -20,6 +21,7 @@ typedef struct parsed {
     lorc_sampler_params sampling;
     long max_tokens; /* -1: until end of generation or a full context */
     bool stream;
+    int n_logprobs;  /* lorc_request.n_logprobs */
 } parsed;
 
 static const serve_entry *find_entry(const serve_state *s, const char *name) {
@@ -108,7 +110,8 @@ static bool parse_stop(json_t *o, serve_job *job, serve_reply *r) {
     return true;
 }
 
-static bool parse_fields(serve_state *s, json_t *o, parsed *p, serve_job *job, serve_reply *r) {
+static bool parse_fields(serve_state *s, json_t *o, bool chat, bool llama, parsed *p, serve_job *job,
+                         serve_reply *r) {
     /* Entries change at run time (serve_admin.c); names are never freed
      * while serving, so the pointers taken here stay valid. */
     pthread_mutex_lock(&s->mu);
@@ -127,9 +130,7 @@ static bool parse_fields(serve_state *s, json_t *o, parsed *p, serve_job *job, s
         !get_int(o, "n", 0, 1L << 30, &n, r) || !get_int(o, "seed", 0, LONG_MAX, &seed, r))
         return false;
     if (n != 1) return serve_reply_error(r, 400, "n", "n must be 1 (one choice per request)"), false;
-    json_t *lp = json_object_get(o, "logprobs");
-    if (lp && !json_is_null(lp) && !json_is_false(lp) && !(json_is_integer(lp) && json_integer_value(lp) == 0))
-        return serve_reply_error(r, 400, "logprobs", "logprobs is not supported yet"), false;
+    if ((p->n_logprobs = serve_logprobs_parse(o, chat, llama, job, r)) < 0) return false;
     json_t *st = json_object_get(o, "stream");
     if (st && !json_is_null(st) && !json_is_boolean(st))
         return serve_reply_error(r, 400, "stream", "stream must be a boolean"), false;
@@ -185,11 +186,18 @@ static void reply_done(serve_call *c, serve_reply *r) {
     if (!finish) return serve_reply_error(r, 500, NULL, "%s", job->message[0] ? job->message : "generation failed");
     if (job->failed_alloc) return serve_reply_error(r, 500, NULL, "out of memory for the generated text");
     json_t *text = serve_json_text(job->text ? job->text : "", job->len);
-    if (c->llama) return serve_reply_json(r, 200, serve_llama_final(c, text));
+    json_t *lp = job->want_logprobs
+                     ? serve_logprobs_json(c, 0, serve_logprobs_visible(job, job->len, !job->stopped))
+                     : NULL;
+    if (c->llama) {
+        json_t *o = serve_llama_final(c, text);
+        if (lp) json_object_set_new(o, "completion_probabilities", lp);
+        return serve_reply_json(r, 200, o);
+    }
     json_t *choice = c->chat ? json_pack("{s:i, s:{s:s, s:o}, s:s}", "index", 0, "message", "role", "assistant",
                                          "content", text, "finish_reason", finish)
-                             : json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "text", text, "logprobs",
-                                         "finish_reason", finish);
+                             : json_pack("{s:i, s:o, s:s}", "index", 0, "text", text, "finish_reason", finish);
+    json_object_set_new(choice, "logprobs", lp ? lp : json_null());
     serve_reply_json(r, 200,
                      json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", c->id, "object",
                                c->chat ? "chat.completion" : "text_completion", "created", (json_int_t)c->created,
@@ -205,7 +213,7 @@ void serve_completions_obj(serve_state *s, json_t *o, bool chat, bool llama, ser
     int32_t *toks = NULL;
     size_t n = 0;
     bool reserved = false;
-    if (!parse_fields(s, o, &p, &c->job, r) || !(text = prompt_text(s, o, chat, r))) goto fail;
+    if (!parse_fields(s, o, chat, llama, &p, &c->job, r) || !(text = prompt_text(s, o, chat, r))) goto fail;
     if (!(c->model = strdup(p.model))) {
         serve_reply_error(r, 500, NULL, "out of memory");
         goto fail;
@@ -235,6 +243,7 @@ void serve_completions_obj(serve_state *s, json_t *o, bool chat, bool llama, ser
     q.n_adapters = p.n_adapters;
     q.overlay = p.overlay;
     q.sampling = p.sampling;
+    q.n_logprobs = p.n_logprobs;
     if (chat) {
         q.stop_tokens = s->chat_stops;
         q.n_stop_tokens = s->n_chat_stops;

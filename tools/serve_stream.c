@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "serve_logprobs.h"
 #include "serve_stream.h"
 
 serve_call *serve_call_new(serve_state *s, bool chat) {
@@ -83,9 +84,14 @@ static bool emit(serve_call *c, json_t *chunk) {
     return true;
 }
 
-static json_t *chunk(serve_call *c, json_t *text, const char *finish, bool role) {
+/* lp: the chunk's log-probabilities (taken), or NULL. */
+static json_t *chunk(serve_call *c, json_t *text, const char *finish, bool role, json_t *lp) {
     json_t *choice;
-    if (c->llama) return json_pack("{s:o, s:b}", "content", text ? text : json_string(""), "stop", 0);
+    if (c->llama) {
+        json_t *o = json_pack("{s:o, s:b}", "content", text ? text : json_string(""), "stop", 0);
+        if (lp) json_object_set_new(o, "completion_probabilities", lp);
+        return o;
+    }
     if (c->chat) {
         json_t *delta = json_object();
         if (role) json_object_set_new(delta, "role", json_string("assistant"));
@@ -93,9 +99,10 @@ static json_t *chunk(serve_call *c, json_t *text, const char *finish, bool role)
         choice = json_pack("{s:i, s:o, s:o}", "index", 0, "delta", delta, "finish_reason",
                            finish ? json_string(finish) : json_null());
     } else {
-        choice = json_pack("{s:i, s:o, s:n, s:o}", "index", 0, "text", text ? text : json_string(""), "logprobs",
-                           "finish_reason", finish ? json_string(finish) : json_null());
+        choice = json_pack("{s:i, s:o, s:o}", "index", 0, "text", text ? text : json_string(""), "finish_reason",
+                           finish ? json_string(finish) : json_null());
     }
+    json_object_set_new(choice, "logprobs", lp ? lp : json_null());
     return json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", c->id, "object",
                      c->chat ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)c->created,
                      "model", c->model, "choices", choice);
@@ -117,7 +124,7 @@ static bool next_event(serve_call *c) {
     }
     if (c->chat && !c->role_sent) {
         c->role_sent = true;
-        return emit(c, chunk(c, NULL, NULL, true));
+        return emit(c, chunk(c, NULL, NULL, true, NULL));
     }
     pthread_mutex_lock(&job->mu);
     for (;;) {
@@ -129,11 +136,14 @@ static bool next_event(serve_call *c) {
             if (job->max_stop_len == 0) safe = job->len;
             safe = serve_utf8_complete(job->text, safe);
         }
-        if (safe > c->sent) {
+        int lps = job->want_logprobs ? serve_logprobs_visible(job, safe, job->done && !job->stopped) : 0;
+        if (safe > c->sent || lps > c->lps_sent) {
             json_t *text = serve_json_text(job->text + c->sent, safe - c->sent);
+            json_t *lp = lps > c->lps_sent ? serve_logprobs_json(c, c->lps_sent, lps) : NULL;
             c->sent = safe;
+            c->lps_sent = lps;
             pthread_mutex_unlock(&job->mu);
-            return emit(c, chunk(c, text, NULL, false));
+            return emit(c, chunk(c, text, NULL, false, lp));
         }
         if (job->done) break;
         pthread_cond_wait(&job->cv, &job->mu);
@@ -148,7 +158,7 @@ static bool next_event(serve_call *c) {
         return emit(c, e);
     }
     if (c->llama) return emit(c, serve_llama_final(c, json_string("")));
-    json_t *final = chunk(c, NULL, finish, false);
+    json_t *final = chunk(c, NULL, finish, false, NULL);
     if (final) {
         json_object_set_new(final, "usage",
                             json_pack("{s:i, s:i, s:i}", "prompt_tokens", job->n_prompt, "completion_tokens",

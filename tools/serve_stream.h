@@ -14,6 +14,7 @@ typedef struct serve_call {
     time_t created;
     /* Streaming state. */
     size_t sent;     /* text bytes already sent */
+    int lps_sent;    /* log-probability entries already sent */
     bool role_sent, final_sent, done_sent;
     char *out;       /* SSE bytes not yet handed to the socket */
     size_t out_len, out_pos;
