@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "engine/scheduler.h"
+#include "test_model.h"
 #include "testutil.h"
 #include "lorc.h"
 
@@ -537,16 +538,11 @@ static void test_stop_tokens(lorc_context *ctx, const lorc_vocab *vocab, int nv)
 
 int main(void) {
     test_plan();
-    lorc_error err = {0};
-    lorc_model *m = NULL;
-    if (lorc_model_load(test_shared("models/stories260K.gguf"), &m, &err) != LORC_OK) {
-        fprintf(stderr, "%s\n", err.message);
-        return 1;
-    }
-    lorc_context *ctx = NULL;
+    lorc_model *m;
+    lorc_context *ctx;
     lorc_context_params cp = lorc_context_default_params();
     cp.n_batch = 64;
-    CHECK(lorc_context_new(m, &cp, &ctx, &err) == LORC_OK);
+    if (!test_open_stories(&cp, &m, &ctx)) return 1;
     const lorc_vocab *vocab = lorc_model_vocab(m);
     const int nv = lorc_model_n_vocab(m);
     test_chunking_and_invariance(ctx, vocab, nv);
@@ -555,7 +551,6 @@ int main(void) {
     test_threads(ctx, vocab, nv);
     test_stop_tokens(ctx, vocab, nv);
     test_kv_exhaustion(m, vocab, nv);
-    lorc_context_free(ctx);
-    lorc_model_free(m);
+    test_close_stories(m, ctx);
     return test_finish("scheduler");
 }

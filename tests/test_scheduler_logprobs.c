@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lorc.h"
+#include "test_model.h"
 #include "testutil.h"
 
 #define N_GEN 12
@@ -108,15 +109,11 @@ static void check_against_decode(lorc_context *ctx, int nv, const int32_t *promp
 
 int main(void) {
     lorc_error err = {0};
-    lorc_model *m = NULL;
-    if (lorc_model_load(test_shared("models/stories260K.gguf"), &m, &err) != LORC_OK) {
-        fprintf(stderr, "%s\n", err.message);
-        return 1;
-    }
-    lorc_context *ctx = NULL;
+    lorc_model *m;
+    lorc_context *ctx;
     lorc_context_params cp = lorc_context_default_params();
     cp.type_k = cp.type_v = LORC_KV_F32;
-    CHECK(lorc_context_new(m, &cp, &ctx, &err) == LORC_OK);
+    if (!test_open_stories(&cp, &m, &ctx)) return 1;
     lorc_scheduler *s = NULL;
     CHECK(lorc_scheduler_new(ctx, NULL, NULL, &s, &err) == LORC_OK);
     const int nv = lorc_model_n_vocab(m);
@@ -145,7 +142,6 @@ int main(void) {
 
     free(prompt);
     lorc_scheduler_free(s);
-    lorc_context_free(ctx);
-    lorc_model_free(m);
+    test_close_stories(m, ctx);
     return test_finish("scheduler_logprobs");
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "test_model.h"
 #include "testutil.h"
 #include "lorc.h"
 
@@ -228,20 +229,14 @@ static void test_budget_wait(lorc_model *m, lorc_context *ctx, int nv) {
 }
 
 int main(void) {
-    lorc_error err = {0};
-    lorc_model *m = NULL;
-    if (lorc_model_load(test_shared("models/stories260K.gguf"), &m, &err) != LORC_OK) {
-        fprintf(stderr, "%s\n", err.message);
-        return 1;
-    }
-    lorc_context *ctx = NULL;
+    lorc_model *m;
+    lorc_context *ctx;
     lorc_context_params cp = lorc_context_default_params();
     cp.n_batch = 64;
-    CHECK(lorc_context_new(m, &cp, &ctx, &err) == LORC_OK);
+    if (!test_open_stories(&cp, &m, &ctx)) return 1;
     const int nv = lorc_model_n_vocab(m);
     test_cold_and_failed(m, ctx, nv);
     test_budget_wait(m, ctx, nv);
-    lorc_context_free(ctx);
-    lorc_model_free(m);
+    test_close_stories(m, ctx);
     return test_finish("scheduler_registry");
 }
