@@ -1,4 +1,5 @@
-/* batch_registry.c — registry entries from `lorc batch`'s options. */
+/* batch_registry.c — registry entries from the options of `lorc batch`
+ * and `lorc serve`. */
 #include "batch_registry.h"
 
 #include <dirent.h>
@@ -9,6 +10,26 @@
 #include <sys/stat.h>
 
 #include "base/error.h"
+#include "cli.h"
+
+int registry_opts_parse(registry_opts *o, const char *cmd, int argc, char **argv, int *i) {
+    static const char *const names[] = {"--lora", "--overlay", "--adapter-dir"};
+    const char **lists[] = {o->lora, o->overlay, o->dirs};
+    int *counts[] = {&o->n_lora, &o->n_overlay, &o->n_dirs};
+    for (int k = 0; k < 3; k++) {
+        const char *v = NULL;
+        bool missing = false;
+        if (!cli_opt(argc, argv, i, names[k], &v, &missing)) continue;
+        if (missing) return -1;
+        if (*counts[k] == REGISTRY_OPTS_MAX) {
+            cli_usage_error(cmd, "at most %d %s options", REGISTRY_OPTS_MAX, names[k]);
+            return -1;
+        }
+        lists[k][(*counts[k])++] = v;
+        return 1;
+    }
+    return 0;
+}
 
 lorc_status batch_registry_add_pair(lorc_registry *reg, const char *opt, const char *pair, lorc_entry_kind kind,
                                     lorc_error *err) {

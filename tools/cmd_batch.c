@@ -48,12 +48,9 @@ static const char batch_usage[] =
     "  --no-bos                do not prepend BOS even when the vocab asks for it\n"
     "  -h, --help              this help\n";
 
-enum { MAX_REG_OPTS = 256 };
-
 typedef struct batch_opts {
     const char *model, *input, *output;
-    const char *lora[MAX_REG_OPTS], *overlay[MAX_REG_OPTS], *dirs[MAX_REG_OPTS];
-    int n_lora, n_overlay, n_dirs;
+    registry_opts reg;
     long parallel, n_predict, threads, ctx, batch;
     size_t budget, kv_budget;
     kv_opts kv;
@@ -66,15 +63,6 @@ static double now_sec(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static bool push(const char **list, int *n, const char *opt, const char *v) {
-    if (*n == MAX_REG_OPTS) {
-        fprintf(stderr, "lorc batch: at most %d %s options\n", MAX_REG_OPTS, opt);
-        return false;
-    }
-    list[(*n)++] = v;
-    return true;
-}
-
 /* Returns 0 to go on, 1 on an error (printed), 2 after --help. */
 static int parse_args(int argc, char **argv, batch_opts *o) {
     memset(o, 0, sizeof *o);
@@ -84,6 +72,9 @@ static int parse_args(int argc, char **argv, batch_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         bool missing = false;
+        int reg = registry_opts_parse(&o->reg, "batch", argc, argv, &i);
+        if (reg < 0) return 1;
+        if (reg > 0) continue;
         int kv = kv_opts_parse(&o->kv, "batch", argc, argv, &i);
         if (kv < 0) return 1;
         if (kv > 0) continue;
@@ -101,12 +92,6 @@ static int parse_args(int argc, char **argv, batch_opts *o) {
         } else if (cli_opt(argc, argv, &i, "-o", &v, &missing) || cli_opt(argc, argv, &i, "--output", &v, &missing)) {
             if (missing) return 1;
             o->output = v;
-        } else if (cli_opt(argc, argv, &i, "--lora", &v, &missing)) {
-            if (missing || !push(o->lora, &o->n_lora, a, v)) return 1;
-        } else if (cli_opt(argc, argv, &i, "--overlay", &v, &missing)) {
-            if (missing || !push(o->overlay, &o->n_overlay, a, v)) return 1;
-        } else if (cli_opt(argc, argv, &i, "--adapter-dir", &v, &missing)) {
-            if (missing || !push(o->dirs, &o->n_dirs, a, v)) return 1;
         } else if (cli_opt(argc, argv, &i, "--budget", &v, &missing)) {
             if (missing || !cli_parse_bytes("batch", a, v, &o->budget)) return 1;
         } else if (cli_opt(argc, argv, &i, "--kv-budget", &v, &missing)) {
@@ -263,13 +248,13 @@ static void batch_state_free(batch_state *s) {
 
 static lorc_status setup_registry(const batch_opts *o, batch_state *s, lorc_error *err) {
     lorc_status st = lorc_registry_new(s->model, o->budget, &s->reg, err);
-    for (int i = 0; i < o->n_lora && st == LORC_OK; i++)
-        st = batch_registry_add_pair(s->reg, "--lora", o->lora[i], LORC_ENTRY_LORA, err);
-    for (int i = 0; i < o->n_overlay && st == LORC_OK; i++)
-        st = batch_registry_add_pair(s->reg, "--overlay", o->overlay[i], LORC_ENTRY_OVERLAY, err);
-    for (int i = 0; i < o->n_dirs && st == LORC_OK; i++) {
+    for (int i = 0; i < o->reg.n_lora && st == LORC_OK; i++)
+        st = batch_registry_add_pair(s->reg, "--lora", o->reg.lora[i], LORC_ENTRY_LORA, err);
+    for (int i = 0; i < o->reg.n_overlay && st == LORC_OK; i++)
+        st = batch_registry_add_pair(s->reg, "--overlay", o->reg.overlay[i], LORC_ENTRY_OVERLAY, err);
+    for (int i = 0; i < o->reg.n_dirs && st == LORC_OK; i++) {
         int added = 0;
-        st = batch_registry_add_dir(s->reg, o->dirs[i], &added, err);
+        st = batch_registry_add_dir(s->reg, o->reg.dirs[i], &added, err);
     }
     return st;
 }

@@ -41,24 +41,12 @@ static const char serve_usage[] =
     "                          zephyr, phi3, gemma (default: detected from the GGUF's template, else chatml)\n"
     "  -h, --help              this help\n";
 
-enum { MAX_REG_OPTS = 256 };
-
 typedef struct serve_opts {
     const char *model, *host, *api_key, *chat_template;
-    const char *lora[MAX_REG_OPTS], *overlay[MAX_REG_OPTS], *dirs[MAX_REG_OPTS];
-    int n_lora, n_overlay, n_dirs;
+    registry_opts reg;
     long port, parallel, queue, ctx, threads;
     size_t budget;
 } serve_opts;
-
-static bool push(const char **list, int *n, const char *opt, const char *v) {
-    if (*n == MAX_REG_OPTS) {
-        cli_usage_error("serve", "at most %d %s options", MAX_REG_OPTS, opt);
-        return false;
-    }
-    list[(*n)++] = v;
-    return true;
-}
 
 /* Returns 0 to go on, 1 on an error (printed), 2 after --help. */
 static int parse_args(int argc, char **argv, serve_opts *o) {
@@ -70,18 +58,15 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         bool missing = false;
+        int reg = registry_opts_parse(&o->reg, "serve", argc, argv, &i);
+        if (reg < 0) return 1;
+        if (reg > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(serve_usage, stdout);
             return 2;
         } else if (cli_opt(argc, argv, &i, "-m", &v, &missing) || cli_opt(argc, argv, &i, "--model", &v, &missing)) {
             if (missing) return 1;
             o->model = v;
-        } else if (cli_opt(argc, argv, &i, "--lora", &v, &missing)) {
-            if (missing || !push(o->lora, &o->n_lora, a, v)) return 1;
-        } else if (cli_opt(argc, argv, &i, "--overlay", &v, &missing)) {
-            if (missing || !push(o->overlay, &o->n_overlay, a, v)) return 1;
-        } else if (cli_opt(argc, argv, &i, "--adapter-dir", &v, &missing)) {
-            if (missing || !push(o->dirs, &o->n_dirs, a, v)) return 1;
         } else if (cli_opt(argc, argv, &i, "--adapter-mem", &v, &missing)) {
             if (missing || !cli_parse_bytes("serve", a, v, &o->budget)) return 1;
         } else if (cli_opt(argc, argv, &i, "--host", &v, &missing)) {
@@ -153,23 +138,23 @@ static lorc_status add_dir_names(serve_state *s, const char *dir, lorc_error *er
 
 static lorc_status setup_registry(const serve_opts *o, serve_state *s, lorc_error *err) {
     lorc_status st = lorc_registry_new(s->model, o->budget, &s->reg, err);
-    if (st == LORC_OK && !(s->adapter_dirs = calloc((size_t)o->n_dirs + 1, sizeof *s->adapter_dirs)))
+    if (st == LORC_OK && !(s->adapter_dirs = calloc((size_t)o->reg.n_dirs + 1, sizeof *s->adapter_dirs)))
         st = lorc_fail(err, LORC_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < o->n_lora && st == LORC_OK; i++) {
-        st = batch_registry_add_pair(s->reg, "--lora", o->lora[i], LORC_ENTRY_LORA, err);
-        if (st == LORC_OK) st = add_name(s, o->lora[i], strcspn(o->lora[i], "="), false, err);
+    for (int i = 0; i < o->reg.n_lora && st == LORC_OK; i++) {
+        st = batch_registry_add_pair(s->reg, "--lora", o->reg.lora[i], LORC_ENTRY_LORA, err);
+        if (st == LORC_OK) st = add_name(s, o->reg.lora[i], strcspn(o->reg.lora[i], "="), false, err);
     }
-    for (int i = 0; i < o->n_overlay && st == LORC_OK; i++) {
-        st = batch_registry_add_pair(s->reg, "--overlay", o->overlay[i], LORC_ENTRY_OVERLAY, err);
-        if (st == LORC_OK) st = add_name(s, o->overlay[i], strcspn(o->overlay[i], "="), true, err);
+    for (int i = 0; i < o->reg.n_overlay && st == LORC_OK; i++) {
+        st = batch_registry_add_pair(s->reg, "--overlay", o->reg.overlay[i], LORC_ENTRY_OVERLAY, err);
+        if (st == LORC_OK) st = add_name(s, o->reg.overlay[i], strcspn(o->reg.overlay[i], "="), true, err);
     }
-    for (int i = 0; i < o->n_dirs && st == LORC_OK; i++) {
+    for (int i = 0; i < o->reg.n_dirs && st == LORC_OK; i++) {
         int added = 0;
-        st = batch_registry_add_dir(s->reg, o->dirs[i], &added, err);
-        if (st == LORC_OK) st = add_dir_names(s, o->dirs[i], err);
+        st = batch_registry_add_dir(s->reg, o->reg.dirs[i], &added, err);
+        if (st == LORC_OK) st = add_dir_names(s, o->reg.dirs[i], err);
         /* Where POST /v1/load_lora_adapter may read (serve_admin.c). */
-        char *real = st == LORC_OK ? realpath(o->dirs[i], NULL) : NULL;
-        if (st == LORC_OK && !real) st = lorc_fail(err, LORC_ERR_IO, "--adapter-dir %s: cannot resolve", o->dirs[i]);
+        char *real = st == LORC_OK ? realpath(o->reg.dirs[i], NULL) : NULL;
+        if (st == LORC_OK && !real) st = lorc_fail(err, LORC_ERR_IO, "--adapter-dir %s: cannot resolve", o->reg.dirs[i]);
         if (real) s->adapter_dirs[s->n_adapter_dirs++] = real;
     }
     return st;
