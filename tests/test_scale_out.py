@@ -10,7 +10,8 @@ ending in [DONE]. Then the replica of one adapter is killed mid-stream:
 that stream ends without [DONE], the health check marks the replica DOWN,
 the adapter is served by the other replica with the same text, the
 adapters already there stay; restarted on the same port, the replica gets
-its adapters back. HAProxy missing is a failure, not a skip (CI installs
+its adapters back. With no replica left, HAProxy's 503 is in OpenAI's
+error shape. HAProxy missing is a failure, not a skip (CI installs
 it). HAProxy and the replicas are killed however the test ends."""
 import http.client
 import json
@@ -222,6 +223,12 @@ def main():
         streams(lb, want)
         if set(home.values()) == set(ports):
             failover(lb, replicas, ports, home, want, log_path)
+        # No replica left: HAProxy's own 503, in OpenAI's error shape.
+        for proc in replicas.values():
+            proc.kill()
+            proc.wait()
+        status, obj, _ = call(lb, "POST", "/v1/completions", {"model": "moon", "prompt": "a", "max_tokens": 2})
+        error_shape(status, obj if isinstance(obj, dict) else {}, 503, "no replica up")
     finally:
         if lb_proc:
             lb_proc.terminate()
