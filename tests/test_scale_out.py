@@ -113,6 +113,7 @@ def routing(lb, direct, want):
         check(len(seen) == 1, f"5 requests for {name} went to one replica: {seen}")
         home[name] = replica
     check(set(home.values()) == set(direct), f"both replicas get some adapters: {home}")
+    print("placement:", {r: sorted(n for n in home if home[n] == r) for r in sorted(direct)})
 
     # The base is everywhere: its requests are spread, not pinned.
     base = {complete(lb, "stories260K")[1] for _ in range(4)}
