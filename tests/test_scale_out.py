@@ -224,10 +224,13 @@ def main():
         streams(lb, want)
         if set(home.values()) == set(ports):
             failover(lb, replicas, ports, home, want, log_path)
-        # No replica left: HAProxy's own 503, in OpenAI's error shape.
-        for proc in replicas.values():
-            proc.kill()
-            proc.wait()
+        # The replicas stop cleanly (a sanitizer report would make the exit
+        # status nonzero); then, with no replica left, HAProxy's own 503
+        # comes in OpenAI's error shape.
+        for name, proc in replicas.items():
+            if proc.poll() is None:
+                rc = ts.stop_server(proc)
+                check(rc == 0, f"{name} exit status {rc}")
         status, obj, _ = call(lb, "POST", "/v1/completions", {"model": "moon", "prompt": "a", "max_tokens": 2})
         error_shape(status, obj if isinstance(obj, dict) else {}, 503, "no replica up")
     finally:
