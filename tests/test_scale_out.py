@@ -34,6 +34,9 @@ for i in range(3):
     for short, path in ts.REAL_LORAS.items():
         NAMES[f"{short}{i}" if i else short] = path
 PROMPT, N = "Once upon a time", 24
+# A context far beyond the model's 512 makes the stream killed mid-way
+# last seconds, so it cannot have ended before the kill.
+REPLICA_FLAGS = ["--parallel", "4", "--api-key", ts.KEY, "-c", "8192"]
 
 
 def find_haproxy():
@@ -163,7 +166,7 @@ def failover(lb, replicas, ports, home, want, log_path):
     victim = home["moon"]
     survivor = next(r for r in replicas if r != victim)
     conn = http.client.HTTPConnection("127.0.0.1", lb, timeout=60)
-    conn.request("POST", "/v1/completions", body=json.dumps({"model": "moon", "prompt": "Once", "max_tokens": 2000,
+    conn.request("POST", "/v1/completions", body=json.dumps({"model": "moon", "prompt": "Once", "max_tokens": 8000,
                                                              "temperature": 0, "stream": True}),
                  headers={"Authorization": f"Bearer {ts.KEY}"})
     resp = conn.getresponse()
@@ -195,8 +198,7 @@ def failover(lb, replicas, ports, home, want, log_path):
 
     # The replica comes back on its port: once it is UP again (rise 2), its
     # adapters return to it and the survivor's do not move.
-    replicas[victim], port = ts.start_server(adapters=NAMES, extra=["--parallel", "4", "--api-key", ts.KEY,
-                                                                    "--port", str(ports[victim])])
+    replicas[victim], port = ts.start_server(adapters=NAMES, extra=REPLICA_FLAGS + ["--port", str(ports[victim])])
     check(port == ports[victim], f"restarted on port {ports[victim]}: {port}")
     deadline = time.time() + 10
     while time.time() < deadline and not log_has(log_path, f"lorc_replicas/{victim} is UP"):
@@ -217,7 +219,7 @@ def main():
     replicas, ports, lb_proc = {}, {}, None
     try:
         for name in ("replica1", "replica2"):
-            replicas[name], ports[name] = ts.start_server(adapters=NAMES)
+            replicas[name], ports[name] = ts.start_server(adapters=NAMES, extra=REPLICA_FLAGS)
         lb = free_port()
         lb_proc = start_haproxy(exe, lb, [ports["replica1"], ports["replica2"]], log_path)
         home = routing(lb, ports, want)
