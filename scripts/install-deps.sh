@@ -10,6 +10,7 @@ packages=(
   libxxhash-dev     # fingerprints of base models for overlays
   libmicrohttpd-dev # HTTP server of `lorc serve`
   python3-numpy     # the independent numpy reference in tests/
+  haproxy           # load balancer of deploy/haproxy.cfg, run by tests/test_scale_out.py
 )
 
 # Wanted but not required: without them scripts/test-neon.sh skips (with a
