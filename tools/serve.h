@@ -52,6 +52,9 @@ typedef struct serve_state {
     uint64_t next_id;        /* response ids */
     pthread_t thread;
     bool thread_started;
+    struct serve_metrics *metrics; /* GET /metrics (serve_metrics.h) */
+    int max_tokens;          /* largest max_tokens / n_predict accepted (--max-tokens) */
+    int max_prompt_tokens;   /* longest prompt accepted, in tokens (--max-prompt-tokens) */
 } serve_state;
 
 /* One request in flight: the scheduler thread appends its text, the HTTP
@@ -74,6 +77,7 @@ typedef struct serve_job {
     lorc_finish_reason finish;
     int n_prompt, n_generated;
     char message[256];
+    const char *model;       /* the request's `model`, for the metrics (borrowed from its call) */
 } serve_job;
 
 /* Starts the thread that steps the scheduler while requests are pending. */
@@ -99,6 +103,7 @@ typedef struct serve_reply {
     unsigned status;
     char *body;              /* owned */
     void *stream;            /* struct MHD_Response * when streaming */
+    const char *content_type; /* static; NULL: application/json */
 } serve_reply;
 
 /* OpenAI's error object {"error": {message, type, param, code}}. */
