@@ -4,7 +4,8 @@
  * serve_routes.c (URL dispatch, /health, /v1/models, OpenAI-shaped errors),
  * serve_openai.c (/v1/completions and /v1/chat/completions),
  * serve_llama.c (llama.cpp's /completion, /lora-adapters, /tokenize, /detokenize),
- * serve_admin.c (loading and unloading adapters at run time). */
+ * serve_admin.c (loading and unloading adapters at run time),
+ * serve_metrics*.c (GET /metrics: the counters and their text). */
 #ifndef LORC_TOOLS_SERVE_H
 #define LORC_TOOLS_SERVE_H
 
