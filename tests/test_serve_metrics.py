@@ -2,8 +2,8 @@
 """test_serve_metrics.py — GET /metrics of `lorc serve` and its limits
 (stdlib only). A known set of requests (the base, two adapters — one with a
 quote, a backslash and a newline in its name —, a chat, a stream, a stop
-string, bad requests, an unknown model, requests over --max-tokens and
---max-prompt-tokens) is sent; then the exposition text is parsed line by
+string, a repeated prompt (prefix-cache hits), bad requests, an unknown
+model, requests over --max-tokens and --max-prompt-tokens) is sent; then the exposition text is parsed line by
 line and the per-model request, prompt-token and generated-token counters
 must equal what the responses reported in `usage` and `finish_reason`, the
 HTTP code counters must equal the statuses the client saw, the queue and
@@ -156,6 +156,11 @@ def traffic(c):
     c.stream("/v1/completions", {"model": "ocean", "prompt": "The sea", "max_tokens": 7, "temperature": 0})
     status, obj = c.complete("/v1/completions", {"model": ODD, "prompt": "Once", "max_tokens": 3})
     check(status == 200, f"odd name: {status} {obj}")
+    # The same prompt twice on the base: the second reuses its full pages.
+    story = "Once upon a time there was a little girl named Lily who loved to play in the park with her friends"
+    for _ in range(2):
+        status, obj = c.complete("/v1/completions", {"model": BASE, "prompt": story, "max_tokens": 2})
+        check(status == 200 and obj["usage"]["prompt_tokens"] > 16, f"long prompt: {status} {obj}")
     status, obj = c.complete("/v1/completions", {"model": BASE, "prompt": "Once", "temperature": 7})
     error_shape(status, obj, 400, "bad temperature")
     status, obj = c.complete("/v1/completions", {"model": "no-such", "prompt": "Once"})
@@ -205,6 +210,9 @@ def main_server(port):
           "throughput gauges and busy time move")
     check(one(m, "lorc_time_to_first_token_seconds_count") == sum(c.requests.values()) and gen_total > 0,
           "every request that generated has a time to first token")
+    hits = one(m, "lorc_prefix_cache_hit_tokens_total", model=BASE)
+    check(hits is not None and hits >= 16, f"prefix cache hits on the repeated prompt: {hits}")
+    check(one(m, "lorc_prefix_cache_hit_tokens_total", model="ocean") == 0, "no hits for ocean's distinct prompts")
     check(one(m, "lorc_kv_page_bytes") > 0 and one(m, "lorc_kv_pages_free") == -1, "KV gauges (no budget)")
     SIZES.update({name: a["bytes"] for name, a in adapters.items() if name in ADAPTERS})
 

@@ -36,16 +36,25 @@ static void label_value(FILE *f, const char *v) {
 
 static const char *const finish_names[SERVE_N_FIN] = {"stop", "length", "cancelled", "error"};
 
-/* One sample per model row of the field at `offset` (a uint64_t or double). */
-static void per_model(FILE *f, const serve_metrics *m, const char *name, const char *help, size_t offset,
-                      bool seconds) {
+enum { ROW_PROMPT, ROW_GENERATED, ROW_CACHED, ROW_PROMPT_S, ROW_GEN_S };
+
+static double row_value(const serve_model_row *r, int field) {
+    switch (field) {
+    case ROW_PROMPT: return (double)r->prompt_tokens;
+    case ROW_GENERATED: return (double)r->generated_tokens;
+    case ROW_CACHED: return (double)r->cached_tokens;
+    case ROW_PROMPT_S: return r->prompt_seconds;
+    default: return r->generation_seconds;
+    }
+}
+
+/* A counter with one sample per model row. */
+static void per_model(FILE *f, const serve_metrics *m, const char *name, const char *help, int field) {
     head(f, name, "counter", help);
     for (int i = 0; i < m->n_rows; i++) {
-        const char *field = (const char *)&m->rows[i] + offset;
-        double v = seconds ? *(const double *)(const void *)field : (double)*(const uint64_t *)(const void *)field;
         fprintf(f, "%s{model=\"", name);
         label_value(f, m->rows[i].name);
-        fprintf(f, "\"} %.17g\n", v);
+        fprintf(f, "\"} %.17g\n", row_value(&m->rows[i], field));
     }
 }
 
@@ -58,17 +67,17 @@ static void requests(FILE *f, const serve_metrics *m) {
             fprintf(f, "\",finish=\"%s\"} %llu\n", finish_names[k], (unsigned long long)m->rows[i].requests[k]);
         }
     per_model(f, m, "lorc_prompt_tokens_total", "Prompt tokens of finished requests (as billed in usage).",
-              offsetof(serve_model_row, prompt_tokens), false);
+              ROW_PROMPT);
     per_model(f, m, "lorc_generation_tokens_total", "Generated tokens of finished requests (as billed in usage).",
-              offsetof(serve_model_row, generated_tokens), false);
+              ROW_GENERATED);
     per_model(f, m, "lorc_prefix_cache_hit_tokens_total", "Prompt tokens reused from the prefix cache.",
-              offsetof(serve_model_row, cached_tokens), false);
+              ROW_CACHED);
     per_model(f, m, "lorc_request_prompt_seconds_total",
               "Per request, first step to first token, summed (overlapping requests each count).",
-              offsetof(serve_model_row, prompt_seconds), true);
+              ROW_PROMPT_S);
     per_model(f, m, "lorc_request_generation_seconds_total",
               "Per request, first token to done, summed (overlapping requests each count).",
-              offsetof(serve_model_row, generation_seconds), true);
+              ROW_GEN_S);
     head(f, "lorc_http_responses_total", "counter", "HTTP responses by status code.");
     for (int c = 0; c < 500; c++)
         if (m->http[c]) fprintf(f, "lorc_http_responses_total{code=\"%d\"} %llu\n", c + 100,
