@@ -179,6 +179,14 @@ int lorc_context_n_batch(const lorc_context *ctx);
  * cache), and the budget (0: none). */
 size_t lorc_context_kv_bytes(const lorc_context *ctx);
 size_t lorc_context_kv_budget(const lorc_context *ctx);
+/* The same in pages: allocated (held by sequences or kept by the prefix
+ * cache), of which idle (prefix cache only, reclaimable), the budget
+ * (-1: none) and one page's bytes. Read it on the thread that decodes. */
+typedef struct lorc_kv_usage {
+    int64_t pages, idle_pages, budget_pages;
+    size_t page_bytes;
+} lorc_kv_usage;
+lorc_kv_usage lorc_context_kv_usage(const lorc_context *ctx);
 /* The kernel family the context computes with ("scalar", "avx2", ...). */
 const char *lorc_context_kernels(const lorc_context *ctx);
 
@@ -347,6 +355,21 @@ size_t lorc_registry_resident_bytes(lorc_registry *reg);
 size_t lorc_registry_budget(const lorc_registry *reg);
 int lorc_registry_count(lorc_registry *reg);
 
+/* Counters since lorc_registry_new, and the state now, read under the
+ * registry's lock in one go (so they agree with each other). */
+typedef struct lorc_registry_stats {
+    int registered;          /* entries registered now */
+    int resident;            /* of which READY */
+    int loading;             /* of which LOADING */
+    size_t resident_bytes;   /* what READY entries hold (lorc_registry_resident_bytes) */
+    size_t budget_bytes;     /* 0: no limit */
+    uint64_t loads;          /* loads that succeeded (reloads after eviction included) */
+    uint64_t load_failures;  /* loads that failed (unreadable file, mismatch, no room in the budget) */
+    uint64_t evictions;      /* READY entries dropped to make room for another load (not removals) */
+} lorc_registry_stats;
+
+void lorc_registry_get_stats(lorc_registry *reg, lorc_registry_stats *out);
+
 /* One adapter of a stack, by registry name. */
 typedef struct lorc_adapter_use {
     const char *name;
@@ -457,6 +480,9 @@ void lorc_scheduler_cancel(lorc_scheduler *sched, uint64_t id);
 lorc_status lorc_scheduler_step(lorc_scheduler *sched, lorc_error *err);
 /* Requests queued or running. */
 int lorc_scheduler_pending(lorc_scheduler *sched);
+/* The pending requests split: waiting (queued, loading their entries, or
+ * preempted) and running (holding a sequence). Thread-safe. */
+void lorc_scheduler_counts(lorc_scheduler *sched, int *waiting, int *running);
 
 #ifdef __cplusplus
 }

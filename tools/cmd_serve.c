@@ -13,15 +13,16 @@
 #include "cli.h"
 #include "commands.h"
 #include "serve.h"
+#include "serve_metrics.h"
 
 static const char serve_usage[] =
     "usage: lorc serve -m BASE [options]\n"
     "\n"
     "Serves the OpenAI API (POST /v1/completions, POST /v1/chat/completions,\n"
-    "streamed or not; GET /v1/models; GET /health) over HTTP. The request's\n"
-    "`model` is the base (the GGUF file name without .gguf) or a registered\n"
-    "adapter or overlay; `adapters: [{name, scale}]` stacks more. See\n"
-    "docs/SERVER.md.\n"
+    "streamed or not; GET /v1/models; GET /health; GET /metrics) over HTTP.\n"
+    "The request's `model` is the base (the GGUF file name without .gguf) or\n"
+    "a registered adapter or overlay; `adapters: [{name, scale}]` stacks more.\n"
+    "See docs/SERVER.md.\n"
     "\n"
     "  -m, --model FILE        base GGUF model\n"
     "  --lora NAME=PATH        register a LoRA adapter (GGUF file or PEFT directory); repeatable\n"
@@ -36,6 +37,9 @@ static const char serve_usage[] =
     "  --parallel N            requests generating at once (default 8)\n"
     "  --queue N               requests waiting beyond those; more get 429 (default 64)\n"
     "  -c, --ctx-size N        context length of each request (default: the model's)\n"
+    "  --max-tokens N          largest max_tokens (n_predict) a request may ask for; more gets 400\n"
+    "                          (default: the context)\n"
+    "  --max-prompt-tokens N   longest prompt, in tokens; longer gets 400 (default: the context - 1)\n"
     "  -t, --threads N         threads (default: all cores)\n"
     "  --chat-template NAME    chat format of /v1/chat/completions: chatml, llama2, llama3, mistral,\n"
     "                          zephyr, phi3, gemma (default: detected from the GGUF's template, else chatml)\n"
@@ -44,7 +48,7 @@ static const char serve_usage[] =
 typedef struct serve_opts {
     const char *model, *host, *api_key, *chat_template;
     registry_opts reg;
-    long port, parallel, queue, ctx, threads;
+    long port, parallel, queue, ctx, threads, max_tokens, max_prompt; /* limits: 0 = from the context */
     size_t budget;
 } serve_opts;
 
@@ -87,6 +91,10 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
             if (missing || !cli_parse_int("serve", a, v, 0, 1L << 20, &o->queue)) return 1;
         } else if (cli_opt(argc, argv, &i, "-c", &v, &missing) || cli_opt(argc, argv, &i, "--ctx-size", &v, &missing)) {
             if (missing || !cli_parse_int("serve", a, v, 0, 1L << 24, &o->ctx)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--max-tokens", &v, &missing)) {
+            if (missing || !cli_parse_int("serve", a, v, 1, 1L << 24, &o->max_tokens)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--max-prompt-tokens", &v, &missing)) {
+            if (missing || !cli_parse_int("serve", a, v, 1, 1L << 24, &o->max_prompt)) return 1;
         } else if (cli_opt(argc, argv, &i, "-t", &v, &missing) || cli_opt(argc, argv, &i, "--threads", &v, &missing)) {
             if (missing || !cli_parse_int("serve", a, v, 1, 1024, &o->threads)) return 1;
         } else {
@@ -169,6 +177,23 @@ static char *base_name(const char *path) {
     return strndup(b, n);
 }
 
+/* The limits need the context's length: a limit past it could never be
+ * met, so it is refused rather than silently lowered. */
+static bool set_limits(const serve_opts *o, serve_state *s) {
+    if (o->max_tokens > s->n_ctx) {
+        cli_usage_error("serve", "--max-tokens %ld is over the context (%d tokens)", o->max_tokens, s->n_ctx);
+        return false;
+    }
+    if (o->max_prompt >= s->n_ctx) {
+        cli_usage_error("serve", "--max-prompt-tokens %ld leaves no room to generate in the context (%d tokens)",
+                        o->max_prompt, s->n_ctx);
+        return false;
+    }
+    s->max_tokens = o->max_tokens ? (int)o->max_tokens : s->n_ctx;
+    s->max_prompt_tokens = o->max_prompt ? (int)o->max_prompt : s->n_ctx - 1;
+    return true;
+}
+
 static int run_serve(const serve_opts *o, serve_state *s) {
     lorc_error err = {0};
     if (lorc_model_load(o->model, &s->model, &err) != LORC_OK) return cli_fail("serve", &err);
@@ -194,6 +219,11 @@ static int run_serve(const serve_opts *o, serve_state *s) {
     s->n_chat_stops = n_stops < 0 ? 0 : n_stops > 8 ? 8 : n_stops;
     fprintf(stderr, "lorc serve: chat format %s (%d end-of-turn tokens)\n", s->chat_template, s->n_chat_stops);
     s->n_ctx = lorc_context_n_ctx(s->ctx);
+    if (!set_limits(o, s)) return 1;
+    if (!(s->metrics = serve_metrics_new())) {
+        fprintf(stderr, "lorc serve: out of memory\n");
+        return 1;
+    }
     s->api_key = o->api_key;
     s->max_active = (int)(o->parallel + o->queue);
     s->started = time(NULL);
@@ -223,6 +253,7 @@ int lorc_cmd_serve(int argc, char **argv) {
     for (int i = 0; i < s.n_adapter_dirs; i++) free(s.adapter_dirs[i]);
     free(s.adapter_dirs);
     free(s.base_name);
+    serve_metrics_free(s.metrics);
     pthread_mutex_destroy(&s.mu);
     pthread_cond_destroy(&s.wake);
     return rc;

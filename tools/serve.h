@@ -4,7 +4,8 @@
  * serve_routes.c (URL dispatch, /health, /v1/models, OpenAI-shaped errors),
  * serve_openai.c (/v1/completions and /v1/chat/completions),
  * serve_llama.c (llama.cpp's /completion, /lora-adapters, /tokenize, /detokenize),
- * serve_admin.c (loading and unloading adapters at run time). */
+ * serve_admin.c (loading and unloading adapters at run time),
+ * serve_metrics*.c (GET /metrics: the counters and their text). */
 #ifndef LORC_TOOLS_SERVE_H
 #define LORC_TOOLS_SERVE_H
 
@@ -52,6 +53,9 @@ typedef struct serve_state {
     uint64_t next_id;        /* response ids */
     pthread_t thread;
     bool thread_started;
+    struct serve_metrics *metrics; /* GET /metrics (serve_metrics.h) */
+    int max_tokens;          /* largest max_tokens / n_predict accepted (--max-tokens) */
+    int max_prompt_tokens;   /* longest prompt accepted, in tokens (--max-prompt-tokens) */
 } serve_state;
 
 /* One generated token's log-probabilities, kept when the request asked for
@@ -90,6 +94,7 @@ typedef struct serve_job {
     int n_top_logprobs;
     serve_token_lp *lps;
     int n_lps, cap_lps;
+    const char *model;       /* the request's `model`, for the metrics (borrowed from its call) */
 } serve_job;
 
 /* Starts the thread that steps the scheduler while requests are pending. */
@@ -118,6 +123,7 @@ typedef struct serve_reply {
     unsigned status;
     char *body;              /* owned */
     void *stream;            /* struct MHD_Response * when streaming */
+    const char *content_type; /* static; NULL: application/json */
 } serve_reply;
 
 /* OpenAI's error object {"error": {message, type, param, code}}. */

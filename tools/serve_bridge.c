@@ -2,13 +2,15 @@
  * scheduler while any are pending and hands each request's text to its
  * waiting HTTP thread. Stop strings are matched here, on the scheduler
  * thread, so a request that hit one is cancelled at the next step instead
- * of generating up to max_tokens. */
+ * of generating up to max_tokens. Each request's DONE event and each
+ * step's time feed the metrics (serve_metrics.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
 #include "serve.h"
+#include "serve_metrics.h"
 
 void serve_job_init(serve_job *job, serve_state *s) {
     memset(job, 0, sizeof *job);
@@ -113,11 +115,18 @@ static void on_event(void *user, const lorc_event *ev) {
         job->n_prompt = ev->n_prompt;
         /* Tokens after a stop string were never shown: don't bill them. */
         if (!job->stopped) job->n_generated = ev->n_generated;
+        serve_metrics_request_done(job->s->metrics, job->model, ev, job->stopped, job->n_generated);
         if (ev->finish == LORC_FINISH_ERROR)
             snprintf(job->message, sizeof job->message, "%s", ev->message ? ev->message : "generation failed");
     }
     pthread_cond_broadcast(&job->cv);
     pthread_mutex_unlock(&job->mu);
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static void *scheduler_thread(void *arg) {
@@ -129,13 +138,17 @@ static void *scheduler_thread(void *arg) {
         pthread_mutex_unlock(&s->mu);
         if (stop) break;
         lorc_error err = {0};
+        double t0 = now_seconds();
         /* A failed step already ended its requests with DONE events. */
         if (lorc_scheduler_step(s->sched, &err) != LORC_OK) fprintf(stderr, "lorc serve: %s\n", err.message);
+        serve_metrics_step(s->metrics, now_seconds() - t0);
+        serve_metrics_kv(s->metrics, s->ctx);
     }
     return NULL;
 }
 
 lorc_status serve_bridge_start(serve_state *s, lorc_error *err) {
+    serve_metrics_kv(s->metrics, s->ctx); /* before the thread that owns the context starts */
     if (pthread_create(&s->thread, NULL, scheduler_thread, s) != 0)
         return lorc_fail(err, LORC_ERR_NOMEM, "cannot start the scheduler thread");
     s->thread_started = true;

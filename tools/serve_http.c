@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "serve.h"
+#include "serve_metrics.h"
 
 /* Bodies past the limit are read and dropped up to this much more, so the
  * client gets its 413 instead of a reset connection; beyond it the
@@ -48,7 +49,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *mc, serve_reply *r) {
         free(r->body);
         r->body = NULL;
         if (!resp) return MHD_NO;
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                r->content_type ? r->content_type : "application/json");
     }
     enum MHD_Result ret = MHD_queue_response(mc, r->status, resp);
     MHD_destroy_response(resp);
@@ -87,6 +89,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         serve_reply_error(&r, 413, NULL, "the request body is over %d bytes", SERVE_BODY_LIMIT);
     else
         serve_route(s, method, url, c->body, c->len, &r);
+    serve_metrics_http(s->metrics, r.status);
     return send_reply(mc, &r);
 }
 

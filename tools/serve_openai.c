@@ -204,6 +204,34 @@ static void reply_done(serve_call *c, serve_reply *r) {
                                "model", c->model, "choices", choice, "usage", usage(job)));
 }
 
+/* The server's limits on a tokenized request (docs/SERVER.md, "Limits").
+ * Like OpenAI and vLLM, an OpenAI request whose prompt plus max_tokens
+ * does not fit the context is refused; llama.cpp's n_predict is cut at the
+ * context instead, as llama.cpp does. False: r holds the 400. */
+static bool check_limits(const serve_state *s, const parsed *p, size_t n, bool chat, bool llama, serve_reply *r) {
+    const char *prompt_field = chat ? "messages" : "prompt", *max_field = llama ? "n_predict" : "max_tokens";
+    if (n >= (size_t)s->n_ctx)
+        return serve_reply_error(r, 400, prompt_field, "the prompt has %zu tokens; the context holds %d", n,
+                                 s->n_ctx),
+               false;
+    if (n > (size_t)s->max_prompt_tokens)
+        return serve_reply_error(r, 400, prompt_field,
+                                 "the prompt has %zu tokens; this server accepts at most %d (--max-prompt-tokens)", n,
+                                 s->max_prompt_tokens),
+               false;
+    if (p->max_tokens > s->max_tokens)
+        return serve_reply_error(r, 400, max_field, "%s is %ld; this server allows at most %d (--max-tokens)",
+                                 max_field, p->max_tokens, s->max_tokens),
+               false;
+    if (!llama && p->max_tokens >= 0 && (long)n + p->max_tokens > s->n_ctx)
+        return serve_reply_error(r, 400, max_field,
+                                 "the prompt has %zu tokens and max_tokens is %ld: %ld in all, over the context of "
+                                 "%d tokens",
+                                 n, p->max_tokens, (long)n + p->max_tokens, s->n_ctx),
+               false;
+    return true;
+}
+
 void serve_completions_obj(serve_state *s, json_t *o, bool chat, bool llama, serve_reply *r) {
     serve_call *c = serve_call_new(s, chat);
     if (!c) return serve_reply_error(r, 500, NULL, "out of memory");
@@ -218,6 +246,7 @@ void serve_completions_obj(serve_state *s, json_t *o, bool chat, bool llama, ser
         serve_reply_error(r, 500, NULL, "out of memory");
         goto fail;
     }
+    c->job.model = c->model;
     lorc_error err = {0};
     int flags = LORC_TOKENIZE_PARSE_SPECIAL | LORC_TOKENIZE_ADD_BOS;
     if (lorc_tokenize(s->vocab, text, strlen(text), flags, &toks, &n, &err) != LORC_OK) {
@@ -228,10 +257,7 @@ void serve_completions_obj(serve_state *s, json_t *o, bool chat, bool llama, ser
         serve_reply_error(r, 400, "prompt", "the prompt is empty and the vocab adds no BOS");
         goto fail;
     }
-    if (n >= (size_t)s->n_ctx) {
-        serve_reply_error(r, 400, "prompt", "the prompt has %zu tokens; the context holds %d", n, s->n_ctx);
-        goto fail;
-    }
+    if (!check_limits(s, &p, n, chat, llama, r)) goto fail;
     if (!(reserved = serve_bridge_reserve(s))) {
         serve_reply_error(r, 429, NULL, "too many requests in flight (%d); retry later", s->max_active);
         goto fail;
@@ -248,9 +274,10 @@ void serve_completions_obj(serve_state *s, json_t *o, bool chat, bool llama, ser
         q.stop_tokens = s->chat_stops;
         q.n_stop_tokens = s->n_chat_stops;
     }
-    /* The context bounds generation anyway; a larger ask is cut there. */
-    long room = s->n_ctx - (long)n;
-    q.max_tokens = (int)(p.max_tokens >= 0 && p.max_tokens < room ? p.max_tokens : room);
+    /* Without max_tokens (and for llama.cpp's n_predict) generation is cut
+     * where the context or --max-tokens ends it. */
+    long room = s->n_ctx - (long)n, want = p.max_tokens >= 0 ? p.max_tokens : s->max_tokens;
+    q.max_tokens = (int)(want < room ? want : room);
     if (serve_bridge_submit(s, &c->job, &q, &err) != LORC_OK) {
         serve_reply_error(r, err.status == LORC_ERR_INVALID ? 400 : 500, NULL, "%s", err.message);
         goto fail;

@@ -1,11 +1,12 @@
-/* serve_routes.c — URL dispatch, /health, /v1/models, and the OpenAI error
- * shape every failure is answered in. */
+/* serve_routes.c — URL dispatch, /health, /v1/models, /metrics, and the
+ * OpenAI error shape every failure is answered in. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "serve.h"
+#include "serve_metrics.h"
 
 void serve_reply_json(serve_reply *r, unsigned status, json_t *obj) {
     r->status = status;
@@ -63,6 +64,15 @@ void serve_route(serve_state *s, const char *method, const char *url, const char
     if (!strcmp(url, "/health")) {
         if (!get) return serve_reply_error(r, 405, NULL, "%s /health: use GET", method);
         return serve_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+    }
+    if (!strcmp(url, "/metrics")) {
+        if (!get) return serve_reply_error(r, 405, NULL, "%s /metrics: use GET", method);
+        char *text = serve_metrics_render(s);
+        if (!text) return serve_reply_error(r, 500, NULL, "out of memory for the metrics");
+        r->status = 200;
+        r->body = text;
+        r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        return;
     }
     if (!strcmp(url, "/v1/models")) {
         if (!get) return serve_reply_error(r, 405, NULL, "%s /v1/models: use GET", method);

@@ -260,6 +260,24 @@ int lorc_registry_count(lorc_registry *reg) {
     return n;
 }
 
+void lorc_registry_get_stats(lorc_registry *reg, lorc_registry_stats *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (!reg) return;
+    pthread_mutex_lock(&reg->lock);
+    out->registered = reg->count;
+    for (const lorc_registry_entry *e = reg->lru_head; e; e = e->lru_next) out->resident++;
+    for (const lorc_registry_entry *e = reg->queue_head; e; e = e->queue_next) out->loading++;
+    /* The entry being loaded has already left the queue. */
+    if (reg->loading_now) out->loading++;
+    out->resident_bytes = reg->resident;
+    out->budget_bytes = reg->budget;
+    out->loads = reg->n_loads;
+    out->load_failures = reg->n_load_failures;
+    out->evictions = reg->n_evictions;
+    pthread_mutex_unlock(&reg->lock);
+}
+
 size_t lorc_registry_table_bytes(lorc_registry *reg) {
     if (!reg) return 0;
     pthread_mutex_lock(&reg->lock);

@@ -55,6 +55,8 @@ struct lorc_registry {
     size_t resident;         /* sum of READY entries' bytes */
     size_t reserved;         /* the estimate of the load in flight, until its real size is known */
     uint64_t clock;
+    uint64_t n_loads, n_load_failures, n_evictions; /* lorc_registry_get_stats */
+    bool loading_now;        /* the loader thread is in load_entry */
     lorc_registry_load_hook load_hook;
     void *load_hook_user;
 };

@@ -85,6 +85,7 @@ static lorc_status make_room(lorc_registry *reg, lorc_registry_entry *self, size
         reg->resident -= v->bytes;
         v->bytes = 0;
         v->state = LORC_ENTRY_COLD;
+        reg->n_evictions++;
         registry_free_loaded(v->adapter, v->overlay);
         v->adapter = NULL;
         v->overlay = NULL;
@@ -201,6 +202,7 @@ static void load_entry(lorc_registry *reg, lorc_registry_entry *e) {
         reg->resident += bytes;
         e->state = LORC_ENTRY_READY;
         e->loads++;
+        reg->n_loads++;
         free(e->error);
         e->error = NULL;
         registry_lru_push(reg, e);
@@ -212,6 +214,7 @@ static void load_entry(lorc_registry *reg, lorc_registry_entry *e) {
     e->error = strdup(err.message);
     e->fail_status = st;
     e->state = LORC_ENTRY_FAILED;
+    reg->n_load_failures++;
 }
 
 void *registry_loader_main(void *arg) {
@@ -224,7 +227,9 @@ void *registry_loader_main(void *arg) {
         reg->queue_head = e->queue_next;
         if (!reg->queue_head) reg->queue_tail = NULL;
         e->queue_next = NULL;
+        reg->loading_now = true;
         load_entry(reg, e);
+        reg->loading_now = false;
         pthread_cond_broadcast(&reg->done);
     }
     pthread_mutex_unlock(&reg->lock);

@@ -229,4 +229,8 @@ size_t lorc_context_kv_bytes(const lorc_context *ctx) { return (size_t)ctx->kv.n
 
 size_t lorc_context_kv_budget(const lorc_context *ctx) { return ctx->kv.budget_bytes; }
 
+lorc_kv_usage lorc_context_kv_usage(const lorc_context *ctx) {
+    return (lorc_kv_usage){ctx->kv.n_alloc, ctx->kv.n_idle, ctx->kv.budget_pages, ctx->kv.page_bytes};
+}
+
 const char *lorc_context_kernels(const lorc_context *ctx) { return lorc_isa_name(ctx->kern.isa); }

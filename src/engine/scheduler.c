@@ -239,3 +239,15 @@ int lorc_scheduler_pending(lorc_scheduler *s) {
     pthread_mutex_unlock(&s->mu);
     return n;
 }
+
+void lorc_scheduler_counts(lorc_scheduler *s, int *waiting, int *running) {
+    int w = 0, r = 0;
+    if (s) {
+        pthread_mutex_lock(&s->mu);
+        r = s->n_running;
+        w = s->n_pending - r;
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (waiting) *waiting = w;
+    if (running) *running = r;
+}

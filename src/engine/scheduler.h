@@ -2,8 +2,9 @@
  * the scheduler's state, and the step's token-budget policy as a pure
  * function so it can be tested without a model.
  *
- * Threads: lorc_scheduler_submit / cancel / pending take `mu` and touch only
- * the `incoming` list, the `cancels` ids and the `n_pending` count. Every
+ * Threads: lorc_scheduler_submit / cancel / pending / counts take `mu` and
+ * touch only the `incoming` list, the `cancels` ids and the `n_pending` and
+ * `n_running` counts. Every
  * other field is owned by the one thread running lorc_scheduler_step, which
  * moves incoming requests into its own queue at the start of a step, so the
  * step never holds the lock while it computes or calls back. */
@@ -69,6 +70,7 @@ struct lorc_scheduler {
     int n_cancels, cap_cancels;
     uint64_t next_id;
     int n_pending;       /* queued or running, for lorc_scheduler_pending */
+    int n_running;       /* of which holding a sequence, for lorc_scheduler_counts */
 
     /* Owned by the stepping thread. */
     sched_request **queue; /* every request not finished, in submit order */

@@ -75,12 +75,14 @@ static void release_seq(lorc_scheduler *s, sched_request *r) {
 }
 
 static void finish(lorc_scheduler *s, sched_request *r, lorc_finish_reason why, lorc_status st, const char *msg) {
+    bool was_running = r->phase == SCHED_RUNNING;
     release_seq(s, r);
     r->phase = SCHED_FINISHED;
     s->kv_wait = false; /* its pages (if any) are free now */
     s->finish_epoch++;  /* and its registry entries may be evictable */
     pthread_mutex_lock(&s->mu);
     s->n_pending--;
+    s->n_running -= was_running;
     pthread_mutex_unlock(&s->mu);
     if (!r->on_event) return;
     lorc_event ev;
@@ -200,6 +202,9 @@ static lorc_status admit(lorc_scheduler *s, sched_request *r, lorc_error *err) {
     if (r->admit_order == 0) r->n_cached = r->n_fed < r->n_prompt ? r->n_fed : r->n_prompt;
     r->admit_order = ++s->admit_clock;
     r->phase = SCHED_RUNNING;
+    pthread_mutex_lock(&s->mu);
+    s->n_running++;
+    pthread_mutex_unlock(&s->mu);
     return LORC_OK;
 }
 
@@ -326,6 +331,9 @@ static bool run_batch(lorc_scheduler *s) {
             }
             release_seq(s, victim);
             victim->phase = SCHED_WAITING;
+            pthread_mutex_lock(&s->mu);
+            s->n_running--;
+            pthread_mutex_unlock(&s->mu);
             victim->n_fed = 0;
             s->kv_wait = true;
             continue;
