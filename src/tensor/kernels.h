@@ -35,12 +35,28 @@ typedef struct lorc_act_format {
 typedef void (*lorc_tile_fn)(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
                              int nc, float *y, size_t y_stride);
 
+/* Rewrites nr <= tile_rows weight rows into one packed tile (see below). */
+typedef void (*lorc_pack_fn)(int64_t n, const void *w, size_t w_stride, int nr, void *dst);
+
 typedef struct lorc_type_kernel {
     const lorc_act_format *act; /* NULL: lorc cannot compute with this type */
     lorc_tile_fn tile;
     int tile_rows; /* largest nr the tile takes (>= 1) */
     int tile_cols; /* largest nc the tile takes (>= 1) */
+    /* Optional, for products over many activation rows: a tile's weight
+     * rows rewritten once (values unpacked, scales as floats: the work a
+     * tile would otherwise redo for every activation tile) into pack_bytes(n)
+     * bytes, which tile_packed then reads in place of w (its w_stride is
+     * unused). Must give the same bits as tile. */
+    lorc_pack_fn pack;
+    size_t (*pack_bytes)(int64_t n);
+    lorc_tile_fn tile_packed;
 } lorc_type_kernel;
+
+/* An entry without packing (tile only). */
+static inline lorc_type_kernel lorc_tile_entry(const lorc_act_format *act, lorc_tile_fn tile, int rows, int cols) {
+    return (lorc_type_kernel){.act = act, .tile = tile, .tile_rows = rows, .tile_cols = cols};
+}
 
 /* Instruction-set families, slowest first. */
 typedef enum lorc_isa {

@@ -54,7 +54,7 @@ static void axpy_f32(float a, const float *x, float *y, int64_t n) {
 }
 
 void lorc_kernels_fill_scalar(lorc_kernels *k) {
-#define SET(ID) k->type[ID] = (lorc_type_kernel){&act_f32, tile_##ID, 4, 4}
+#define SET(ID) k->type[ID] = lorc_tile_entry(&act_f32, tile_##ID, 4, 4)
     SET(LORC_TYPE_F32);
     SET(LORC_TYPE_F16);
     SET(LORC_TYPE_BF16);

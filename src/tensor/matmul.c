@@ -45,6 +45,7 @@
 typedef struct mm_part {
     lorc_tile_fn tile;
     int tile_rows, tile_cols;
+    const lorc_type_kernel *kernel; /* its pack / tile_packed, when it has them */
     const uint8_t *w;
     size_t w_stride;
     int64_t n_in;
@@ -77,22 +78,42 @@ typedef struct mm_plan {
     int64_t n_chunks;
     double work; /* multiply-adds */
     atomic_llong next;
+    uint8_t *pack_buf;      /* pack_bytes per thread (thread ith at ith * pack_bytes); NULL: no packing */
+    size_t pack_bytes;
 } mm_plan;
 
 static int imin(int64_t a, int64_t b) { return (int)(a < b ? a : b); }
 
+/* Whether part p packs its weight tiles: only when a chunk's tiles meet
+ * more than one activation tile, so the packing is paid back. */
+static bool part_packs(const mm_part *p) {
+    return p->kernel && p->kernel->tile_packed && p->kernel->pack && p->n > p->tile_cols &&
+           p->tile_rows == p->kernel->tile_rows;
+}
+
 /* Columns [j0, j1) of one part's output. Loop order: the chunk's weight rows
- * (cache-sized) are reused by every activation tile. */
-static void part_run(const mm_part *p, int64_t j0, int64_t j1) {
+ * (cache-sized) are reused by every activation tile. With packing, those
+ * rows are first rewritten into `pack_buf` (large enough for a chunk). */
+static void part_run(const mm_part *p, int64_t j0, int64_t j1, uint8_t *pack_buf) {
     float buf[MM_TILE_MAX * MM_TILE_MAX];
     const int tr = p->tile_rows, tc = p->tile_cols;
+    const bool packed = pack_buf && part_packs(p);
+    const size_t tile_bytes = packed ? p->kernel->pack_bytes(p->n_in) : 0;
+    if (packed)
+        for (int64_t r0 = j0; r0 < j1; r0 += tr)
+            p->kernel->pack(p->n_in, p->w + (size_t)r0 * p->w_stride, p->w_stride, imin(tr, j1 - r0),
+                            pack_buf + (size_t)((r0 - j0) / tr) * tile_bytes);
     for (int64_t c0 = 0; c0 < p->n; c0 += tc) {
         const int nc = imin(tc, p->n - c0);
         const uint8_t *xc = p->x + (size_t)c0 * p->x_stride;
         for (int64_t r0 = j0; r0 < j1; r0 += tr) {
             const int nr = imin(tr, j1 - r0);
-            p->tile(p->n_in, p->w + (size_t)r0 * p->w_stride, p->w_stride, nr, xc, p->x_stride, nc, buf,
-                    (size_t)tr);
+            if (packed)
+                p->kernel->tile_packed(p->n_in, pack_buf + (size_t)((r0 - j0) / tr) * tile_bytes, 0, nr, xc,
+                                       p->x_stride, nc, buf, (size_t)tr);
+            else
+                p->tile(p->n_in, p->w + (size_t)r0 * p->w_stride, p->w_stride, nr, xc, p->x_stride, nc, buf,
+                        (size_t)tr);
             for (int c = 0; c < nc; c++) {
                 const int64_t row = p->y_rows ? p->y_rows[c0 + c] : c0 + c;
                 float *yr = p->y + row * p->y_stride + r0;
@@ -113,9 +134,9 @@ static void part_run(const mm_part *p, int64_t j0, int64_t j1) {
 static int64_t out_chunks(const mm_output *o) { return (o->n_out + o->chunk_rows - 1) / o->chunk_rows; }
 
 static void plan_worker(void *user, int ith, int nth) {
-    (void)ith;
     (void)nth;
     mm_plan *p = user;
+    uint8_t *pack_buf = p->pack_buf ? p->pack_buf + (size_t)ith * p->pack_bytes : NULL;
     int o = 0;
     for (;;) {
         const int64_t c = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
@@ -125,14 +146,35 @@ static void plan_worker(void *user, int ith, int nth) {
         const mm_output *out = &p->outs[o];
         const int64_t j0 = (c - out->first_chunk) * out->chunk_rows;
         const int64_t j1 = j0 + out->chunk_rows < out->n_out ? j0 + out->chunk_rows : out->n_out;
-        for (int k = 0; k < out->n_parts; k++) part_run(&p->parts[out->part0 + k], j0, j1);
+        for (int k = 0; k < out->n_parts; k++) part_run(&p->parts[out->part0 + k], j0, j1, pack_buf);
     }
 }
 
-static void plan_run(mm_plan *p, lorc_threadpool *pool) {
+/* One packing buffer per thread, as large as the largest chunk any packing
+ * part of the plan packs. Without memory for it the plan runs unpacked
+ * (same results). */
+static void plan_pack_buffers(mm_plan *p, lorc_matmul_scratch *s, int n_threads) {
+    size_t need = 0;
+    for (int o = 0; o < p->n_outs; o++) {
+        const mm_output *out = &p->outs[o];
+        for (int k = 0; k < out->n_parts; k++) {
+            const mm_part *part = &p->parts[out->part0 + k];
+            if (!part_packs(part)) continue;
+            size_t tiles = (size_t)((out->chunk_rows + part->tile_rows - 1) / part->tile_rows);
+            size_t bytes = tiles * part->kernel->pack_bytes(part->n_in);
+            if (bytes > need) need = bytes;
+        }
+    }
+    p->pack_bytes = (need + 63) & ~(size_t)63;
+    p->pack_buf = need ? mm_scratch_alloc(s, p->pack_bytes * (size_t)n_threads) : NULL;
+}
+
+static void plan_run(mm_plan *p, lorc_threadpool *pool, lorc_matmul_scratch *s) {
     if (p->n_chunks == 0) return;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    if (!pool || p->work < MM_PARALLEL_MIN_WORK || p->n_chunks < 2 || lorc_threadpool_size(pool) == 1)
+    const bool alone = !pool || p->work < MM_PARALLEL_MIN_WORK || p->n_chunks < 2 || lorc_threadpool_size(pool) == 1;
+    plan_pack_buffers(p, s, alone ? 1 : lorc_threadpool_size(pool));
+    if (alone)
         plan_worker(p, 0, 1);
     else
         lorc_threadpool_run(pool, plan_worker, p);
@@ -262,6 +304,7 @@ static int add_product(mm_build *b, mm_plan *p, mm_output *o, const lorc_tensor 
     if (!pk) return -1;
     mm_part part = {
         .tile = e->tile,
+        .kernel = e,
         .tile_rows = e->tile_rows < MM_TILE_MAX ? e->tile_rows : MM_TILE_MAX,
         .tile_cols = e->tile_cols < MM_TILE_MAX ? e->tile_cols : MM_TILE_MAX,
         .w = w->data,
@@ -560,7 +603,7 @@ int lorc_matmul_multi(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matm
             stats.a_parts++;
         }
     }
-    plan_run(&pa, pool);
+    plan_run(&pa, pool, scratch);
 
     /* Phase B: each output's chunk gets base + bias (or its replacement),
      * then the B groups by term position, all by the same thread. */
@@ -602,7 +645,7 @@ int lorc_matmul_multi(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matm
             stats.b_parts++;
         }
     }
-    plan_run(&pb, pool);
+    plan_run(&pb, pool, scratch);
     scratch->stats = stats;
     return 0;
 }

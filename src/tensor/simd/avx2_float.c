@@ -91,9 +91,9 @@ LORC_TILE_4x3(tile_f16, F16_BODY)
 LORC_TILE_4x3(tile_bf16, BF16_BODY)
 
 void lorc_kernels_fill_avx2_float(lorc_kernels *k) {
-    k->type[LORC_TYPE_F32] = (lorc_type_kernel){&lorc_avx2_act_f32_format, tile_f32, 4, 3};
-    k->type[LORC_TYPE_F16] = (lorc_type_kernel){&lorc_avx2_act_f32_format, tile_f16, 4, 3};
-    k->type[LORC_TYPE_BF16] = (lorc_type_kernel){&lorc_avx2_act_f32_format, tile_bf16, 4, 3};
+    k->type[LORC_TYPE_F32] = lorc_tile_entry(&lorc_avx2_act_f32_format, tile_f32, 4, 3);
+    k->type[LORC_TYPE_F16] = lorc_tile_entry(&lorc_avx2_act_f32_format, tile_f16, 4, 3);
+    k->type[LORC_TYPE_BF16] = lorc_tile_entry(&lorc_avx2_act_f32_format, tile_bf16, 4, 3);
     k->vec.dot_f32 = lorc_avx2_dot_f32;
     k->vec.axpy_f32 = lorc_avx2_axpy_f32;
     k->vec.softmax_f32 = lorc_avx2_softmax_f32;

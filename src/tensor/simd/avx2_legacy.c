@@ -197,6 +197,107 @@ AI void q45_tile(int kind, int NR, int NC, int64_t n, const void *w, size_t w_st
     }
 }
 
+/* ------------------------------------------------------ packed tiles
+ *
+ * For prompts, part of the tile above is the same for every activation tile
+ * a chunk of weight rows meets: unpacking the quants, gathering the fp16
+ * scales, laying them out per row pair. A packed tile does that once
+ * (lorc_type_kernel.pack): per 32-value block, each pair's lo and hi
+ * registers, each pair's scales d already in pair lanes (rows 2p, 2p+1:
+ * 4 lanes each), and the 4 rows' offset terms cw. The packed tile then runs
+ * the integer dots and the same float operations on the same values in the
+ * same order as q45_tile (lanes = d_row * d_x, then the FMA; cw * s), so
+ * it gives the same bits. Without the unpacking, its loop is about a fifth
+ * shorter and keeps more accumulators in registers. */
+enum {
+    PACKED_PAIR = 64,                          /* lo, hi of one pair */
+    PACKED_DP = 2 * PACKED_PAIR,               /* 8 floats per pair */
+    PACKED_CW = PACKED_DP + 2 * 32,            /* 4 floats */
+    PACKED_BLOCK = PACKED_CW + 16
+};
+
+static size_t q45_pack_bytes(int64_t n) { return (size_t)(n / 32) * PACKED_BLOCK; }
+
+AI void q45_pack(int kind, int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
+    const size_t bb = block_bytes(kind);
+    const __m256i pair_lanes[2] = {_mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3)};
+    uint8_t *out = dst;
+    for (int64_t b = 0; b < n / 32; b++, out += PACKED_BLOCK) {
+        const uint8_t *wb[4] = {0, 0, 0, 0};
+        for (int r = 0; r < nr; r++) wb[r] = (const uint8_t *)w + (size_t)r * w_stride + (size_t)b * bb;
+        __m128 dw, cw;
+        if (has_min(kind)) {
+            gather_dm4(nr, wb, &dw, &cw);
+        } else {
+            dw = gather_d4(nr, wb);
+            cw = _mm_mul_ps(dw, _mm_set1_ps(kind == KIND_Q4_0 ? -8.0f : -16.0f));
+        }
+        for (int p = 0; p < 2; p++) {
+            __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+            if (2 * p < nr) unpack_pair(kind, wb[2 * p], 2 * p + 1 < nr ? wb[2 * p + 1] : NULL, &lo, &hi);
+            _mm256_storeu_si256((__m256i *)(void *)(out + p * PACKED_PAIR), lo);
+            _mm256_storeu_si256((__m256i *)(void *)(out + p * PACKED_PAIR + 32), hi);
+            _mm256_storeu_ps((float *)(void *)(out + PACKED_DP + 32 * p),
+                             _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dw), pair_lanes[p]));
+        }
+        _mm_storeu_ps((float *)(void *)(out + PACKED_CW), cw);
+    }
+}
+
+/* q45_tile over a packed tile (w; w_stride unused). */
+AI void q45_tile_packed(int NR, int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x,
+                        size_t x_stride, int nc, float *y, size_t y_stride) {
+    (void)w_stride;
+    (void)nr;
+    (void)nc;
+    const int NP = (NR + 1) / 2;
+    const lorc_avx2_act_q8s *xr[3];
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) xr[c] = (const lorc_avx2_act_q8s *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256 acc[2][3];
+    __m128 corr[3];
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) {
+        corr[c] = _mm_setzero_ps();
+        LORC_UNROLL
+        for (int p = 0; p < NP; p++) acc[p][c] = _mm256_setzero_ps();
+    }
+    const int64_t nb = n / 32;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = (const uint8_t *)w + (size_t)b * PACKED_BLOCK;
+        const __m128 cw = _mm_loadu_ps((const float *)(const void *)(pb + PACKED_CW));
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) corr[c] = _mm_fmadd_ps(cw, _mm_set1_ps(lorc_avx2_ld_f32(xr[c][b].s)), corr[c]);
+        LORC_UNROLL
+        for (int p = 0; p < NP; p++) {
+            const __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(pb + p * PACKED_PAIR));
+            const __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(pb + p * PACKED_PAIR + 32));
+            const __m256 dp = _mm256_loadu_ps((const float *)(const void *)(pb + PACKED_DP + 32 * p));
+            LORC_UNROLL
+            for (int c = 0; c < NC; c++) {
+                const int8_t *xq = xr[c][b].q;
+                const __m256i x_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)xq));
+                const __m256i x_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(xq + 16)));
+                const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
+                const __m256 s = _mm256_mul_ps(dp, _mm256_set1_ps(lorc_avx2_ld_f32(xr[c][b].d)));
+                acc[p][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones16)), s, acc[p][c]);
+            }
+        }
+    }
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) {
+        float cr[4];
+        _mm_storeu_ps(cr, corr[c]);
+        LORC_UNROLL
+        for (int r = 0; r < NR; r++) {
+            const __m256 a = acc[r / 2][c];
+            const __m128 half = (r & 1) ? _mm256_extractf128_ps(a, 1) : _mm256_castps256_ps128(a);
+            y[(size_t)c * y_stride + (size_t)r] = hsum4(half) + cr[r];
+        }
+    }
+}
+
 AI void q8_0_tile(int NR, int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
                   int nc, float *y, size_t y_stride) {
     (void)nr;
@@ -247,18 +348,36 @@ AI void q8_0_tile(int NR, int NC, int64_t n, const void *w, size_t w_stride, int
 #define Q5_0_BODY(NR, NC, ...) q45_tile(KIND_Q5_0, NR, NC, __VA_ARGS__)
 #define Q5_1_BODY(NR, NC, ...) q45_tile(KIND_Q5_1, NR, NC, __VA_ARGS__)
 #define Q8_0_BODY(NR, NC, ...) q8_0_tile(NR, NC, __VA_ARGS__)
+#define Q45_PACKED_BODY(NR, NC, ...) q45_tile_packed(NR, NC, __VA_ARGS__)
 LORC_TILE_4x3(tile_q4_0, Q4_0_BODY)
 LORC_TILE_4x3(tile_q4_1, Q4_1_BODY)
 LORC_TILE_4x3(tile_q5_0, Q5_0_BODY)
 LORC_TILE_4x3(tile_q5_1, Q5_1_BODY)
 LORC_TILE_4x3(tile_q8_0, Q8_0_BODY)
+/* One packed tile serves the four types: their differences (nibble or
+ * 5-bit values, offset or min) are settled when packing. */
+LORC_TILE_4x3(tile_q45_packed, Q45_PACKED_BODY)
+
+#define PACK_FN(NAME, KIND) \
+    static void NAME(int64_t n, const void *w, size_t w_stride, int nr, void *dst) { \
+        q45_pack(KIND, n, w, w_stride, nr, dst);                                      \
+    }
+PACK_FN(pack_q4_0, KIND_Q4_0)
+PACK_FN(pack_q4_1, KIND_Q4_1)
+PACK_FN(pack_q5_0, KIND_Q5_0)
+PACK_FN(pack_q5_1, KIND_Q5_1)
+
+static lorc_type_kernel q45_entry(lorc_tile_fn tile, lorc_pack_fn pack) {
+    return (lorc_type_kernel){.act = &lorc_avx2_act_q8s_format, .tile = tile, .tile_rows = 4, .tile_cols = 3,
+                              .pack = pack, .pack_bytes = q45_pack_bytes, .tile_packed = tile_q45_packed};
+}
 
 void lorc_kernels_fill_avx2_legacy(lorc_kernels *k) {
-    k->type[LORC_TYPE_Q4_0] = (lorc_type_kernel){&lorc_avx2_act_q8s_format, tile_q4_0, 4, 3};
-    k->type[LORC_TYPE_Q4_1] = (lorc_type_kernel){&lorc_avx2_act_q8s_format, tile_q4_1, 4, 3};
-    k->type[LORC_TYPE_Q5_0] = (lorc_type_kernel){&lorc_avx2_act_q8s_format, tile_q5_0, 4, 3};
-    k->type[LORC_TYPE_Q5_1] = (lorc_type_kernel){&lorc_avx2_act_q8s_format, tile_q5_1, 4, 3};
-    k->type[LORC_TYPE_Q8_0] = (lorc_type_kernel){&lorc_avx2_act_q16_format, tile_q8_0, 4, 3};
+    k->type[LORC_TYPE_Q4_0] = q45_entry(tile_q4_0, pack_q4_0);
+    k->type[LORC_TYPE_Q4_1] = q45_entry(tile_q4_1, pack_q4_1);
+    k->type[LORC_TYPE_Q5_0] = q45_entry(tile_q5_0, pack_q5_0);
+    k->type[LORC_TYPE_Q5_1] = q45_entry(tile_q5_1, pack_q5_1);
+    k->type[LORC_TYPE_Q8_0] = lorc_tile_entry(&lorc_avx2_act_q16_format, tile_q8_0, 4, 3);
 }
 
 #else

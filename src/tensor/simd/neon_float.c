@@ -85,9 +85,9 @@ LORC_NEON_TILE_4x4(tile_f16, F16_BODY)
 LORC_NEON_TILE_4x4(tile_bf16, BF16_BODY)
 
 void lorc_kernels_fill_neon_float(lorc_kernels *k) {
-    k->type[LORC_TYPE_F32] = (lorc_type_kernel){&lorc_neon_act_f32_format, tile_f32, 4, 4};
-    k->type[LORC_TYPE_F16] = (lorc_type_kernel){&lorc_neon_act_f32_format, tile_f16, 4, 4};
-    k->type[LORC_TYPE_BF16] = (lorc_type_kernel){&lorc_neon_act_f32_format, tile_bf16, 4, 4};
+    k->type[LORC_TYPE_F32] = lorc_tile_entry(&lorc_neon_act_f32_format, tile_f32, 4, 4);
+    k->type[LORC_TYPE_F16] = lorc_tile_entry(&lorc_neon_act_f32_format, tile_f16, 4, 4);
+    k->type[LORC_TYPE_BF16] = lorc_tile_entry(&lorc_neon_act_f32_format, tile_bf16, 4, 4);
     k->vec.dot_f32 = lorc_neon_dot_f32;
     k->vec.axpy_f32 = lorc_neon_axpy_f32;
 }

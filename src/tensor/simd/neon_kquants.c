@@ -179,9 +179,9 @@ KQ_TILE(tile_q5_K, lorc_block_q5_K, lorc_act_q8_K256, q5_K_block, offsetof(lorc_
 KQ_TILE(tile_q6_K, lorc_block_q6_K, lorc_act_q16_K256, q6_K_block, offsetof(lorc_block_q6_K, d), -1)
 
 void lorc_kernels_fill_neon_kquants(lorc_kernels *k) {
-    k->type[LORC_TYPE_Q4_K] = (lorc_type_kernel){&lorc_act_fmt_q8_K256, tile_q4_K, KQ_ROWS, KQ_COLS};
-    k->type[LORC_TYPE_Q5_K] = (lorc_type_kernel){&lorc_act_fmt_q8_K256, tile_q5_K, KQ_ROWS, KQ_COLS};
-    k->type[LORC_TYPE_Q6_K] = (lorc_type_kernel){&lorc_act_fmt_q16_K256, tile_q6_K, KQ_ROWS, KQ_COLS};
+    k->type[LORC_TYPE_Q4_K] = lorc_tile_entry(&lorc_act_fmt_q8_K256, tile_q4_K, KQ_ROWS, KQ_COLS);
+    k->type[LORC_TYPE_Q5_K] = lorc_tile_entry(&lorc_act_fmt_q8_K256, tile_q5_K, KQ_ROWS, KQ_COLS);
+    k->type[LORC_TYPE_Q6_K] = lorc_tile_entry(&lorc_act_fmt_q16_K256, tile_q6_K, KQ_ROWS, KQ_COLS);
 }
 
 #else

@@ -191,11 +191,11 @@ LORC_NEON_TILE_4x4(tile_q5_1, Q5_1_BODY)
 LORC_NEON_TILE_4x4(tile_q8_0, Q8_0_BODY)
 
 void lorc_kernels_fill_neon_legacy(lorc_kernels *k) {
-    k->type[LORC_TYPE_Q4_0] = (lorc_type_kernel){&lorc_neon_act_q8s_format, tile_q4_0, 4, 4};
-    k->type[LORC_TYPE_Q4_1] = (lorc_type_kernel){&lorc_neon_act_q8s_format, tile_q4_1, 4, 4};
-    k->type[LORC_TYPE_Q5_0] = (lorc_type_kernel){&lorc_neon_act_q8s_format, tile_q5_0, 4, 4};
-    k->type[LORC_TYPE_Q5_1] = (lorc_type_kernel){&lorc_neon_act_q8s_format, tile_q5_1, 4, 4};
-    k->type[LORC_TYPE_Q8_0] = (lorc_type_kernel){&lorc_neon_act_q16_format, tile_q8_0, 4, 4};
+    k->type[LORC_TYPE_Q4_0] = lorc_tile_entry(&lorc_neon_act_q8s_format, tile_q4_0, 4, 4);
+    k->type[LORC_TYPE_Q4_1] = lorc_tile_entry(&lorc_neon_act_q8s_format, tile_q4_1, 4, 4);
+    k->type[LORC_TYPE_Q5_0] = lorc_tile_entry(&lorc_neon_act_q8s_format, tile_q5_0, 4, 4);
+    k->type[LORC_TYPE_Q5_1] = lorc_tile_entry(&lorc_neon_act_q8s_format, tile_q5_1, 4, 4);
+    k->type[LORC_TYPE_Q8_0] = lorc_tile_entry(&lorc_neon_act_q16_format, tile_q8_0, 4, 4);
 }
 
 #else
