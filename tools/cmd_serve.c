@@ -12,6 +12,7 @@
 #include "batch_registry.h"
 #include "cli.h"
 #include "commands.h"
+#include "kv_opts.h"
 #include "serve.h"
 
 static const char serve_usage[] =
@@ -37,6 +38,7 @@ static const char serve_usage[] =
     "  --queue N               requests waiting beyond those; more get 429 (default 64)\n"
     "  -c, --ctx-size N        context length of each request (default: the model's)\n"
     "  -t, --threads N         threads (default: all cores)\n"
+    "%s"
     "  --chat-template NAME    chat format of /v1/chat/completions: chatml, llama2, llama3, mistral,\n"
     "                          zephyr, phi3, gemma (default: detected from the GGUF's template, else chatml)\n"
     "  -h, --help              this help\n";
@@ -49,6 +51,7 @@ typedef struct serve_opts {
     int n_lora, n_overlay, n_dirs;
     long port, parallel, queue, ctx, threads;
     size_t budget;
+    kv_opts kv;
 } serve_opts;
 
 static bool push(const char **list, int *n, const char *opt, const char *v) {
@@ -67,11 +70,16 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
     o->port = 8080;
     o->parallel = 8;
     o->queue = 64;
+    o->kv = kv_opts_default();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         bool missing = false;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(serve_usage, stdout);
+        int kv = kv_opts_parse(&o->kv, "serve", argc, argv, &i);
+        if (kv < 0) return 1;
+        if (kv > 0) {
+            continue;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf(serve_usage, kv_opts_usage);
             return 2;
         } else if (cli_opt(argc, argv, &i, "-m", &v, &missing) || cli_opt(argc, argv, &i, "--model", &v, &missing)) {
             if (missing) return 1;
@@ -198,6 +206,7 @@ static int run_serve(const serve_opts *o, serve_state *s) {
     lorc_context_params cp = lorc_context_default_params();
     cp.n_threads = (int)o->threads;
     cp.n_ctx = (int)o->ctx;
+    kv_opts_apply(&o->kv, &cp);
     lorc_scheduler_params sp = {(int)o->parallel, 0, 0};
     if (lorc_context_new(s->model, &cp, &s->ctx, &err) != LORC_OK ||
         lorc_scheduler_new(s->ctx, s->reg, &sp, &s->sched, &err) != LORC_OK)
