@@ -36,6 +36,8 @@ static const char serve_usage[] =
     "  --api-key KEY           require 'Authorization: Bearer KEY' (all but /health)\n"
     "  --parallel N            requests generating at once (default 8)\n"
     "  --queue N               requests waiting beyond those; more get 429 (default 64)\n"
+    "  --timeout SECONDS       close a connection silent this long (default 60; 0: never)\n"
+    "  --max-connections N     connections open at once; more are closed at once (default 256)\n"
     "  -c, --ctx-size N        context length of each request (default: the model's)\n"
     "  -t, --threads N         threads (default: all cores)\n"
     "%s"
@@ -49,7 +51,7 @@ typedef struct serve_opts {
     const char *model, *host, *api_key, *chat_template;
     const char *lora[MAX_REG_OPTS], *overlay[MAX_REG_OPTS], *dirs[MAX_REG_OPTS];
     int n_lora, n_overlay, n_dirs;
-    long port, parallel, queue, ctx, threads;
+    long port, parallel, queue, ctx, threads, timeout, max_conns;
     size_t budget;
     kv_opts kv;
 } serve_opts;
@@ -70,6 +72,8 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
     o->port = 8080;
     o->parallel = 8;
     o->queue = 64;
+    o->timeout = 60;
+    o->max_conns = 256;
     o->kv = kv_opts_default();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -108,6 +112,10 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
             if (missing || !cli_parse_int("serve", a, v, 1, 4096, &o->parallel)) return 1;
         } else if (cli_opt(argc, argv, &i, "--queue", &v, &missing)) {
             if (missing || !cli_parse_int("serve", a, v, 0, 1L << 20, &o->queue)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--timeout", &v, &missing)) {
+            if (missing || !cli_parse_int("serve", a, v, 0, 86400, &o->timeout)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--max-connections", &v, &missing)) {
+            if (missing || !cli_parse_int("serve", a, v, 1, 65536, &o->max_conns)) return 1;
         } else if (cli_opt(argc, argv, &i, "-c", &v, &missing) || cli_opt(argc, argv, &i, "--ctx-size", &v, &missing)) {
             if (missing || !cli_parse_int("serve", a, v, 0, 1L << 24, &o->ctx)) return 1;
         } else if (cli_opt(argc, argv, &i, "-t", &v, &missing) || cli_opt(argc, argv, &i, "--threads", &v, &missing)) {
@@ -220,6 +228,8 @@ static int run_serve(const serve_opts *o, serve_state *s) {
     s->n_ctx = lorc_context_n_ctx(s->ctx);
     s->api_key = o->api_key;
     s->max_active = (int)(o->parallel + o->queue);
+    s->conn_timeout = (unsigned)o->timeout;
+    s->max_conns = (unsigned)o->max_conns;
     s->started = time(NULL);
     if (serve_bridge_start(s, &err) != LORC_OK) return cli_fail("serve", &err);
     int rc = serve_http_run(s, o->host, (int)o->port);

@@ -52,6 +52,10 @@ typedef struct serve_state {
     uint64_t next_id;        /* response ids */
     pthread_t thread;
     bool thread_started;
+    /* libmicrohttpd limits (serve_http.c, docs/SERVER.md): seconds a
+     * connection may stay silent, connections open at once. */
+    unsigned conn_timeout;
+    unsigned max_conns;
 } serve_state;
 
 /* One request in flight: the scheduler thread appends its text, the HTTP
@@ -89,6 +93,10 @@ lorc_status serve_bridge_submit(serve_state *s, serve_job *job, lorc_request *q,
 void serve_job_init(serve_job *job, serve_state *s);
 void serve_job_free(serve_job *job);
 void serve_job_wait_done(serve_job *job);
+/* serve_job_wait_done for a non-streamed reply: while waiting, watches the
+ * client's socket (fd < 0: not known) and cancels the request when the
+ * client has gone away, so its sequence is freed at once. */
+void serve_job_wait_client(serve_job *job, int fd);
 /* "stop" or "length" (OpenAI's finish_reason), NULL for errors. */
 const char *serve_job_finish_text(const serve_job *job);
 /* Length of text[0..n) without a trailing incomplete UTF-8 sequence. */
@@ -99,6 +107,7 @@ typedef struct serve_reply {
     unsigned status;
     char *body;              /* owned */
     void *stream;            /* struct MHD_Response * when streaming */
+    int client_fd;           /* the connection's socket, -1 when not known */
 } serve_reply;
 
 /* OpenAI's error object {"error": {message, type, param, code}}. */

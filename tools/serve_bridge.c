@@ -3,9 +3,13 @@
  * waiting HTTP thread. Stop strings are matched here, on the scheduler
  * thread, so a request that hit one is cancelled at the next step instead
  * of generating up to max_tokens. */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "base/error.h"
 #include "serve.h"
@@ -27,6 +31,44 @@ void serve_job_free(serve_job *job) {
 void serve_job_wait_done(serve_job *job) {
     pthread_mutex_lock(&job->mu);
     while (!job->done) pthread_cond_wait(&job->cv, &job->mu);
+    pthread_mutex_unlock(&job->mu);
+}
+
+/* True when the peer has closed or reset the connection. Bytes waiting to
+ * be read (a pipelined request) leave it alive: only EOF or an error count. */
+static bool client_gone(int fd) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLERR | POLLNVAL)) return true;
+    char byte;
+    ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+void serve_job_wait_client(serve_job *job, int fd) {
+    /* How often the socket is looked at: a gone client costs at most this
+     * much more generation. */
+    const long period_ns = 100 * 1000 * 1000;
+    bool cancelled = false;
+    pthread_mutex_lock(&job->mu);
+    while (!job->done) {
+        if (fd < 0 || cancelled) {
+            pthread_cond_wait(&job->cv, &job->mu);
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += period_ns;
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&job->cv, &job->mu, &until);
+        if (job->done) break;
+        pthread_mutex_unlock(&job->mu);
+        if (client_gone(fd)) {
+            lorc_scheduler_cancel(job->s->sched, job->id);
+            cancelled = true;
+        }
+        pthread_mutex_lock(&job->mu);
+    }
     pthread_mutex_unlock(&job->mu);
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "serve.h"
 
@@ -36,7 +37,8 @@ static bool key_equal(const char *given, const char *key) {
 static bool authorized(serve_state *s, struct MHD_Connection *mc) {
     if (!s->api_key) return true;
     const char *h = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncmp(h, "Bearer ", 7)) return false;
+    /* The scheme is case-insensitive (RFC 7235), the key is not. */
+    if (!h || strncasecmp(h, "Bearer ", 7)) return false;
     return key_equal(h + 7, s->api_key);
 }
 
@@ -81,6 +83,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return MHD_YES;
     }
     serve_reply r = {0};
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r.client_fd = ci ? ci->connect_fd : -1;
     if (strcmp(url, "/health") && !authorized(s, mc))
         serve_reply_error(&r, 401, NULL, "missing or wrong API key (Authorization: Bearer KEY)");
     else if (c->too_large)
@@ -118,7 +122,8 @@ int serve_http_run(serve_state *s, const char *host, int port) {
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
         NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+        on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, s->conn_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        s->max_conns, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "lorc serve: cannot listen on %s:%d\n", host, port);
         return 1;
