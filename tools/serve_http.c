@@ -65,6 +65,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (!c) {
         if (!(c = calloc(1, sizeof *c))) return MHD_NO;
         *con_cls = c;
+        /* A declared length past what would be read and dropped: answer
+         * now (libmicrohttpd then closes the connection) rather than read
+         * it, or wait for --timeout when the body never comes. */
+        const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)DISCARD_LIMIT) {
+            serve_reply r = {.client_fd = -1};
+            if (strcmp(url, "/health") && !authorized(s, mc))
+                serve_reply_error(&r, 401, NULL, "missing or wrong API key (Authorization: Bearer KEY)");
+            else
+                serve_reply_error(&r, 413, NULL, "the request body is over %d bytes", SERVE_BODY_LIMIT);
+            return send_reply(mc, &r);
+        }
         return MHD_YES;
     }
     if (*upload_size) {
