@@ -13,7 +13,7 @@ folder itself), unknown models in chat and `adapters`; then slow clients
 --max-connections limit, a client that disconnects mid-stream and one that
 disconnects while waiting for a non-streamed answer (both free their only
 slot at once: the next request is accepted long before the abandoned
-generation could have ended), and an unload refused while a stream uses the
+generation could have ended; a stream still in the queue too), and an unload refused while a stream uses the
 adapter, which still gets its full text. Servers run on port 0 and are
 killed however the test ends."""
 import http.client
@@ -399,6 +399,45 @@ def disconnects(port):
     healthy(port, "disconnects", key=None)
 
 
+def status_line(sock):
+    """The status of the response on sock (its first line), None if closed."""
+    line = sock.makefile("rb").readline()
+    parts = line.split(b" ")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+def queued_disconnect(port):
+    """One slot, one queue place: a stream waiting in the queue whose client
+    goes away gives its place back at once (nothing is written to it, so
+    only watching the socket can tell)."""
+    long_req = {"model": "moon", "prompt": PROMPT, "max_tokens": 8000, "temperature": 0}
+    a = socket.create_connection(("127.0.0.1", port))
+    a.sendall(http_post("/v1/completions", json.dumps(long_req).encode(), key=None))
+    for _ in range(500):
+        if moon_refs(port) == 1:
+            break
+        time.sleep(0.01)
+    check(moon_refs(port) == 1, "the long request runs")
+    stream_body = json.dumps(dict(long_req, model=BASE, stream=True)).encode()
+    b = socket.create_connection(("127.0.0.1", port), timeout=30)
+    b.sendall(http_post("/v1/completions", stream_body, key=None))
+    check(status_line(b) == 200, "the stream is accepted into the queue")
+    b.close()
+    status = None
+    for _ in range(200):
+        c = socket.create_connection(("127.0.0.1", port), timeout=30)
+        c.sendall(http_post("/v1/completions", stream_body, key=None))
+        status = status_line(c)
+        c.close()
+        if status != 429:
+            break
+        time.sleep(0.05)
+    check(status == 200, f"the queue place is free again after the queued stream's client left: {status}")
+    a.close()
+    accepted_soon(port, "the queued stream and the long request left")
+    healthy(port, "a queued stream's disconnect", key=None)
+
+
 def unload_in_use(port):
     """An unload refused (409) while a stream uses the adapter leaves the
     stream whole: it still gets `lorc run`'s text."""
@@ -442,6 +481,7 @@ def main():
         ts.with_server(["--parallel", "4", "--timeout", "2"], slow_and_idle)
         ts.with_server(["--parallel", "4", "--max-connections", "4"], lambda port: conn_limit(port, 4))
         ts.with_server(["--parallel", "1", "--queue", "0", "-c", "8192"], disconnects)
+        ts.with_server(["--parallel", "1", "--queue", "1", "-c", "8192"], queued_disconnect)
         ts.with_server(["--parallel", "2", "-c", "8192"], unload_in_use)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

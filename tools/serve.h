@@ -97,6 +97,10 @@ void serve_job_wait_done(serve_job *job);
  * client's socket (fd < 0: not known) and cancels the request when the
  * client has gone away, so its sequence is freed at once. */
 void serve_job_wait_client(serve_job *job, int fd);
+/* True when the peer of socket fd has closed or reset the connection. */
+bool serve_client_gone(int fd);
+/* Waits on job->cv (job->mu held) for at most 100 ms. */
+void serve_job_wait_a_while(serve_job *job);
 /* "stop" or "length" (OpenAI's finish_reason), NULL for errors. */
 const char *serve_job_finish_text(const serve_job *job);
 /* Length of text[0..n) without a trailing incomplete UTF-8 sequence. */

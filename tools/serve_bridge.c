@@ -36,7 +36,7 @@ void serve_job_wait_done(serve_job *job) {
 
 /* True when the peer has closed or reset the connection. Bytes waiting to
  * be read (a pipelined request) leave it alive: only EOF or an error count. */
-static bool client_gone(int fd) {
+bool serve_client_gone(int fd) {
     struct pollfd p = {.fd = fd, .events = POLLIN};
     if (poll(&p, 1, 0) <= 0) return false;
     if (p.revents & (POLLERR | POLLNVAL)) return true;
@@ -45,10 +45,19 @@ static bool client_gone(int fd) {
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+/* How often a waiting thread looks at its client's socket: a client that
+ * went away costs at most this much more generation. */
+enum { SERVE_WATCH_MS = 100 };
+
+void serve_job_wait_a_while(serve_job *job) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += SERVE_WATCH_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&job->cv, &job->mu, &until);
+}
+
 void serve_job_wait_client(serve_job *job, int fd) {
-    /* How often the socket is looked at: a gone client costs at most this
-     * much more generation. */
-    const long period_ns = 100 * 1000 * 1000;
     bool cancelled = false;
     pthread_mutex_lock(&job->mu);
     while (!job->done) {
@@ -56,14 +65,10 @@ void serve_job_wait_client(serve_job *job, int fd) {
             pthread_cond_wait(&job->cv, &job->mu);
             continue;
         }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += period_ns;
-        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
-        pthread_cond_timedwait(&job->cv, &job->mu, &until);
+        serve_job_wait_a_while(job);
         if (job->done) break;
         pthread_mutex_unlock(&job->mu);
-        if (client_gone(fd)) {
+        if (serve_client_gone(fd)) {
             lorc_scheduler_cancel(job->s->sched, job->id);
             cancelled = true;
         }

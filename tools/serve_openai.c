@@ -248,6 +248,7 @@ void serve_completions_obj(serve_state *s, json_t *o, bool chat, bool llama, ser
     }
     free(toks);
     free(text);
+    c->client_fd = r->client_fd;
     if (p.stream) return serve_stream_reply(c, r); /* owns c and the reservation now */
     serve_job_wait_client(&c->job, r->client_fd);
     reply_done(c, r);
