@@ -37,7 +37,7 @@ static const char serve_usage[] =
     "  --parallel N            requests generating at once (default 8)\n"
     "  --queue N               requests waiting beyond those; more get 429 (default 64)\n"
     "  --timeout SECONDS       close a connection silent this long (default 60; 0: never)\n"
-    "  --max-connections N     connections open at once; more are closed at once (default 256)\n"
+    "  --max-connections N     connections open at once; more wait to be accepted (default 256)\n"
     "  -c, --ctx-size N        context length of each request (default: the model's)\n"
     "  -t, --threads N         threads (default: all cores)\n"
     "%s"

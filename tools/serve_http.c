@@ -1,7 +1,8 @@
 /* serve_http.c — libmicrohttpd glue: one thread per connection (a
  * completion blocks its thread until the scheduler is done with it),
  * request bodies gathered up to SERVE_BODY_LIMIT, the API key checked,
- * replies queued. */
+ * replies queued; silent connections closed after --timeout and at most
+ * --max-connections open (docs/SERVER.md, "Connections and disconnects"). */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>

@@ -143,7 +143,7 @@ static bool next_event(serve_call *c) {
             pthread_cond_wait(&job->cv, &job->mu);
         } else {
             serve_job_wait_a_while(job);
-            if (!job->done && job->len == c->sent && serve_client_gone(c->client_fd)) {
+            if (!job->done && serve_client_gone(c->client_fd)) {
                 pthread_mutex_unlock(&job->mu);
                 c->gone = true;
                 return false;
