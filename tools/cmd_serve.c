@@ -12,6 +12,7 @@
 #include "batch_registry.h"
 #include "cli.h"
 #include "commands.h"
+#include "kv_opts.h"
 #include "serve.h"
 #include "serve_metrics.h"
 
@@ -36,11 +37,14 @@ static const char serve_usage[] =
     "  --api-key KEY           require 'Authorization: Bearer KEY' (all but /health)\n"
     "  --parallel N            requests generating at once (default 8)\n"
     "  --queue N               requests waiting beyond those; more get 429 (default 64)\n"
+    "  --timeout SECONDS       close a connection silent this long (default 60; 0: never)\n"
+    "  --max-connections N     connections open at once; more wait to be accepted (default 256)\n"
     "  -c, --ctx-size N        context length of each request (default: the model's)\n"
     "  --max-tokens N          largest max_tokens (n_predict) a request may ask for; more gets 400\n"
     "                          (default: the context)\n"
     "  --max-prompt-tokens N   longest prompt, in tokens; longer gets 400 (default: the context - 1)\n"
     "  -t, --threads N         threads (default: all cores)\n"
+    "%s"
     "  --chat-template NAME    chat format of /v1/chat/completions: chatml, llama2, llama3, mistral,\n"
     "                          zephyr, phi3, gemma (default: detected from the GGUF's template, else chatml)\n"
     "  -h, --help              this help\n";
@@ -49,7 +53,9 @@ typedef struct serve_opts {
     const char *model, *host, *api_key, *chat_template;
     registry_opts reg;
     long port, parallel, queue, ctx, threads, max_tokens, max_prompt; /* limits: 0 = from the context */
+    long timeout, max_conns;
     size_t budget;
+    kv_opts kv;
 } serve_opts;
 
 /* Returns 0 to go on, 1 on an error (printed), 2 after --help. */
@@ -59,14 +65,21 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
     o->port = 8080;
     o->parallel = 8;
     o->queue = 64;
+    o->timeout = 60;
+    o->max_conns = 256;
+    o->kv = kv_opts_default();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         bool missing = false;
         int reg = registry_opts_parse(&o->reg, "serve", argc, argv, &i);
         if (reg < 0) return 1;
         if (reg > 0) continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(serve_usage, stdout);
+        int kv = kv_opts_parse(&o->kv, "serve", argc, argv, &i);
+        if (kv < 0) return 1;
+        if (kv > 0) {
+            continue;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf(serve_usage, kv_opts_usage);
             return 2;
         } else if (cli_opt(argc, argv, &i, "-m", &v, &missing) || cli_opt(argc, argv, &i, "--model", &v, &missing)) {
             if (missing) return 1;
@@ -89,6 +102,10 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
             if (missing || !cli_parse_int("serve", a, v, 1, 4096, &o->parallel)) return 1;
         } else if (cli_opt(argc, argv, &i, "--queue", &v, &missing)) {
             if (missing || !cli_parse_int("serve", a, v, 0, 1L << 20, &o->queue)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--timeout", &v, &missing)) {
+            if (missing || !cli_parse_int("serve", a, v, 0, 86400, &o->timeout)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--max-connections", &v, &missing)) {
+            if (missing || !cli_parse_int("serve", a, v, 1, 65536, &o->max_conns)) return 1;
         } else if (cli_opt(argc, argv, &i, "-c", &v, &missing) || cli_opt(argc, argv, &i, "--ctx-size", &v, &missing)) {
             if (missing || !cli_parse_int("serve", a, v, 0, 1L << 24, &o->ctx)) return 1;
         } else if (cli_opt(argc, argv, &i, "--max-tokens", &v, &missing)) {
@@ -208,6 +225,7 @@ static int run_serve(const serve_opts *o, serve_state *s) {
     lorc_context_params cp = lorc_context_default_params();
     cp.n_threads = (int)o->threads;
     cp.n_ctx = (int)o->ctx;
+    kv_opts_apply(&o->kv, &cp);
     lorc_scheduler_params sp = {(int)o->parallel, 0, 0};
     if (lorc_context_new(s->model, &cp, &s->ctx, &err) != LORC_OK ||
         lorc_scheduler_new(s->ctx, s->reg, &sp, &s->sched, &err) != LORC_OK)
@@ -226,6 +244,8 @@ static int run_serve(const serve_opts *o, serve_state *s) {
     }
     s->api_key = o->api_key;
     s->max_active = (int)(o->parallel + o->queue);
+    s->conn_timeout = (unsigned)o->timeout;
+    s->max_conns = (unsigned)o->max_conns;
     s->started = time(NULL);
     if (serve_bridge_start(s, &err) != LORC_OK) return cli_fail("serve", &err);
     int rc = serve_http_run(s, o->host, (int)o->port);

@@ -56,6 +56,10 @@ typedef struct serve_state {
     struct serve_metrics *metrics; /* GET /metrics (serve_metrics.h) */
     int max_tokens;          /* largest max_tokens / n_predict accepted (--max-tokens) */
     int max_prompt_tokens;   /* longest prompt accepted, in tokens (--max-prompt-tokens) */
+    /* libmicrohttpd limits (serve_http.c, docs/SERVER.md): seconds a
+     * connection may stay silent, connections open at once. */
+    unsigned conn_timeout;
+    unsigned max_conns;
 } serve_state;
 
 /* One generated token's log-probabilities, kept when the request asked for
@@ -110,6 +114,14 @@ lorc_status serve_bridge_submit(serve_state *s, serve_job *job, lorc_request *q,
 void serve_job_init(serve_job *job, serve_state *s);
 void serve_job_free(serve_job *job);
 void serve_job_wait_done(serve_job *job);
+/* serve_job_wait_done for a non-streamed reply: while waiting, watches the
+ * client's socket (fd < 0: not known) and cancels the request when the
+ * client has gone away, so its sequence is freed at once. */
+void serve_job_wait_client(serve_job *job, int fd);
+/* True when the peer of socket fd has closed or reset the connection. */
+bool serve_client_gone(int fd);
+/* Waits on job->cv (job->mu held) for at most 100 ms. */
+void serve_job_wait_a_while(serve_job *job);
 /* "stop" or "length" (OpenAI's finish_reason), NULL for errors. */
 const char *serve_job_finish_text(const serve_job *job);
 /* Appends the log-probabilities of a TOKEN event whose text will start at
@@ -124,6 +136,7 @@ typedef struct serve_reply {
     char *body;              /* owned */
     void *stream;            /* struct MHD_Response * when streaming */
     const char *content_type; /* static; NULL: application/json */
+    int client_fd;           /* the connection's socket, -1 when not known */
 } serve_reply;
 
 /* OpenAI's error object {"error": {message, type, param, code}}. */

@@ -79,8 +79,9 @@ static void load_adapter(serve_state *s, const char *body, size_t len, serve_rep
     }
     const char *nm = json_string_value(name);
     if (!strcmp(nm, s->base_name)) {
-        json_decref(o);
-        return serve_reply_error(r, 400, "lora_name", "'%s' is the base model's name", nm);
+        /* nm lives in o: answer before letting go of it. */
+        serve_reply_error(r, 400, "lora_name", "'%s' is the base model's name", nm);
+        return json_decref(o);
     }
     char *real = resolve_inside(s, json_string_value(path), r);
     if (!real) return json_decref(o);
@@ -115,8 +116,8 @@ static void load_adapter(serve_state *s, const char *body, size_t len, serve_rep
         for (int i = 0; i < s->n_entries; i++)
             if (!strcmp(s->entries[i].name, nm)) s->entries[i].removed = true;
         pthread_mutex_unlock(&s->mu);
-        json_decref(o);
-        return serve_reply_error(r, 400, "lora_path", "cannot load '%s': %s", nm, why);
+        serve_reply_error(r, 400, "lora_path", "cannot load '%s': %s", nm, why);
+        return json_decref(o);
     }
     if (info.kind == LORC_ENTRY_OVERLAY) {
         pthread_mutex_lock(&s->mu);

@@ -4,9 +4,13 @@
  * thread, so a request that hit one is cancelled at the next step instead
  * of generating up to max_tokens. Each request's DONE event and each
  * step's time feed the metrics (serve_metrics.c). */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "base/error.h"
 #include "serve.h"
@@ -30,6 +34,49 @@ void serve_job_free(serve_job *job) {
 void serve_job_wait_done(serve_job *job) {
     pthread_mutex_lock(&job->mu);
     while (!job->done) pthread_cond_wait(&job->cv, &job->mu);
+    pthread_mutex_unlock(&job->mu);
+}
+
+/* True when the peer has closed or reset the connection. Bytes waiting to
+ * be read (a pipelined request) leave it alive: only EOF or an error count. */
+bool serve_client_gone(int fd) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLERR | POLLNVAL)) return true;
+    char byte;
+    ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* How often a waiting thread looks at its client's socket: a client that
+ * went away costs at most this much more generation. */
+enum { SERVE_WATCH_MS = 100 };
+
+void serve_job_wait_a_while(serve_job *job) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += SERVE_WATCH_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&job->cv, &job->mu, &until);
+}
+
+void serve_job_wait_client(serve_job *job, int fd) {
+    bool cancelled = false;
+    pthread_mutex_lock(&job->mu);
+    while (!job->done) {
+        if (fd < 0 || cancelled) {
+            pthread_cond_wait(&job->cv, &job->mu);
+            continue;
+        }
+        serve_job_wait_a_while(job);
+        if (job->done) break;
+        pthread_mutex_unlock(&job->mu);
+        if (serve_client_gone(fd)) {
+            lorc_scheduler_cancel(job->s->sched, job->id);
+            cancelled = true;
+        }
+        pthread_mutex_lock(&job->mu);
+    }
     pthread_mutex_unlock(&job->mu);
 }
 

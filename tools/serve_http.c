@@ -1,7 +1,8 @@
 /* serve_http.c — libmicrohttpd glue: one thread per connection (a
  * completion blocks its thread until the scheduler is done with it),
  * request bodies gathered up to SERVE_BODY_LIMIT, the API key checked,
- * replies queued. */
+ * replies queued; silent connections closed after --timeout and at most
+ * --max-connections open (docs/SERVER.md, "Connections and disconnects"). */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "serve.h"
 #include "serve_metrics.h"
@@ -37,7 +39,8 @@ static bool key_equal(const char *given, const char *key) {
 static bool authorized(serve_state *s, struct MHD_Connection *mc) {
     if (!s->api_key) return true;
     const char *h = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncmp(h, "Bearer ", 7)) return false;
+    /* The scheme is case-insensitive (RFC 7235), the key is not. */
+    if (!h || strncasecmp(h, "Bearer ", 7)) return false;
     return key_equal(h + 7, s->api_key);
 }
 
@@ -65,6 +68,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (!c) {
         if (!(c = calloc(1, sizeof *c))) return MHD_NO;
         *con_cls = c;
+        /* A declared length past what would be read and dropped: answer
+         * now (libmicrohttpd then closes the connection) rather than read
+         * it, or wait for --timeout when the body never comes. */
+        const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)DISCARD_LIMIT) {
+            serve_reply r = {.client_fd = -1};
+            if (strcmp(url, "/health") && !authorized(s, mc))
+                serve_reply_error(&r, 401, NULL, "missing or wrong API key (Authorization: Bearer KEY)");
+            else
+                serve_reply_error(&r, 413, NULL, "the request body is over %d bytes", SERVE_BODY_LIMIT);
+            return send_reply(mc, &r);
+        }
         return MHD_YES;
     }
     if (*upload_size) {
@@ -83,6 +98,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return MHD_YES;
     }
     serve_reply r = {0};
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r.client_fd = ci ? ci->connect_fd : -1;
     if (strcmp(url, "/health") && !authorized(s, mc))
         serve_reply_error(&r, 401, NULL, "missing or wrong API key (Authorization: Bearer KEY)");
     else if (c->too_large)
@@ -121,7 +138,8 @@ int serve_http_run(serve_state *s, const char *host, int port) {
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
         NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+        on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, s->conn_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        s->max_conns, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "lorc serve: cannot listen on %s:%d\n", host, port);
         return 1;

@@ -284,8 +284,9 @@ void serve_completions_obj(serve_state *s, json_t *o, bool chat, bool llama, ser
     }
     free(toks);
     free(text);
+    c->client_fd = r->client_fd;
     if (p.stream) return serve_stream_reply(c, r); /* owns c and the reservation now */
-    serve_job_wait_done(&c->job);
+    serve_job_wait_client(&c->job, r->client_fd);
     reply_done(c, r);
     serve_call_free(c);
     serve_bridge_release(s);

@@ -18,6 +18,7 @@ serve_call *serve_call_new(serve_state *s, bool chat) {
     serve_job_init(&c->job, s);
     c->chat = chat;
     c->created = time(NULL);
+    c->client_fd = -1;
     pthread_mutex_lock(&s->mu);
     uint64_t n = ++s->next_id;
     pthread_mutex_unlock(&s->mu);
@@ -146,7 +147,18 @@ static bool next_event(serve_call *c) {
             return emit(c, chunk(c, text, NULL, false, lp));
         }
         if (job->done) break;
-        pthread_cond_wait(&job->cv, &job->mu);
+        /* libmicrohttpd notices a gone client only when a write fails, and
+         * nothing is written while the request waits in the queue: look. */
+        if (c->client_fd < 0) {
+            pthread_cond_wait(&job->cv, &job->mu);
+        } else {
+            serve_job_wait_a_while(job);
+            if (!job->done && serve_client_gone(c->client_fd)) {
+                pthread_mutex_unlock(&job->mu);
+                c->gone = true;
+                return false;
+            }
+        }
     }
     pthread_mutex_unlock(&job->mu);
     c->final_sent = true;
@@ -170,7 +182,8 @@ static bool next_event(serve_call *c) {
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     serve_call *c = cls;
-    if (c->out_pos == c->out_len && !next_event(c)) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (c->out_pos == c->out_len && !next_event(c))
+        return c->gone ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
     size_t n = c->out_len - c->out_pos;
     if (n > max) n = max;
     memcpy(buf, c->out + c->out_pos, n);

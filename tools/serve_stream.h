@@ -18,6 +18,8 @@ typedef struct serve_call {
     bool role_sent, final_sent, done_sent;
     char *out;       /* SSE bytes not yet handed to the socket */
     size_t out_len, out_pos;
+    int client_fd;   /* watched while waiting for text; -1: not known */
+    bool gone;       /* the client went away: the stream ends with an error */
 } serve_call;
 
 serve_call *serve_call_new(serve_state *s, bool chat);
