@@ -141,7 +141,9 @@ int main(int argc, char **argv) {
     lorc_kernels k;
     lorc_kernels_init(&k, &cpu, (lorc_isa)isa);
     static const uint32_t types[] = {LORC_TYPE_F32,  LORC_TYPE_F16,  LORC_TYPE_BF16, LORC_TYPE_Q8_0,
-                                     LORC_TYPE_Q4_0, LORC_TYPE_Q4_1, LORC_TYPE_Q5_0, LORC_TYPE_Q5_1};
+                                     LORC_TYPE_Q4_0, LORC_TYPE_Q4_1, LORC_TYPE_Q5_0, LORC_TYPE_Q5_1,
+                                     LORC_TYPE_Q2_K, LORC_TYPE_Q3_K, LORC_TYPE_Q4_K, LORC_TYPE_Q5_K,
+                                     LORC_TYPE_Q6_K};
     const int only = argc > 4 ? lorc_type_from_name(argv[4]) : -1;
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (only < 0 || (uint32_t)only == types[i]) bench_type(&k, types[i], rows, n);

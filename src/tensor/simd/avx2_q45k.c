@@ -75,7 +75,49 @@ static inline void q4_dot_columns(const __m256i wq[8], const __m256i scv[8], __m
     }
 }
 
+/* The same for a full tile of columns, sub-block by sub-block: each
+ * sub-block's quants and scale are unpacked once into 2 registers and the 8
+ * columns' integer sums stay in registers, where the column-by-column loop
+ * above needs all 16 unpacked registers at once and spills. The integer
+ * sums are exact in any order and the float steps are the same, so the
+ * result is bit-identical. */
+static inline void q4_K_block_full(const lorc_block_q4_K *b, const uint8_t *x, size_t x_stride, __m256 *acc) {
+    uint64_t sc, m;
+    q45_scales_mins(b->scales, &sc, &m);
+    const __m256i scb = _mm256_broadcastsi128_si256(_mm_cvtsi64_si128((long long)sc));
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    __m256i sum[LORC_KQ_TILE_COLS];
+    for (int c = 0; c < LORC_KQ_TILE_COLS; c++) sum[c] = _mm256_setzero_si256();
+    for (int k = 0; k < 4; k++) {
+        const __m256i q = lorc_kq_load(b->qs + 32 * k);
+        for (int h = 0; h < 2; h++) {
+            const int j = 2 * k + h;
+            const __m256i wq = h ? _mm256_and_si256(_mm256_srli_epi16(q, 4), low4) : _mm256_and_si256(q, low4);
+            const __m256i scj = lorc_kq_bcast_u8_as_i16(scb, j);
+            for (int c = 0; c < LORC_KQ_TILE_COLS; c++) {
+                const lorc_act_q8_K256 *a = (const lorc_act_q8_K256 *)(x + (size_t)c * x_stride);
+                const __m256i p = _mm256_maddubs_epi16(wq, lorc_kq_load(a->qs + 32 * j));
+                sum[c] = _mm256_add_epi32(sum[c], _mm256_madd_epi16(p, scj));
+            }
+        }
+    }
+    const __m128i mb = _mm_cvtsi64_si128((long long)m);
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mb, mb));
+    const float d = lorc_kq_half(b->d), dmin = lorc_kq_half(b->dmin);
+    for (int c = 0; c < LORC_KQ_TILE_COLS; c++) {
+        const lorc_act_q8_K256 *a = (const lorc_act_q8_K256 *)(x + (size_t)c * x_stride);
+        const __m256i msum = _mm256_madd_epi16(lorc_kq_load(a->bsums), mins);
+        const float da = lorc_kq_rd_f32(a->d);
+        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[c]), _mm256_set1_ps(d * da), acc[c]);
+        acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dmin * da), acc[c]);
+    }
+}
+
 static inline void q4_K_block(const lorc_block_q4_K *b, const uint8_t *x, size_t x_stride, int nc, __m256 *acc) {
+    if (nc == LORC_KQ_TILE_COLS) {
+        q4_K_block_full(b, x, x_stride, acc);
+        return;
+    }
     __m256i scv[8], wq[8];
     const __m256i mins = q45_unpack_scales(b->scales, scv);
     q4_unpack_low(b->qs, wq);
