@@ -36,7 +36,48 @@ static inline void q6_unpack_half(const lorc_block_q6_K *b, __m256i scb, int h, 
     }
 }
 
+/* Group g of half h (values 128h+32g..+31) as two registers, as above. */
+static inline void q6_unpack_group(const lorc_block_q6_K *b, __m256i scb, int h, int g, __m256i *w0, __m256i *w1) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f), bias = _mm256_set1_epi8(32), zero = _mm256_setzero_si256();
+    const __m256i src = lorc_kq_load(b->ql + 64 * h + 32 * (g & 1));
+    const __m256i nib = g < 2 ? _mm256_and_si256(src, low4) : _mm256_and_si256(_mm256_srli_epi16(src, 4), low4);
+    const __m256i q = _mm256_sub_epi8(_mm256_or_si256(nib, q6_high_bits(lorc_kq_load(b->qh + 32 * h), g)), bias);
+    const __m256i sign = _mm256_cmpgt_epi8(zero, q);
+    const __m256i sc = lorc_kq_bcast2_i8_as_i16(scb, 8 * h + 2 * g, 8 * h + 2 * g + 1);
+    *w0 = _mm256_mullo_epi16(_mm256_unpacklo_epi8(q, sign), sc);
+    *w1 = _mm256_mullo_epi16(_mm256_unpackhi_epi8(q, sign), sc);
+}
+
+/* A full tile of columns, group by group: 2 weight registers at a time and
+ * the 8 columns' integer sums in registers (the half-at-a-time loop below
+ * holds 8 weight registers and spills). Integer sums are exact in any
+ * order, the float step is the same: bit-identical. */
+static inline void q6_K_block_full(const lorc_block_q6_K *b, const uint8_t *x, size_t x_stride, __m256 *acc) {
+    const __m256i scb = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->scales));
+    __m256i sum[LORC_KQ_TILE_COLS];
+    for (int c = 0; c < LORC_KQ_TILE_COLS; c++) sum[c] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++)
+        for (int g = 0; g < 4; g++) {
+            __m256i w0, w1;
+            q6_unpack_group(b, scb, h, g, &w0, &w1);
+            for (int c = 0; c < LORC_KQ_TILE_COLS; c++) {
+                const uint8_t *aq = ((const lorc_act_q16_K256 *)(x + (size_t)c * x_stride))->qs + 256 * h + 64 * g;
+                sum[c] = _mm256_add_epi32(sum[c], _mm256_add_epi32(_mm256_madd_epi16(w0, lorc_kq_load(aq)),
+                                                                   _mm256_madd_epi16(w1, lorc_kq_load(aq + 32))));
+            }
+        }
+    const float d = lorc_kq_half(b->d);
+    for (int c = 0; c < LORC_KQ_TILE_COLS; c++) {
+        const float da = lorc_kq_rd_f32(((const lorc_act_q16_K256 *)(x + (size_t)c * x_stride))->d);
+        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[c]), _mm256_set1_ps(d * da), acc[c]);
+    }
+}
+
 static inline void q6_K_block(const lorc_block_q6_K *b, const uint8_t *x, size_t x_stride, int nc, __m256 *acc) {
+    if (nc == LORC_KQ_TILE_COLS) {
+        q6_K_block_full(b, x, x_stride, acc);
+        return;
+    }
     const __m256i scb = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->scales));
     __m256i sum[LORC_KQ_TILE_COLS];
     for (int c = 0; c < nc; c++) sum[c] = _mm256_setzero_si256();
