@@ -79,8 +79,8 @@ static void load_adapter(serve_state *s, const char *body, size_t len, serve_rep
     }
     const char *nm = json_string_value(name);
     if (!strcmp(nm, s->base_name)) {
-        json_decref(o);
-        return serve_reply_error(r, 400, "lora_name", "'%s' is the base model's name", nm);
+        serve_reply_error(r, 400, "lora_name", "'%s' is the base model's name", nm);
+        return json_decref(o);
     }
     char *real = resolve_inside(s, json_string_value(path), r);
     if (!real) return json_decref(o);
@@ -103,20 +103,23 @@ static void load_adapter(serve_state *s, const char *body, size_t len, serve_rep
     if (lorc_registry_prefetch(s->reg, nm, &err) == LORC_OK)
         for (int i = 0; i < 60000; i++) {
             if (lorc_registry_info(s->reg, nm, &info, &err) != LORC_OK || info.state == LORC_ENTRY_READY ||
-                info.state == LORC_ENTRY_FAILED)
+                info.state == LORC_ENTRY_FAILED || info.loads > 0)
                 break;
             nanosleep(&(struct timespec){0, 1000000}, NULL);
         }
-    if (info.state != LORC_ENTRY_READY) {
+    /* Loaded once proves the file good: under a tight --adapter-mem it may
+     * be evicted again before this thread looks. */
+    if (info.state != LORC_ENTRY_READY && info.loads == 0) {
         char why[256];
-        snprintf(why, sizeof why, "%s", info.state == LORC_ENTRY_FAILED ? info.error : err.message);
+        snprintf(why, sizeof why, "%s",
+                 info.state == LORC_ENTRY_FAILED ? info.error : err.message[0] ? err.message : "not loaded within 60 s");
         pthread_mutex_lock(&s->mu);
         lorc_registry_remove(s->reg, nm, &(lorc_error){0});
         for (int i = 0; i < s->n_entries; i++)
             if (!strcmp(s->entries[i].name, nm)) s->entries[i].removed = true;
         pthread_mutex_unlock(&s->mu);
-        json_decref(o);
-        return serve_reply_error(r, 400, "lora_path", "cannot load '%s': %s", nm, why);
+        serve_reply_error(r, 400, "lora_path", "cannot load '%s': %s", nm, why);
+        return json_decref(o); /* nm is o's: freed only after the reply used it */
     }
     if (info.kind == LORC_ENTRY_OVERLAY) {
         pthread_mutex_lock(&s->mu);
