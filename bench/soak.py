@@ -146,6 +146,13 @@ class Soak:
             name, path = f"churn{k % 4}", ["ocean-all", "moon-qv.gguf", "moon-head"][k % 3]
             k += 1
             try:
+                if k % 10 == 0:
+                    # A refused load's reply quotes the name (once read after its JSON was freed).
+                    status, obj = self.call("POST", "/v1/load_lora_adapter",
+                                            {"lora_name": "stories260K", "lora_path": path})
+                    if status != 400 or "'stories260K' is the base model's name" not in obj["error"]["message"]:
+                        self.fail(f"load under the base's name: HTTP {status}: {obj}")
+                    self.count("churn load refused: base name")
                 status, obj = self.call("POST", "/v1/load_lora_adapter", {"lora_name": name, "lora_path": path})
                 if status == 400 and "held by entries in use" in obj["error"]["message"]:
                     # Documented: a load that fits only by evicting what
