@@ -19,6 +19,7 @@ answer, a greedy text that differs from the one at the start, fds or threads
 at the end above the start, or RSS growth beyond the stated bounds (not
 applied to a sanitizer build, whose allocator quarantine grows by design)."""
 import argparse
+import collections
 import http.client
 import json
 import os
@@ -228,7 +229,11 @@ def start_server(args, adapter_dir):
             break
         m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
         if m:
-            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+            # Keep draining stderr (a full pipe would block the server); its
+            # tail is shown when the soak fails (a sanitizer's report).
+            proc.log = collections.deque(maxlen=60)
+            proc.drain = threading.Thread(target=lambda: proc.log.extend(proc.stderr), daemon=True)
+            proc.drain.start()
             return proc, int(m.group(1))
     proc.kill()
     raise SystemExit("soak: lorc serve did not start")
@@ -371,6 +376,9 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             f.write(text + "\n")
+    if soak.failures:
+        proc.drain.join(timeout=5)  # the server has exited: its stderr is at its end
+        sys.stderr.write("soak: the server's last stderr lines:\n" + "".join(proc.log))
     print(f"soak: {'FAILED, ' + str(len(soak.failures)) + ' failure(s)' if soak.failures else 'passed'}",
           file=sys.stderr)
     return 1 if soak.failures else 0
