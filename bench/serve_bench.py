@@ -121,7 +121,7 @@ class Client:
             resp = conn.getresponse()
             if resp.status != 200:
                 return {"error": f"HTTP {resp.status}: {resp.read()[:200]!r}"}
-            times, tokens, done = [], None, False
+            times, tokens, prompt_tokens, done = [], None, None, False
             while True:
                 line = resp.readline()
                 if not line:
@@ -140,9 +140,10 @@ class Client:
                     times.append(now)
                 if obj.get("usage"):
                     tokens = obj["usage"]["completion_tokens"]
+                    prompt_tokens = obj["usage"]["prompt_tokens"]
             if not done or tokens is None:
                 return {"error": "stream ended without usage and [DONE]"}
-            return {"start": t0, "times": times, "tokens": tokens}
+            return {"start": t0, "times": times, "tokens": tokens, "prompt_tokens": prompt_tokens}
         except (OSError, http.client.HTTPException, ValueError) as e:
             return {"error": f"{type(e).__name__}: {e}"}
         finally:
@@ -187,6 +188,7 @@ def summary(results, wall):
     return {"requests": len(ok), "errors": len(errors), "first_error": errors[0] if errors else None,
             "seconds": round(wall, 2), "req_per_s": round(len(ok) / wall, 3), "tok_per_s": round(tokens / wall, 2),
             "tokens": tokens, "tokens_per_chunk": round(tokens / chunks, 3) if chunks else None,
+            "prompt_tokens_mean": round(sum(r["prompt_tokens"] for r in ok) / len(ok), 1) if ok else None,
             "ttft_p50_ms": ms(pct(ttft, 50)), "ttft_p99_ms": ms(pct(ttft, 99)),
             "tpot_p50_ms": ms(pct(tpot, 50)), "tpot_p99_ms": ms(pct(tpot, 99)),
             "gap_p50_ms": ms(pct(gaps, 50)), "gap_p99_ms": ms(pct(gaps, 99))}
