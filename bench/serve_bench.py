@@ -23,6 +23,7 @@ import argparse
 import glob
 import http.client
 import json
+import math
 import os
 import re
 import subprocess
@@ -40,7 +41,7 @@ def pct(xs, p):
     if not xs:
         return None
     s = sorted(xs)
-    return s[min(len(s) - 1, max(0, int(round(p / 100 * len(s) + 0.5)) - 1))]
+    return s[min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))]
 
 
 def synthetic_files(lorc, preset, qtype, n, directory, threads):
