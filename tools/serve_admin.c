@@ -104,13 +104,16 @@ static void load_adapter(serve_state *s, const char *body, size_t len, serve_rep
     if (lorc_registry_prefetch(s->reg, nm, &err) == LORC_OK)
         for (int i = 0; i < 60000; i++) {
             if (lorc_registry_info(s->reg, nm, &info, &err) != LORC_OK || info.state == LORC_ENTRY_READY ||
-                info.state == LORC_ENTRY_FAILED)
+                info.state == LORC_ENTRY_FAILED || info.loads > 0)
                 break;
             nanosleep(&(struct timespec){0, 1000000}, NULL);
         }
-    if (info.state != LORC_ENTRY_READY) {
+    /* Loaded once proves the file good: under a tight --adapter-mem it may
+     * be evicted again before this thread looks. */
+    if (info.state != LORC_ENTRY_READY && info.loads == 0) {
         char why[256];
-        snprintf(why, sizeof why, "%s", info.state == LORC_ENTRY_FAILED ? info.error : err.message);
+        snprintf(why, sizeof why, "%s",
+                 info.state == LORC_ENTRY_FAILED ? info.error : err.message[0] ? err.message : "not loaded within 60 s");
         pthread_mutex_lock(&s->mu);
         lorc_registry_remove(s->reg, nm, &(lorc_error){0});
         for (int i = 0; i < s->n_entries; i++)

@@ -229,6 +229,11 @@ static bool admit_waiting(lorc_scheduler *s) {
         int ready = entries_ready(s, r, running, &e);
         if (ready == 0) loading = true;
         if (ready < 0 || (ready > 0 && admit(s, r, &e) != LORC_OK)) {
+            /* Refused for memory (e.g. a DoRA weight charged at use) while
+             * others run under a budget: their entries may hold it, so wait
+             * for them, as for a refused load; admit retries each step. */
+            if (ready > 0 && e.status == LORC_ERR_NOMEM && running > 0 && s->reg && lorc_registry_budget(s->reg) > 0)
+                continue;
             finish(s, r, LORC_FINISH_ERROR, e.status ? e.status : LORC_ERR_INVALID, e.message);
             continue;
         }
