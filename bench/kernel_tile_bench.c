@@ -40,6 +40,24 @@ static double best_time(void (*fn)(void *), void *arg) {
     return best;
 }
 
+typedef struct plain_run {
+    const lorc_type_kernel *tk;
+    const uint8_t *w, *x;
+    size_t rb, xb;
+    int rows;
+    int64_t n;
+    int nc;
+    float *y;
+} plain_run;
+
+static void tiles_plain(void *arg) {
+    plain_run *p = arg;
+    for (int r = 0; r < p->rows; r += p->tk->tile_rows) {
+        const int nr = p->rows - r < p->tk->tile_rows ? p->rows - r : p->tk->tile_rows;
+        p->tk->tile(p->n, p->w + p->rb * (size_t)r, p->rb, nr, p->x, p->xb, p->nc, p->y + r, (size_t)p->rows);
+    }
+}
+
 typedef struct packed_run {
     const lorc_type_kernel *tk;
     const uint8_t *w, *x;
@@ -99,22 +117,8 @@ static void bench_type(const lorc_kernels *k, uint32_t type, int rows, int64_t n
     const int ncs[2] = {1, cols};
     for (int v = 0; v < (cols > 1 ? 2 : 1); v++) {
         const int nc = ncs[v];
-        double best = 1e30;
-        for (int rep = 0; rep < 25; rep++) {
-            const double t0 = cpu_now();
-            int iters = 0;
-            double t1;
-            do {
-                for (int r = 0; r < rows; r += tk->tile_rows) {
-                    const int nr = rows - r < tk->tile_rows ? rows - r : tk->tile_rows;
-                    tk->tile(n, w + rb * (size_t)r, rb, nr, x, xb, nc, y + r, (size_t)rows);
-                }
-                iters++;
-                t1 = cpu_now();
-            } while (t1 - t0 < 0.02);
-            const double dt = (t1 - t0) / iters;
-            if (dt < best) best = dt;
-        }
+        plain_run pr = {tk, w, x, rb, xb, rows, n, nc, y};
+        const double best = best_time(tiles_plain, &pr);
         printf("%-6s %-5s tile %dx%d act %-8s nc=%d: %7.2f GB/s weights, %6.2f GMAC/s\n", lorc_isa_name(k->isa),
                ti->name, tk->tile_rows, tk->tile_cols, tk->act->name, nc, (double)(rb * (size_t)rows) / best / 1e9,
                (double)rows * (double)n * nc / best / 1e9);

@@ -46,24 +46,13 @@ int main(void) {
     lorc_error err = {0};
     CHECK_MSG(lorc_model_load(test_shared("models/stories260K.gguf"), &m, &err) == LORC_OK, "%s", err.message);
     if (!m) return test_finish("test_registry_stats");
-    synth_params p = synth_default_params();
-    p.n_vocab = lorc_model_n_vocab(m);
-    p.n_embd = m->hp.n_embd;
-    p.n_layer = m->hp.n_layer;
-    p.n_head = m->hp.n_head;
-    p.n_head_kv = m->hp.n_head_kv;
-    p.n_ff = m->hp.n_ff;
+    const synth_params p = synth_params_of_model(m);
     char paths[N][1024];
     for (int i = 0; i < N; i++) {
-        synth_lora l = {0};
         char file[40];
         snprintf(file, sizeof file, "registry_stats_%d.gguf", i);
         snprintf(paths[i], sizeof paths[i], "%s", test_tmp(file));
-        CHECK_MSG(synth_lora_init(&l, &p, "blk.0.attn_q.weight", 2, (uint64_t)i + 7, 0.1f, &err) == LORC_OK, "%s",
-                  err.message);
-        CHECK_MSG(synth_write_gguf_adapter(paths[i], "llama", 2.0f, &l, 1, LORC_TYPE_F32, &err) == LORC_OK, "%s",
-                  err.message);
-        synth_lora_free(&l);
+        CHECK_MSG(synth_write_small_adapter(paths[i], &p, (uint64_t)i + 7, &err) == LORC_OK, "%s", err.message);
     }
     lorc_context_params cp = lorc_context_default_params();
     cp.n_threads = 1;

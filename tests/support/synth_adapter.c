@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "format/gguf.h"
+#include "model/model.h"
 #include "tensor/types.h"
 
 static bool is_embd(const synth_lora *l) { return !strcmp(l->target, "token_embd.weight"); }
@@ -335,4 +336,23 @@ double synth_rel_diff(const float *x, const float *y, int64_t n) {
         if (fabs((double)y[i]) > my) my = fabs((double)y[i]);
     }
     return my > 0 ? md / my : md;
+}
+
+synth_params synth_params_of_model(const lorc_model *m) {
+    synth_params p = synth_default_params();
+    p.n_vocab = lorc_model_n_vocab(m);
+    p.n_embd = m->hp.n_embd;
+    p.n_layer = m->hp.n_layer;
+    p.n_head = m->hp.n_head;
+    p.n_head_kv = m->hp.n_head_kv;
+    p.n_ff = m->hp.n_ff;
+    return p;
+}
+
+lorc_status synth_write_small_adapter(const char *path, const synth_params *p, uint64_t seed, lorc_error *err) {
+    synth_lora l = {0};
+    lorc_status st = synth_lora_init(&l, p, "blk.0.attn_q.weight", 2, seed, 0.1f, err);
+    if (st == LORC_OK) st = synth_write_gguf_adapter(path, "llama", 2.0f, &l, 1, LORC_TYPE_F32, err);
+    synth_lora_free(&l);
+    return st;
 }

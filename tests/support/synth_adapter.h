@@ -21,6 +21,12 @@
 #include "synth.h"
 #include "synth_lora.h" /* synth_lora, its init/free and the GGUF adapter writer */
 
+/* The shapes of a loaded model, for adapters that fit it. */
+synth_params synth_params_of_model(const lorc_model *m);
+/* A small GGUF adapter for `p`: rank 2 on blk.0.attn_q only (alpha 2),
+ * random with `seed` — registry tests load and evict many of these. */
+lorc_status synth_write_small_adapter(const char *path, const synth_params *p, uint64_t seed, lorc_error *err);
+
 /* Adds a DoRA magnitude vector (random in [lo, hi)). */
 lorc_status synth_lora_add_magnitude(synth_lora *l, uint64_t seed, float lo, float hi, lorc_error *err);
 

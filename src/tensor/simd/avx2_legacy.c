@@ -126,6 +126,34 @@ AI void block_rows(int NR, const uint8_t *const wr[4], size_t off, size_t w_stri
     }
 }
 
+/* One row pair against one activation block: acc += (the pair's integer
+ * dots, 4 lanes per row) * s, with s the block's scales in pair lanes. The
+ * unpacked and the packed tile both use it (and q45_store), so they give
+ * the same bits. */
+AI __m256 q45_pair_dot(__m256i lo, __m256i hi, const int8_t *xq, __m256 s, __m256 acc) {
+    const __m256i x_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)xq));
+    const __m256i x_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(xq + 16)));
+    /* each int16 lane: 4 products, |.| <= 4 * 31 * 127: no saturation */
+    const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1))), s, acc);
+}
+
+/* The tile's outputs: each row's half of its pair accumulator summed in a
+ * fixed order, plus its offset term. */
+AI void q45_store(int NR, int NC, __m256 acc[2][3], const __m128 corr[3], float *y, size_t y_stride) {
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) {
+        float cr[4];
+        _mm_storeu_ps(cr, corr[c]);
+        LORC_UNROLL
+        for (int r = 0; r < NR; r++) {
+            const __m256 a = acc[r / 2][c];
+            const __m128 half = (r & 1) ? _mm256_extractf128_ps(a, 1) : _mm256_castps256_ps128(a);
+            y[(size_t)c * y_stride + (size_t)r] = hsum4(half) + cr[r];
+        }
+    }
+}
+
 AI void q45_tile(int kind, int NR, int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x,
                  size_t x_stride, int nc, float *y, size_t y_stride) {
     (void)nr;
@@ -138,7 +166,6 @@ AI void q45_tile(int kind, int NR, int NC, int64_t n, const void *w, size_t w_st
     for (int r = 0; r < NR; r++) wr[r] = (const uint8_t *)w + (size_t)r * w_stride;
     LORC_UNROLL
     for (int c = 0; c < NC; c++) xr[c] = (const lorc_avx2_act_q8s *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
-    const __m256i ones16 = _mm256_set1_epi16(1);
     /* pair p's scales: lanes 0-3 row 2p, lanes 4-7 row 2p+1 */
     const __m256i pair_lanes[2] = {_mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3)};
     __m256 acc[2][3]; /* [pair][col]: low half row 2p, high half row 2p+1 */
@@ -175,26 +202,11 @@ AI void q45_tile(int kind, int NR, int NC, int64_t n, const void *w, size_t w_st
             LORC_UNROLL
             for (int c = 0; c < NC; c++) {
                 const int8_t *xq = xr[c][b].q;
-                const __m256i x_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)xq));
-                const __m256i x_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(xq + 16)));
-                /* each int16 lane: 4 products, |.| <= 4 * 31 * 127: no saturation */
-                const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
-                const __m256 s = _mm256_permutevar8x32_ps(scale[c], pair_lanes[p]);
-                acc[p][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones16)), s, acc[p][c]);
+                acc[p][c] = q45_pair_dot(lo, hi, xq, _mm256_permutevar8x32_ps(scale[c], pair_lanes[p]), acc[p][c]);
             }
         }
     }
-    LORC_UNROLL
-    for (int c = 0; c < NC; c++) {
-        float cr[4];
-        _mm_storeu_ps(cr, corr[c]);
-        LORC_UNROLL
-        for (int r = 0; r < NR; r++) {
-            const __m256 a = acc[r / 2][c];
-            const __m128 half = (r & 1) ? _mm256_extractf128_ps(a, 1) : _mm256_castps256_ps128(a);
-            y[(size_t)c * y_stride + (size_t)r] = hsum4(half) + cr[r];
-        }
-    }
+    q45_store(NR, NC, acc, corr, y, y_stride);
 }
 
 /* ------------------------------------------------------ packed tiles
@@ -254,7 +266,6 @@ AI void q45_tile_packed(int NR, int NC, int64_t n, const void *w, size_t w_strid
     const lorc_avx2_act_q8s *xr[3];
     LORC_UNROLL
     for (int c = 0; c < NC; c++) xr[c] = (const lorc_avx2_act_q8s *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
-    const __m256i ones16 = _mm256_set1_epi16(1);
     __m256 acc[2][3];
     __m128 corr[3];
     LORC_UNROLL
@@ -277,25 +288,12 @@ AI void q45_tile_packed(int NR, int NC, int64_t n, const void *w, size_t w_strid
             LORC_UNROLL
             for (int c = 0; c < NC; c++) {
                 const int8_t *xq = xr[c][b].q;
-                const __m256i x_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)xq));
-                const __m256i x_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(xq + 16)));
-                const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
-                const __m256 s = _mm256_mul_ps(dp, _mm256_set1_ps(lorc_avx2_ld_f32(xr[c][b].d)));
-                acc[p][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones16)), s, acc[p][c]);
+                const __m256 sc = _mm256_mul_ps(dp, _mm256_set1_ps(lorc_avx2_ld_f32(xr[c][b].d)));
+                acc[p][c] = q45_pair_dot(lo, hi, xq, sc, acc[p][c]);
             }
         }
     }
-    LORC_UNROLL
-    for (int c = 0; c < NC; c++) {
-        float cr[4];
-        _mm_storeu_ps(cr, corr[c]);
-        LORC_UNROLL
-        for (int r = 0; r < NR; r++) {
-            const __m256 a = acc[r / 2][c];
-            const __m128 half = (r & 1) ? _mm256_extractf128_ps(a, 1) : _mm256_castps256_ps128(a);
-            y[(size_t)c * y_stride + (size_t)r] = hsum4(half) + cr[r];
-        }
-    }
+    q45_store(NR, NC, acc, corr, y, y_stride);
 }
 
 AI void q8_0_tile(int NR, int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
