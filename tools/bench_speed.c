@@ -7,13 +7,10 @@
 
 #include "base/error.h"
 #include "bench.h"
+#include "cli.h"
 #include "engine/context.h" /* lorc_context.n_threads: the count the library settled on */
 
-double bench_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
+double bench_now_ms(void) { return cli_now_seconds() * 1e3; }
 
 const char *bench_kernels(const lorc_context *ctx) { return lorc_context_kernels(ctx); }
 

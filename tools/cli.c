@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out) {
@@ -145,4 +146,10 @@ bool cli_parse_bytes(const char *cmd, const char *opt, const char *s, size_t *ou
     }
     *out = (size_t)(v * mul);
     return true;
+}
+
+double cli_now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

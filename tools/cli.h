@@ -45,4 +45,7 @@ bool cli_output_is_new(const char *cmd, const char *out, const char *const *inpu
  * lorc_progress_fn; `user` is the label (const char *). */
 void cli_progress(void *user, uint64_t done, uint64_t total);
 
+/* Seconds on the monotonic clock (for elapsed times). */
+double cli_now_seconds(void);
+
 #endif

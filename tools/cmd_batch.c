@@ -57,12 +57,6 @@ typedef struct batch_opts {
     bool no_bos;
 } batch_opts;
 
-static double now_sec(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Returns 0 to go on, 1 on an error (printed), 2 after --help. */
 static int parse_args(int argc, char **argv, batch_opts *o) {
     memset(o, 0, sizeof *o);
@@ -320,12 +314,12 @@ static int run_batch(const batch_opts *o, batch_state *s, batch_run *run) {
     if (lorc_atomic_file_open(&s->out, o->output, &err) != LORC_OK) return cli_fail("batch", &err);
     run->out = s->out.fp;
 
-    double t0 = now_sec();
+    double t0 = cli_now_seconds();
     for (int i = 0; i < s->n_jobs; i++) submit_job(o, s, &s->jobs[i]);
     lorc_status st = LORC_OK;
     while (st == LORC_OK && !run->failed && lorc_scheduler_pending(s->sched) > 0)
         st = lorc_scheduler_step(s->sched, &err);
-    double dt = now_sec() - t0;
+    double dt = cli_now_seconds() - t0;
     if (st == LORC_OK && !run->failed) st = lorc_atomic_file_commit(&s->out, &err);
     if (st != LORC_OK || run->failed) {
         progress_break(run);

@@ -47,12 +47,6 @@ typedef struct run_opts {
     kv_opts kv;
 } run_opts;
 
-static double now_sec(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Returns 0 to go on, 1 on an error (printed), 2 after --help. */
 static int parse_args(int argc, char **argv, run_opts *o) {
     memset(o, 0, sizeof *o);
@@ -190,13 +184,13 @@ static int generate(const run_opts *o, run_state *s, size_t n_prompt) {
     for (size_t i = 0; i < n_prompt; i++) print_piece(vocab, i ? s->prompt[i - 1] : -1, s->prompt[i]);
     fflush(stdout);
 
-    double t0 = now_sec();
+    double t0 = cli_now_seconds();
     if (lorc_decode(s->ctx, s->seq, s->prompt, (int)n_prompt, false, s->logits, &err) != LORC_OK)
         return cli_fail("run", &err);
-    double t_prompt = now_sec() - t0;
+    double t_prompt = cli_now_seconds() - t0;
     for (size_t i = 0; i < n_prompt; i++) lorc_sampler_accept(s->sampler, s->prompt[i]);
 
-    t0 = now_sec();
+    t0 = cli_now_seconds();
     long n_gen = 0;
     int32_t prev = s->prompt[n_prompt - 1];
     const char *stop = NULL;
@@ -227,7 +221,7 @@ static int generate(const run_opts *o, run_state *s, size_t n_prompt) {
             return cli_fail("run", &err);
         }
     }
-    double t_gen = now_sec() - t0;
+    double t_gen = cli_now_seconds() - t0;
     putchar('\n');
     fflush(stdout);
 

@@ -36,12 +36,6 @@ void ppl_env_close(ppl_env *env) {
     env->ctx = NULL;
 }
 
-static double now_sec(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int ppl_run_perplexity(const ppl_opts *o, ppl_env *env) {
     lorc_error err = {0};
     int rc = 1;
@@ -100,13 +94,13 @@ int ppl_run_perplexity(const ppl_opts *o, ppl_env *env) {
     long count = 0;
     for (int c = 0; c < n_chunk; c++) {
         const int32_t *chunk = tokens + (size_t)c * (size_t)n_ctx;
-        double t0 = now_sec();
+        double t0 = cli_now_seconds();
         if (ppl_eval_chunk(env->ctx, env->seq, chunk, n_ctx, bos, logits, &err) != LORC_OK) {
             rc = cli_fail("perplexity", &err);
             goto out;
         }
         if (c == 0) {
-            double t = now_sec() - t0;
+            double t = cli_now_seconds() - t0;
             fprintf(stderr, "lorc perplexity: %.2f seconds per pass - ETA %.2f minutes\n", t, t * n_chunk / 60.0);
         }
         for (int j = 0; j < scored; j++) {

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "base/error.h"
+#include "cli.h"
 #include "serve.h"
 #include "serve_metrics.h"
 
@@ -170,12 +171,6 @@ static void on_event(void *user, const lorc_event *ev) {
     pthread_mutex_unlock(&job->mu);
 }
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void *scheduler_thread(void *arg) {
     serve_state *s = arg;
     for (;;) {
@@ -185,10 +180,10 @@ static void *scheduler_thread(void *arg) {
         pthread_mutex_unlock(&s->mu);
         if (stop) break;
         lorc_error err = {0};
-        double t0 = now_seconds();
+        double t0 = cli_now_seconds();
         /* A failed step already ended its requests with DONE events. */
         if (lorc_scheduler_step(s->sched, &err) != LORC_OK) fprintf(stderr, "lorc serve: %s\n", err.message);
-        serve_metrics_step(s->metrics, now_seconds() - t0);
+        serve_metrics_step(s->metrics, cli_now_seconds() - t0);
         serve_metrics_kv(s->metrics, s->ctx);
     }
     return NULL;
