@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "test_model.h"
 #include "testutil.h"
 #include "lorc.h"
 
@@ -69,15 +70,11 @@ static void sizes(lorc_model *m, lorc_context *ctx, size_t *b0, size_t *b1) {
 
 int main(void) {
     lorc_error err = {0};
-    lorc_model *m = NULL;
-    if (lorc_model_load(test_shared("models/stories260K.gguf"), &m, &err) != LORC_OK) {
-        fprintf(stderr, "%s\n", err.message);
-        return 1;
-    }
-    lorc_context *ctx = NULL;
+    lorc_model *m;
+    lorc_context *ctx;
     lorc_context_params cp = lorc_context_default_params();
     cp.n_batch = 64;
-    CHECK(lorc_context_new(m, &cp, &ctx, &err) == LORC_OK);
+    if (!test_open_stories(&cp, &m, &ctx)) return 1;
     size_t b0 = 0, b1 = 0;
     sizes(m, ctx, &b0, &b1);
     CHECK_MSG(b1 > b0, "DoRA weights counted: %zu loaded, %zu in use", b0, b1);
@@ -126,7 +123,6 @@ int main(void) {
     lorc_scheduler_free(s);
     lorc_registry_free(reg);
     free(t);
-    lorc_context_free(ctx);
-    lorc_model_free(m);
+    test_close_stories(m, ctx);
     return test_finish("test_scheduler_dora_wait");
 }
