@@ -32,6 +32,9 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+import serve_launch  # noqa: E402  (start and stop lorc serve, shared with the tests)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -72,27 +75,7 @@ def start_server(args, model, adapters):
            str(args.parallel), "-c", str(args.ctx)]
     for i, path in enumerate(adapters):
         cmd += ["--lora", f"a{i}={path}"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-            return proc, int(m.group(1))
-    proc.kill()
-    raise SystemExit("serve_bench: lorc serve did not start")
-
-
-def stop_server(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    return serve_launch.launch(cmd, timeout=60)
 
 
 class Client:
@@ -284,7 +267,7 @@ def main():
                 print(f"serve_bench: {mode} N={n}: {c['tok_per_s']} tok/s, {c['errors']} errors", file=sys.stderr)
     finally:
         if proc:
-            stop_server(proc)
+            serve_launch.stop(proc, timeout=30)
     report = {"server": info or {"url": args.url}, "max_tokens": args.max_tokens,
               "seconds": None if args.requests else args.seconds, "requests_per_client": args.requests or None,
               "rounds": args.rounds,

@@ -19,18 +19,19 @@ answer, a greedy text that differs from the one at the start, fds or threads
 at the end above the start, or RSS growth beyond the stated bounds (not
 applied to a sanitizer build, whose allocator quarantine grows by design)."""
 import argparse
-import collections
 import http.client
 import json
 import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+import serve_launch  # noqa: E402  (start and stop lorc serve, shared with the tests)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADAPTERS = {"moon-qv": "moon-qv/moon-qv.gguf", "ocean-all": "ocean-all/peft", "moon-head": "moon-head/peft",
@@ -221,22 +222,8 @@ def start_server(args, adapter_dir):
     cmd = [args.lorc, "serve", "-m", f"{args.shared}/models/stories260K.gguf", "--port", "0", "-t", str(args.threads),
            "--parallel", str(args.parallel), "--queue", str(args.clients + 16), "--adapter-dir", adapter_dir,
            "--adapter-mem", args.adapter_mem]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            # Keep draining stderr (a full pipe would block the server); its
-            # tail is shown when the soak fails (a sanitizer's report).
-            proc.log = collections.deque(maxlen=60)
-            proc.drain = threading.Thread(target=lambda: proc.log.extend(proc.stderr), daemon=True)
-            proc.drain.start()
-            return proc, int(m.group(1))
-    proc.kill()
-    raise SystemExit("soak: lorc serve did not start")
+    # The last stderr lines are shown when the soak fails (a sanitizer's report).
+    return serve_launch.launch(cmd, timeout=60, keep_lines=60)
 
 
 def settle(pid, start, seconds=10):
@@ -361,12 +348,7 @@ def main():
     except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError) as e:
         soak.fail(f"soak: {type(e).__name__}: {e}")
     finally:
-        proc.terminate()
-        try:
-            rc = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = proc.wait()
+        rc = serve_launch.stop(proc, timeout=30)
         shutil.rmtree(scratch, ignore_errors=True)
     if rc != 0:
         soak.fail(f"server exit status {rc} after SIGTERM")

@@ -24,6 +24,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 import serve_harness as ts  # noqa: E402
+import serve_launch  # noqa: E402
 from serve_harness import check, error_shape, finish  # noqa: E402
 
 CFG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deploy", "haproxy.cfg")
@@ -239,12 +240,7 @@ def main():
         error_shape(status, obj if isinstance(obj, dict) else {}, 503, "no replica up")
     finally:
         if lb_proc:
-            lb_proc.terminate()
-            try:
-                lb_proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                lb_proc.kill()
-                lb_proc.wait()
+            serve_launch.stop(lb_proc, timeout=10)
         for proc in replicas.values():
             if proc.poll() is None:
                 ts.stop_server(proc)

@@ -21,9 +21,7 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -460,20 +458,13 @@ def unload_in_use(port):
     for e in payload.decode().split("\n\n"):
         if e.startswith("data: {"):
             text += json.loads(e[6:])["choices"][0]["text"]
-    want = subprocess.run([ts.BIN, "run", "-m", ts.MODEL, "-p", PROMPT, "-n", str(n), "--temp", "0", "-t", "1",
-                           "-c", "8192", "--lora", ts.ADAPTERS["moon"]], capture_output=True, text=True,
-                          check=True).stdout[len(PROMPT):].rstrip("\n")
+    want = ts.run_text(PROMPT, n, ts.ADAPTERS["moon"], extra=("-c", "8192"))
     check(text == want, "the stream survived the refused unload with its full text")
     healthy(port, "a refused unload", key=None)
 
 
 def main():
-    tmp = tempfile.mkdtemp(dir=os.environ.get("LORC_TEST_TMP"))
-    try:
-        adir, outside = os.path.join(tmp, "adapters"), os.path.join(tmp, "outside")
-        os.makedirs(os.path.join(adir, "sub"))
-        os.makedirs(outside)
-        shutil.copy(ts.ADAPTERS["moon"], os.path.join(outside, "moon.gguf"))
+    with ts.adapter_dirs() as (adir, outside):
 
         def main_server(port):
             bodies(port)
@@ -487,8 +478,6 @@ def main():
         ts.with_server(["--parallel", "1", "--queue", "0", "-c", "8192"], disconnects)
         ts.with_server(["--parallel", "1", "--queue", "1", "-c", "8192"], queued_disconnect)
         ts.with_server(["--parallel", "2", "-c", "8192"], unload_in_use)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     ts.finish("test_serve_abuse")
 
 

@@ -32,14 +32,7 @@ PROMPTS = [("Once upon a time", 48), ("Lily and Tom went to the", 32), ("The lit
 
 def run_text(prompt, n, lora=None, overlay=None):
     """`lorc run --temp 0` with the F32 KV cache the server uses."""
-    args = [ts.BIN, "run", "-m", ts.MODEL, "-p", prompt, "-n", str(n), "--temp", "0", "-t", "1"] + KV
-    if lora:
-        args += ["--lora", lora]
-    if overlay:
-        args += ["--overlay", overlay]
-    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-    assert out.startswith(prompt), out
-    return out[len(prompt):].rstrip("\n")
+    return ts.run_text(prompt, n, lora, overlay, extra=KV)
 
 
 def ask(port, model, prompt, n, stream):

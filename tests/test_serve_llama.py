@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
@@ -155,15 +154,8 @@ def admin_tests(port, adir, outside):
 
 def main():
     ts.with_server(None, tests)
-    tmp = tempfile.mkdtemp(dir=os.environ.get("LORC_TEST_TMP"))
-    try:
-        adir, outside = os.path.join(tmp, "adapters"), os.path.join(tmp, "outside")
-        os.makedirs(os.path.join(adir, "sub"))
-        os.makedirs(outside)
-        shutil.copy(ts.ADAPTERS["moon"], os.path.join(outside, "moon.gguf"))
+    with ts.adapter_dirs() as (adir, outside):
         ts.with_server(["--adapter-dir", adir], lambda port: admin_tests(port, adir, outside))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     ts.finish("test_serve_llama")
 
 

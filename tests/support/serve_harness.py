@@ -2,14 +2,16 @@
 start a server on a free loopback port and always stop it, plain HTTP
 requests, SSE streams, `lorc run`'s greedy text for comparison, OpenAI's
 error shape, and failure bookkeeping (checks record, main exits 1)."""
+import contextlib
 import http.client
 import json
 import os
-import re
+import shutil
 import subprocess
 import sys
-import threading
-import time
+import tempfile
+
+import serve_launch
 
 BIN = os.environ["LORC_BIN"]
 SHARED = os.environ["LORC_SHARED"]
@@ -48,30 +50,28 @@ def start_server(extra=None, adapters=None, env=None):
     args += extra if extra is not None else ["--parallel", "4", "--api-key", KEY]
     for name, path in (adapters if adapters is not None else ADAPTERS).items():
         args += ["--lora", f"{name}={path}"]
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            # Keep draining stderr so the server never blocks on a full pipe.
-            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-            return proc, int(m.group(1))
-    proc.kill()
-    raise SystemExit("lorc serve did not start")
+    return serve_launch.launch(args, env=env)
 
 
 def stop_server(proc):
     """SIGTERM, then SIGKILL after 20 s; returns the exit status."""
-    proc.terminate()
+    return serve_launch.stop(proc)
+
+
+@contextlib.contextmanager
+def adapter_dirs():
+    """(adir, outside): a scratch --adapter-dir with an empty subfolder
+    `sub`, and a folder beside it holding a copy of moon-qv that loads must
+    not reach; removed afterwards."""
+    tmp = tempfile.mkdtemp(dir=os.environ.get("LORC_TEST_TMP"))
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    return proc.returncode
+        adir, outside = os.path.join(tmp, "adapters"), os.path.join(tmp, "outside")
+        os.makedirs(os.path.join(adir, "sub"))
+        os.makedirs(outside)
+        shutil.copy(ADAPTERS["moon"], os.path.join(outside, "moon.gguf"))
+        yield adir, outside
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def with_server(extra, body, adapters=None):
@@ -122,9 +122,10 @@ def stream_text(port, path, body, **kw):
     return text, fin
 
 
-def run_text(prompt, n, adapter_path=None, overlay_path=None):
-    """`lorc run --temp 0`'s generated text (the prompt stripped)."""
-    args = [BIN, "run", "-m", MODEL, "-p", prompt, "-n", str(n), "--temp", "0", "-t", "1"]
+def run_text(prompt, n, adapter_path=None, overlay_path=None, extra=()):
+    """`lorc run --temp 0`'s generated text (the prompt stripped); extra:
+    more flags (e.g. the KV cache types a server was started with)."""
+    args = [BIN, "run", "-m", MODEL, "-p", prompt, "-n", str(n), "--temp", "0", "-t", "1", *extra]
     if adapter_path:
         args += ["--lora", adapter_path]
     if overlay_path:
