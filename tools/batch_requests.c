@@ -30,23 +30,8 @@ void batch_line_free(batch_line *l) {
     free(l->prompt);
     for (int i = 0; i < l->n_adapters; i++) free((char *)l->adapters[i].name);
     free(l->overlay);
-    free(l->text);
+    text_buf_free(&l->text);
     memset(l, 0, sizeof *l);
-}
-
-bool batch_line_append(batch_line *l, const char *bytes, size_t n) {
-    if (l->text_len + n + 1 > l->text_cap) {
-        size_t cap = l->text_cap ? l->text_cap : 64;
-        while (cap < l->text_len + n + 1) cap *= 2;
-        char *grown = realloc(l->text, cap);
-        if (!grown) return false;
-        l->text = grown;
-        l->text_cap = cap;
-    }
-    memcpy(l->text + l->text_len, bytes, n);
-    l->text_len += n;
-    l->text[l->text_len] = '\0';
-    return true;
 }
 
 /* A field's problem as the line's error; returns false so callers can

@@ -74,7 +74,7 @@ static json_t *result_object(const batch_line *l, const lorc_event *ev) {
     if (!ev) {
         ok = ok && json_object_set_new(o, "error", str_json(l->error ? l->error : "refused")) == 0;
     } else {
-        ok = ok && json_object_set_new(o, "text", text_json(l->text ? l->text : "", l->text_len)) == 0 &&
+        ok = ok && json_object_set_new(o, "text", text_json(l->text.data ? l->text.data : "", l->text.len)) == 0 &&
              json_object_set_new(o, "prompt_tokens", json_integer(ev->n_prompt)) == 0 &&
              json_object_set_new(o, "cached_tokens", json_integer(ev->n_cached)) == 0 &&
              json_object_set_new(o, "completion_tokens", json_integer(ev->n_generated)) == 0 &&

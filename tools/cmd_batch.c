@@ -159,17 +159,7 @@ static void on_event(void *user, const lorc_event *ev) {
     batch_run *r = job->run;
     batch_line *l = &job->line;
     if (ev->kind == LORC_EVENT_TOKEN) {
-        char small[256];
-        int n = lorc_token_to_piece(r->vocab, l->prev, ev->token, small, sizeof small);
-        if (n > 0 && (size_t)n <= sizeof small) {
-            if (!batch_line_append(l, small, (size_t)n)) r->failed = true;
-        } else if (n > 0) {
-            char *big = malloc((size_t)n);
-            if (!big || lorc_token_to_piece(r->vocab, l->prev, ev->token, big, (size_t)n) != n ||
-                !batch_line_append(l, big, (size_t)n))
-                r->failed = true;
-            free(big);
-        }
+        if (text_buf_append_token(&l->text, r->vocab, l->prev, ev->token) < 0) r->failed = true;
         l->prev = ev->token;
         return;
     }
@@ -179,9 +169,7 @@ static void on_event(void *user, const lorc_event *ev) {
     r->gen_tokens += ev->n_generated;
     if (ev->finish == LORC_FINISH_ERROR) r->n_errors++;
     /* The text is written: free it now, not at the end of a long file. */
-    free(l->text);
-    l->text = NULL;
-    l->text_len = l->text_cap = 0;
+    text_buf_free(&l->text);
     draw_progress(r);
 }
 

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "lorc.h"
+#include "text_buf.h"
 
 enum { SERVE_MAX_STOPS = 4, SERVE_MAX_ADAPTERS = 16, SERVE_BODY_LIMIT = 1 << 20 };
 
@@ -79,8 +80,7 @@ typedef struct serve_job {
     uint64_t id;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    char *text;
-    size_t len, cap;
+    text_buf text;           /* the generated text, cut before a stop string */
     int32_t prev;
     char *stops[SERVE_MAX_STOPS];
     int n_stops;

@@ -26,7 +26,7 @@ void serve_job_init(serve_job *job, serve_state *s) {
 
 void serve_job_free(serve_job *job) {
     for (int i = 0; i < job->n_stops; i++) free(job->stops[i]);
-    free(job->text);
+    text_buf_free(&job->text);
     free(job->lps);
     pthread_mutex_destroy(&job->mu);
     pthread_cond_destroy(&job->cv);
@@ -102,33 +102,17 @@ size_t serve_utf8_complete(const char *text, size_t n) {
     return need > back + 1 ? i - 1 : n;
 }
 
-static bool job_append(serve_job *job, const char *bytes, size_t n) {
-    if (job->len + n + 1 > job->cap) {
-        size_t cap = job->cap ? job->cap * 2 : 256;
-        while (cap < job->len + n + 1) cap *= 2;
-        char *t = realloc(job->text, cap);
-        if (!t) return false;
-        job->text = t;
-        job->cap = cap;
-    }
-    memcpy(job->text + job->len, bytes, n);
-    job->len += n;
-    job->text[job->len] = '\0';
-    return true;
-}
-
 /* Cuts the text at the earliest stop string; only the tail that the new
  * piece could have completed needs searching. */
 static bool cut_at_stop(serve_job *job, size_t piece_len) {
-    size_t from = job->len > piece_len + job->max_stop_len ? job->len - piece_len - job->max_stop_len : 0;
+    size_t from = job->text.len > piece_len + job->max_stop_len ? job->text.len - piece_len - job->max_stop_len : 0;
     char *best = NULL;
     for (int i = 0; i < job->n_stops; i++) {
-        char *hit = strstr(job->text + from, job->stops[i]);
+        char *hit = strstr(job->text.data + from, job->stops[i]);
         if (hit && (!best || hit < best)) best = hit, job->stop_index = i;
     }
     if (!best) return false;
-    job->len = (size_t)(best - job->text);
-    job->text[job->len] = '\0';
+    text_buf_cut(&job->text, (size_t)(best - job->text.data));
     return true;
 }
 
@@ -137,19 +121,10 @@ static void on_event(void *user, const lorc_event *ev) {
     pthread_mutex_lock(&job->mu);
     if (ev->kind == LORC_EVENT_TOKEN) {
         if (!job->stopped) {
-            if (job->want_logprobs && !serve_job_record_logprobs(job, ev, job->prev, job->len))
+            if (job->want_logprobs && !serve_job_record_logprobs(job, ev, job->prev, job->text.len))
                 job->failed_alloc = true;
-            char small[256];
-            int n = lorc_token_to_piece(job->s->vocab, job->prev, ev->token, small, sizeof small);
-            if (n > 0 && (size_t)n <= sizeof small) {
-                if (!job_append(job, small, (size_t)n)) job->failed_alloc = true;
-            } else if (n > 0) {
-                char *big = malloc((size_t)n);
-                if (!big || lorc_token_to_piece(job->s->vocab, job->prev, ev->token, big, (size_t)n) != n ||
-                    !job_append(job, big, (size_t)n))
-                    job->failed_alloc = true;
-                free(big);
-            }
+            long n = text_buf_append_token(&job->text, job->s->vocab, job->prev, ev->token);
+            if (n < 0) job->failed_alloc = true;
             job->prev = ev->token;
             job->n_generated++;
             if (n > 0 && job->n_stops > 0 && cut_at_stop(job, (size_t)n)) {

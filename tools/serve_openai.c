@@ -185,9 +185,9 @@ static void reply_done(serve_call *c, serve_reply *r) {
     const char *finish = serve_job_finish_text(job);
     if (!finish) return serve_reply_error(r, 500, NULL, "%s", job->message[0] ? job->message : "generation failed");
     if (job->failed_alloc) return serve_reply_error(r, 500, NULL, "out of memory for the generated text");
-    json_t *text = serve_json_text(job->text ? job->text : "", job->len);
+    json_t *text = serve_json_text(job->text.data ? job->text.data : "", job->text.len);
     json_t *lp = job->want_logprobs
-                     ? serve_logprobs_json(c, 0, serve_logprobs_visible(job, job->len, !job->stopped))
+                     ? serve_logprobs_json(c, 0, serve_logprobs_visible(job, job->text.len, !job->stopped))
                      : NULL;
     if (c->llama) {
         json_t *o = serve_llama_final(c, text);

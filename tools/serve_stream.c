@@ -131,15 +131,15 @@ static bool next_event(serve_call *c) {
     for (;;) {
         /* Held back: a possible start of a stop string, and a character
          * whose bytes have not all arrived. */
-        size_t safe = job->len;
+        size_t safe = job->text.len;
         if (!job->done) {
-            safe = job->len > job->max_stop_len ? job->len - job->max_stop_len : 0;
-            if (job->max_stop_len == 0) safe = job->len;
-            safe = serve_utf8_complete(job->text, safe);
+            safe = job->text.len > job->max_stop_len ? job->text.len - job->max_stop_len : 0;
+            if (job->max_stop_len == 0) safe = job->text.len;
+            safe = serve_utf8_complete(job->text.data, safe);
         }
         int lps = job->want_logprobs ? serve_logprobs_visible(job, safe, job->done && !job->stopped) : 0;
         if (safe > c->sent || lps > c->lps_sent) {
-            json_t *text = serve_json_text(job->text + c->sent, safe - c->sent);
+            json_t *text = serve_json_text(job->text.data + c->sent, safe - c->sent);
             json_t *lp = lps > c->lps_sent ? serve_logprobs_json(c, c->lps_sent, lps) : NULL;
             c->sent = safe;
             c->lps_sent = lps;
