@@ -18,6 +18,7 @@ static void check_family(const lorc_kernels *fast, const lorc_kernels *ref) {
         const uint32_t t = types[i];
         const lorc_type_kernel *k = &fast->type[t];
         kc_check_tile(fast, ref, t, 1000 + (uint64_t)t);
+        if (k->pack) kc_check_packed(fast, t, 3000 + (uint64_t)t);
         const double ratio = kc_accuracy_ratio(fast, ref, t, 77 + (uint64_t)t);
         printf("%-6s %-7s tile %dx%d act %-9s accuracy ratio %.4f\n", lorc_isa_name(fast->isa),
                lorc_type_name(t), k->tile_rows, k->tile_cols, k->act->name, ratio);
@@ -38,6 +39,8 @@ int main(void) {
         lorc_kernels_init(&avx2, &cpu, LORC_ISA_AVX2);
         CHECK(avx2.isa == LORC_ISA_AVX2);
         for (int i = 0; i < N_TYPES; i++) CHECK(avx2.type[types[i]].tile != ref.type[types[i]].tile);
+        /* the 4- and 5-bit types pack their weight tiles for prompts */
+        for (int i = 0; i < 4; i++) CHECK(avx2.type[types[i]].pack != NULL);
         check_family(&avx2, &ref);
     } else {
         printf("this CPU has no AVX2+FMA+F16C: only the scalar path was checked\n");

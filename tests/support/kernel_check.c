@@ -274,3 +274,57 @@ double kc_accuracy_ratio(const lorc_kernels *fast, const lorc_kernels *ref, uint
     free(worig);
     return e_scalar > 0 ? sqrt(e_fast / e_scalar) : (e_fast > 0 ? INFINITY : 0.0);
 }
+
+/* The packed tile of `type` against its own unpacked tile, for a type
+ * whose kernel packs: random and extreme weight rows, several row lengths,
+ * every nr <= tile_rows (the pack's padding rows) and nc <= tile_cols.
+ * Each output must have exactly the unpacked tile's bits, and nothing past
+ * the nr x nc outputs may be written. */
+void kc_check_packed(const lorc_kernels *fast, uint32_t type, uint64_t seed) {
+    const lorc_type_info *ti = lorc_type_get(type);
+    const lorc_type_kernel *fk = &fast->type[type];
+    CHECK_MSG(fk->pack && fk->pack_bytes && fk->tile_packed, "%s: no packed tile to check", ti->name);
+    if (!fk->pack || !fk->pack_bytes || !fk->tile_packed) return;
+    const int R = fk->tile_rows, C = fk->tile_cols;
+    kc_rng rng = {seed};
+    const int64_t block_counts[3] = {1, 7, 64};
+    for (int k = 0; k < 3; k++) {
+        const int64_t n = block_counts[k] * (ti->quantized ? ti->block_size : 32);
+        const size_t wrow = lorc_row_bytes(type, n);
+        const size_t xrow = (size_t)(n / fk->act->block) * fk->act->block_bytes;
+        uint8_t *w = malloc(wrow * (size_t)R), *x = malloc(xrow * (size_t)C);
+        uint8_t *packed = malloc(fk->pack_bytes(n));
+        float *xf = malloc((size_t)n * sizeof(float));
+        float *y_tile = malloc((size_t)(R * C) * sizeof(float)), *y_packed = malloc((size_t)(R * C) * sizeof(float));
+        for (int r = 0; r < R; r++) make_weight_row(type, n, w + (size_t)r * wrow, &rng);
+        for (int c = 0; c < C; c++) {
+            make_act_row(n, xf, &rng);
+            fk->act->from_float(xf, x + (size_t)c * xrow, n);
+        }
+        for (int nr = 1; nr <= R; nr++) {
+            fk->pack(n, w, wrow, nr, packed);
+            for (int nc = 1; nc <= C; nc++) {
+                for (int i = 0; i < R * C; i++) y_tile[i] = y_packed[i] = -12345.0f;
+                fk->tile(n, w, wrow, nr, x, xrow, nc, y_tile, (size_t)R);
+                fk->tile_packed(n, packed, 0, nr, x, xrow, nc, y_packed, (size_t)R);
+                int same = 1, untouched = 1;
+                for (int c = 0; c < C; c++)
+                    for (int r = 0; r < R; r++) {
+                        const size_t i = (size_t)(c * R + r);
+                        if (c < nc && r < nr) same &= memcmp(&y_tile[i], &y_packed[i], sizeof(float)) == 0;
+                        else untouched &= y_packed[i] == -12345.0f;
+                    }
+                CHECK_MSG(same, "%s n=%lld nr=%d nc=%d: packed tile differs from the unpacked tile", ti->name,
+                          (long long)n, nr, nc);
+                CHECK_MSG(untouched, "%s n=%lld nr=%d nc=%d: packed tile wrote past its outputs", ti->name,
+                          (long long)n, nr, nc);
+            }
+        }
+        free(y_packed);
+        free(y_tile);
+        free(xf);
+        free(packed);
+        free(x);
+        free(w);
+    }
+}

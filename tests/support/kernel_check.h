@@ -18,6 +18,11 @@
  * is written. */
 void kc_check_tile(const lorc_kernels *fast, const lorc_kernels *ref, uint32_t type, uint64_t seed);
 
+/* For a type whose kernel packs (lorc_type_kernel.pack): the packed tile
+ * gives exactly the unpacked tile's bits for every nr, nc, and writes
+ * nothing else. */
+void kc_check_packed(const lorc_kernels *fast, uint32_t type, uint64_t seed);
+
 /* RMS error of the fast dot against the exact (double) dot with the
  * dequantized weights, divided by the RMS error of the scalar dot against
  * the exact dot with the original float weights (Gaussian weights and

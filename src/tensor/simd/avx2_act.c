@@ -51,6 +51,7 @@ static void q8s_pack(const float *x, void *dst, int64_t n) {
         _mm256_storeu_si256((__m256i *)(void *)b->q, q8);
         lorc_avx2_st_f32(b->d, d);
         lorc_avx2_st_f32(b->s, d * (float)sum);
+        memcpy(b->sum, &sum, sizeof sum);
     }
 }
 

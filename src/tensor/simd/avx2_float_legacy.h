@@ -13,16 +13,18 @@
 #include "../kernels.h"
 
 /* Activation block for the 4- and 5-bit weight types (int8 unsigned weights
- * times int8 signed activations through vpmaddubsw): x ≈ d * q, with
- * s = d * sum(q) so an offset weight (q - 8, or d*q + m) is one multiply per
- * block instead of a second integer pass. Fields are read with unaligned
- * loads: a packed row may start anywhere. */
+ * times int8 signed activations through vpmaddubsw): x ≈ d * q, with the
+ * sum of q so that an offset weight (q - 8, or d*q + m) needs no second
+ * integer pass: the _0 types subtract 8 or 16 * sum from the integer dot,
+ * the _1 types add m * s. Fields are read with unaligned loads: a packed
+ * row may start anywhere. */
 typedef struct {
-    uint8_t d[4];  /* float: amax / 127 */
-    uint8_t s[4];  /* float: d * sum(q) */
+    uint8_t d[4];   /* float: amax / 127 */
+    uint8_t s[4];   /* float: d * sum(q) */
+    uint8_t sum[4]; /* int32: sum(q) */
     int8_t q[32];
 } lorc_avx2_act_q8s;
-_Static_assert(sizeof(lorc_avx2_act_q8s) == 40, "q8s block");
+_Static_assert(sizeof(lorc_avx2_act_q8s) == 44, "q8s block");
 
 /* Activation block for Q8_0 weights: int16 activations (x ≈ d * q with
  * |q| <= 32767) so the activation rounding stays ~256x below the weights'
@@ -36,6 +38,9 @@ _Static_assert(sizeof(lorc_avx2_act_q16) == 68, "q16 block");
 extern const lorc_act_format lorc_avx2_act_q8s_format;
 extern const lorc_act_format lorc_avx2_act_q16_format;
 extern const lorc_act_format lorc_avx2_act_f32_format;
+
+/* avx2_q45.c: the Q4_0, Q4_1, Q5_0 and Q5_1 entries */
+void lorc_avx2_fill_q45(lorc_kernels *k);
 
 /* avx2_vec.c */
 float lorc_avx2_dot_f32(const float *a, const float *b, int64_t n);
@@ -51,6 +56,12 @@ static inline float lorc_avx2_ld_f32(const uint8_t *p) {
     float f;
     memcpy(&f, p, sizeof f);
     return f;
+}
+
+static inline int32_t lorc_avx2_ld_i32(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
 }
 
 static inline void lorc_avx2_st_f32(uint8_t *p, float f) { memcpy(p, &f, sizeof f); }

@@ -1,0 +1,328 @@
+/* avx2_q45.c — AVX2 tiles for the 32-value block types with 4- and 5-bit
+ * quants: Q4_0, Q4_1, Q5_0, Q5_1.
+ *
+ * Weights are unsigned bytes q (0..15 / 0..31), activations int8 blocks
+ * (avx2_q8s: qx, scale dx, sum(qx) and dx * sum(qx)), and vpmaddubsw +
+ * vpmaddwd give each block's integer dot exactly. One pair (weight row,
+ * activation row) always runs this float sequence, block by block:
+ *
+ *   _0 types: i = sum(q * qx) - off * sum(qx)     (exact; off = 8 or 16)
+ *             acc = fma(float(i), dw * dx, acc)
+ *   _1 types: acc = fma(float(sum(q * qx)), dw * dx, acc)
+ *             acc = fma(m, dx * sum(qx), acc)
+ *
+ * and its result is acc. Both tiles keep 8 weight rows in the 8 lanes of
+ * one float vector per activation row, so the float work (conversion,
+ * scale, FMA) is one instruction per block for 8 pairs, and the order of
+ * the integer work does not matter (integer sums are exact): a pair's
+ * bits do not depend on the tile, its shape or its place (batch
+ * invariance).
+ *
+ * - The streaming tile (decode, small batches) reads the file's blocks: two
+ *   rows per register (row r in the low half, row r + 4 in the high one),
+ *   vpmaddubsw against the activation halves, then three vphaddd fold the
+ *   four pair registers into one vector of the 8 rows' block sums.
+ * - The packed tile (prompts): a chunk's rows are rewritten once per
+ *   product into groups of 4 quants of each of 8 rows (32 bytes), so one
+ *   vpmaddubsw against 4 activation bytes broadcast serves 8 rows; the
+ *   int16 sums of a block are added up before a single vpmaddwd. This does
+ *   about half the vector work per multiply-add of a tile that reduces each
+ *   pair's lanes separately. */
+#include "avx2_float_legacy.h"
+
+#if defined(__x86_64__)
+#include "../quant_impl.h"
+#include "avx2_tile_instances.h"
+
+#define AI static inline __attribute__((always_inline))
+
+enum { KIND_Q4_0, KIND_Q4_1, KIND_Q5_0, KIND_Q5_1 };
+enum { Q45_ROWS = 8, Q45_COLS = 6 };
+
+AI size_t block_bytes(int kind) {
+    switch (kind) {
+    case KIND_Q4_0: return sizeof(lorc_block_q4_0);
+    case KIND_Q4_1: return sizeof(lorc_block_q4_1);
+    case KIND_Q5_0: return sizeof(lorc_block_q5_0);
+    default: return sizeof(lorc_block_q5_1);
+    }
+}
+
+AI int has_min(int kind) { return kind == KIND_Q4_1 || kind == KIND_Q5_1; }
+AI int has_high_bit(int kind) { return kind == KIND_Q5_0 || kind == KIND_Q5_1; }
+/* log2 of the _0 types' offset (8 or 16) */
+AI int offset_shift(int kind) { return kind == KIND_Q4_0 ? 3 : 4; }
+
+/* Two rows' blocks side by side: A in the low 128-bit half, B in the high
+ * one. lo gets the values 0..15 of each block, hi the values 16..31, as
+ * unsigned bytes (Q5: the fifth bit included). */
+AI void unpack_pair(int kind, const uint8_t *blk_a, const uint8_t *blk_b, __m256i *lo, __m256i *hi) {
+    const size_t qs_off = (size_t)2 + (has_min(kind) ? 2 : 0) + (has_high_bit(kind) ? 4 : 0);
+    const __m256i v = _mm256_loadu2_m128i((const __m128i *)(const void *)(blk_b + qs_off),
+                                          (const __m128i *)(const void *)(blk_a + qs_off));
+    const __m256i low_nibble = _mm256_set1_epi8(0x0f);
+    *lo = _mm256_and_si256(v, low_nibble);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_nibble);
+    if (has_high_bit(kind)) {
+        /* each half holds its block's 32-bit mask in every dword; byte j of
+         * lo takes mask byte j/8 (values 0..15), of hi byte 2 + j/8 (values
+         * 16..31), then tests bit j%8 */
+        const size_t qh_off = (size_t)2 + (has_min(kind) ? 2 : 0);
+        const __m256i mask =
+            _mm256_blend_epi32(_mm256_castps_si256(_mm256_broadcast_ss((const float *)(const void *)(blk_a + qh_off))),
+                               _mm256_castps_si256(_mm256_broadcast_ss((const float *)(const void *)(blk_b + qh_off))),
+                               0xf0);
+        const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull), five = _mm256_set1_epi8(0x10);
+        const __m256i spread_lo = _mm256_shuffle_epi8(mask, _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0,
+                                                                             0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+        const __m256i spread_hi = _mm256_shuffle_epi8(mask, _mm256_setr_epi8(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2,
+                                                                             2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+        *lo = _mm256_or_si256(*lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread_lo, bit), bit), five));
+        *hi = _mm256_or_si256(*hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread_hi, bit), bit), five));
+    }
+}
+
+/* The fp16 field at byte `field` of the 8 rows' blocks, as 8 floats.
+ * Assembled in general registers: inserting halves one by one into a
+ * vector costs vector-pipe work the integer dots need. */
+AI __m256 gather_f16x8(const uint8_t *const wb[8], size_t field) {
+    uint64_t h[2];
+    LORC_UNROLL
+    for (int q = 0; q < 2; q++) {
+        h[q] = (uint64_t)lorc_avx2_ld_u16(wb[4 * q] + field) | (uint64_t)lorc_avx2_ld_u16(wb[4 * q + 1] + field) << 16 |
+               (uint64_t)lorc_avx2_ld_u16(wb[4 * q + 2] + field) << 32 | (uint64_t)lorc_avx2_ld_u16(wb[4 * q + 3] + field) << 48;
+        __asm__("" : "+r"(h[q])); /* GCC would otherwise assemble it in vector registers */
+    }
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
+}
+
+/* One block's float step for 8 pairs (rows in lanes), shared by both tiles
+ * so that they give the same bits. */
+AI __m256 block_step(int kind, __m256i isum, const lorc_avx2_act_q8s *xb, __m256 dw, __m256 m, __m256 acc) {
+    const __m256 dx = _mm256_broadcast_ss((const float *)(const void *)xb->d);
+    if (!has_min(kind)) {
+        const __m256i off = _mm256_slli_epi32(_mm256_set1_epi32(lorc_avx2_ld_i32(xb->sum)), offset_shift(kind));
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum, off)), _mm256_mul_ps(dw, dx), acc);
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, dx), acc);
+    return _mm256_fmadd_ps(m, _mm256_broadcast_ss((const float *)(const void *)xb->s), acc);
+}
+
+/* y[c * y_stride + r] = lane r of acc[c], r < nr. */
+AI void store_rows(int NC, const __m256 acc[Q45_COLS], int nr, float *y, size_t y_stride) {
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int c = 0; c < NC; c++) _mm256_maskstore_ps(y + (size_t)c * y_stride, mask, acc[c]);
+}
+
+/* ------------------------------------------------------ streaming tile */
+
+AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x,
+                 size_t x_stride, float *y, size_t y_stride) {
+    const size_t bb = block_bytes(kind);
+    /* rows past nr repeat the last one (in bounds; their lanes are not stored) */
+    const uint8_t *wr[8];
+    for (int r = 0; r < 8; r++) wr[r] = (const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
+    const lorc_avx2_act_q8s *xr[Q45_COLS];
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) xr[c] = (const lorc_avx2_act_q8s *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
+    __m256 acc[Q45_COLS];
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int64_t nb = n / 32;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb[8];
+        LORC_UNROLL
+        for (int r = 0; r < 8; r++) wb[r] = wr[r] + (size_t)b * bb;
+        /* A row is a few dozen cache lines, too short a stream for the
+         * hardware prefetcher to lock on to: fetch the next tile's rows
+         * (they follow in memory). Every other block: a block is under
+         * half a line. */
+        if (!(b & 1))
+            LORC_UNROLL
+            for (int r = 0; r < 8; r++) _mm_prefetch((const char *)(wb[r] + Q45_ROWS * w_stride), _MM_HINT_T0);
+        const __m256 dw = gather_f16x8(wb, 0);
+        const __m256 m = has_min(kind) ? gather_f16x8(wb, 2) : _mm256_setzero_ps();
+        __m256i lo[4], hi[4];
+        LORC_UNROLL
+        for (int p = 0; p < 4; p++) unpack_pair(kind, wb[p], wb[p + 4], &lo[p], &hi[p]);
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) {
+            const lorc_avx2_act_q8s *xb = xr[c] + b;
+            const __m256i x_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)xb->q));
+            const __m256i x_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(xb->q + 16)));
+            __m256i s[4];
+            LORC_UNROLL
+            for (int p = 0; p < 4; p++)
+                /* int16 lanes: 4 products each, |.| <= 4 * 31 * 127 */
+                s[p] = _mm256_madd_epi16(
+                    _mm256_add_epi16(_mm256_maddubs_epi16(lo[p], x_lo), _mm256_maddubs_epi16(hi[p], x_hi)), ones);
+            /* s[p] = [row p: 4 partial sums | row p + 4: 4]; after the folds,
+             * lane r holds row r's block sum */
+            const __m256i isum = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+            acc[c] = block_step(kind, isum, xb, dw, m, acc[c]);
+        }
+    }
+    store_rows(NC, acc, nr, y, y_stride);
+}
+
+/* ------------------------------------------------------ packed tile
+ *
+ * Per 32-value block of the 8 rows: 8 groups of 32 bytes (group g: quants
+ * 4g..4g+3 of row 0, then of row 1, ... row 7), dw of the 8 rows as
+ * floats, and for the _1 types m as floats. Rows past nr are zeros. */
+enum { PACKED_QUANTS = 8 * 32, PACKED_DW = PACKED_QUANTS, PACKED_M = PACKED_DW + 32 };
+
+AI size_t packed_block_bytes(int kind) { return (size_t)PACKED_M + (has_min(kind) ? 32 : 0); }
+
+/* 8 rows of 8 dwords each -> 8 groups (dword g of every row). */
+AI void transpose8x8(const __m256i rows[8], __m256i groups[8]) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_epi32(rows[2 * i], rows[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_epi32(rows[2 * i], rows[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int g = 0; g < 4; g++) {
+        groups[g] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x20);
+        groups[g + 4] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x31);
+    }
+}
+
+AI void q45_pack(int kind, int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
+    const size_t bb = block_bytes(kind), pb = packed_block_bytes(kind);
+    uint8_t *out = dst;
+    for (int64_t b = 0; b < n / 32; b++, out += pb) {
+        const uint8_t *wb[8];
+        for (int r = 0; r < 8; r++) wb[r] = (const uint8_t *)w + (size_t)(r < nr ? r : 0) * w_stride + (size_t)b * bb;
+        __m256i rows[8], groups[8];
+        for (int p = 0; p < 4; p++) {
+            __m256i lo, hi;
+            unpack_pair(kind, wb[p], wb[p + 4], &lo, &hi);
+            const __m256i zero = _mm256_setzero_si256();
+            rows[p] = p < nr ? _mm256_permute2x128_si256(lo, hi, 0x20) : zero;
+            rows[p + 4] = p + 4 < nr ? _mm256_permute2x128_si256(lo, hi, 0x31) : zero;
+        }
+        transpose8x8(rows, groups);
+        for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(out + 32 * g), groups[g]);
+        const __m256 live = _mm256_castsi256_ps(
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+        _mm256_storeu_ps((float *)(void *)(out + PACKED_DW), _mm256_and_ps(gather_f16x8(wb, 0), live));
+        if (has_min(kind)) _mm256_storeu_ps((float *)(void *)(out + PACKED_M), _mm256_and_ps(gather_f16x8(wb, 2), live));
+    }
+}
+
+/* The integer dots of one packed block with NC activation blocks, lanes =
+ * rows: each weight group is loaded once for the NC activation rows. */
+AI void packed_isums(int kind, int NC, const uint8_t *pb, const lorc_avx2_act_q8s *const xb[Q45_COLS], __m256i ones,
+                     __m256i isum[Q45_COLS]) {
+    /* int16 lanes gather 2 products per group: 8 groups of 4-bit values
+     * stay within 8 * 2 * 15 * 127 < 32768, 5-bit ones only 4 groups */
+    const int run = has_high_bit(kind) ? 4 : 8;
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) isum[c] = _mm256_setzero_si256();
+    LORC_UNROLL
+    for (int g0 = 0; g0 < 8; g0 += run) {
+        __m256i s16[Q45_COLS];
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) s16[c] = _mm256_setzero_si256();
+        LORC_UNROLL
+        for (int g = g0; g < g0 + run; g++) {
+            const __m256i wg = _mm256_loadu_si256((const __m256i *)(const void *)(pb + 32 * g));
+            LORC_UNROLL
+            for (int c = 0; c < NC; c++) {
+                int32_t xg;
+                memcpy(&xg, xb[c]->q + 4 * g, sizeof xg);
+                s16[c] = _mm256_add_epi16(s16[c], _mm256_maddubs_epi16(wg, _mm256_set1_epi32(xg)));
+                /* keeps the running sum: left free, GCC reassociates the
+                 * adds into a tree of all 32 products and spills them */
+                __asm__("" : "+x"(s16[c]));
+            }
+        }
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(s16[c], ones));
+    }
+}
+
+AI void q45_tile_packed(int kind, int NC, int64_t n, const void *w, int nr, const void *x, size_t x_stride,
+                        float *y, size_t y_stride) {
+    const size_t pbytes = packed_block_bytes(kind);
+    const lorc_avx2_act_q8s *xr[Q45_COLS];
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) xr[c] = (const lorc_avx2_act_q8s *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
+    __m256 acc[Q45_COLS];
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int64_t nb = n / 32;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = (const uint8_t *)w + (size_t)b * pbytes;
+        const lorc_avx2_act_q8s *xb[Q45_COLS];
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) xb[c] = xr[c] + b;
+        __m256i isum[Q45_COLS];
+        packed_isums(kind, NC, pb, xb, ones, isum);
+        const __m256 dw = _mm256_loadu_ps((const float *)(const void *)(pb + PACKED_DW));
+        const __m256 m = has_min(kind) ? _mm256_loadu_ps((const float *)(const void *)(pb + PACKED_M)) : _mm256_setzero_ps();
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) acc[c] = block_step(kind, isum[c], xb[c], dw, m, acc[c]);
+    }
+    store_rows(NC, acc, nr, y, y_stride);
+}
+
+/* ------------------------------------------------------ instances */
+
+#define Q45_INSTANCES(TYPE, KIND)                                                                                    \
+    static void tile_##TYPE##_c1(LORC_TILE_ARGS) { (void)nc; q45_tile(KIND, 1, n, w, w_stride, nr, x, x_stride, y, y_stride); } \
+    static void tile_##TYPE##_c2(LORC_TILE_ARGS) { (void)nc; q45_tile(KIND, 2, n, w, w_stride, nr, x, x_stride, y, y_stride); } \
+    static void tile_##TYPE##_c3(LORC_TILE_ARGS) { (void)nc; q45_tile(KIND, 3, n, w, w_stride, nr, x, x_stride, y, y_stride); } \
+    static void tile_##TYPE##_c4(LORC_TILE_ARGS) { (void)nc; q45_tile(KIND, 4, n, w, w_stride, nr, x, x_stride, y, y_stride); } \
+    static void tile_##TYPE##_c5(LORC_TILE_ARGS) { (void)nc; q45_tile(KIND, 5, n, w, w_stride, nr, x, x_stride, y, y_stride); } \
+    static void tile_##TYPE##_c6(LORC_TILE_ARGS) { (void)nc; q45_tile(KIND, 6, n, w, w_stride, nr, x, x_stride, y, y_stride); } \
+    static void packed_##TYPE##_c1(LORC_TILE_ARGS) { (void)w_stride; (void)nc; q45_tile_packed(KIND, 1, n, w, nr, x, x_stride, y, y_stride); } \
+    static void packed_##TYPE##_c2(LORC_TILE_ARGS) { (void)w_stride; (void)nc; q45_tile_packed(KIND, 2, n, w, nr, x, x_stride, y, y_stride); } \
+    static void packed_##TYPE##_c3(LORC_TILE_ARGS) { (void)w_stride; (void)nc; q45_tile_packed(KIND, 3, n, w, nr, x, x_stride, y, y_stride); } \
+    static void packed_##TYPE##_c4(LORC_TILE_ARGS) { (void)w_stride; (void)nc; q45_tile_packed(KIND, 4, n, w, nr, x, x_stride, y, y_stride); } \
+    static void packed_##TYPE##_c5(LORC_TILE_ARGS) { (void)w_stride; (void)nc; q45_tile_packed(KIND, 5, n, w, nr, x, x_stride, y, y_stride); } \
+    static void packed_##TYPE##_c6(LORC_TILE_ARGS) { (void)w_stride; (void)nc; q45_tile_packed(KIND, 6, n, w, nr, x, x_stride, y, y_stride); } \
+    static void tile_##TYPE(LORC_TILE_ARGS) {                                                                        \
+        static void (*const by_cols[Q45_COLS])(LORC_TILE_ARGS) = {tile_##TYPE##_c1, tile_##TYPE##_c2,                \
+                                                                  tile_##TYPE##_c3, tile_##TYPE##_c4, tile_##TYPE##_c5, tile_##TYPE##_c6};               \
+        by_cols[nc - 1](LORC_TILE_PASS);                                                                             \
+    }                                                                                                                \
+    static void packed_##TYPE(LORC_TILE_ARGS) {                                                                      \
+        static void (*const by_cols[Q45_COLS])(LORC_TILE_ARGS) = {packed_##TYPE##_c1, packed_##TYPE##_c2,            \
+                                                                  packed_##TYPE##_c3, packed_##TYPE##_c4, packed_##TYPE##_c5, packed_##TYPE##_c6};           \
+        by_cols[nc - 1](LORC_TILE_PASS);                                                                             \
+    }                                                                                                                \
+    static void pack_##TYPE(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {                          \
+        q45_pack(KIND, n, w, w_stride, nr, dst);                                                                     \
+    }                                                                                                                \
+    static size_t pack_bytes_##TYPE(int64_t n) { return (size_t)(n / 32) * packed_block_bytes(KIND); }
+
+Q45_INSTANCES(q4_0, KIND_Q4_0)
+Q45_INSTANCES(q4_1, KIND_Q4_1)
+Q45_INSTANCES(q5_0, KIND_Q5_0)
+Q45_INSTANCES(q5_1, KIND_Q5_1)
+
+#define Q45_ENTRY(TYPE)                                                                                          \
+    (lorc_type_kernel) {                                                                                         \
+        .act = &lorc_avx2_act_q8s_format, .tile = tile_##TYPE, .tile_rows = Q45_ROWS, .tile_cols = Q45_COLS,     \
+        .pack = pack_##TYPE, .pack_bytes = pack_bytes_##TYPE, .tile_packed = packed_##TYPE                       \
+    }
+
+void lorc_avx2_fill_q45(lorc_kernels *k) {
+    k->type[LORC_TYPE_Q4_0] = Q45_ENTRY(q4_0);
+    k->type[LORC_TYPE_Q4_1] = Q45_ENTRY(q4_1);
+    k->type[LORC_TYPE_Q5_0] = Q45_ENTRY(q5_0);
+    k->type[LORC_TYPE_Q5_1] = Q45_ENTRY(q5_1);
+}
+
+#else
+typedef int lorc_avx2_q45_unused; /* keeps the translation unit non-empty */
+#endif
