@@ -32,12 +32,13 @@
 
 #if defined(__x86_64__)
 #include "../quant_impl.h"
+#include "avx2_row_lanes.h"
 #include "avx2_tile_instances.h"
 
 #define AI static inline __attribute__((always_inline))
 
 enum { KIND_Q4_0, KIND_Q4_1, KIND_Q5_0, KIND_Q5_1 };
-enum { Q45_ROWS = 8, Q45_COLS = 6 };
+enum { Q45_ROWS = LORC_ROW_LANES, Q45_COLS = 6 };
 
 AI size_t block_bytes(int kind) {
     switch (kind) {
@@ -108,12 +109,6 @@ AI __m256 block_step(int kind, __m256i isum, const lorc_avx2_act_q8s *xb, __m256
     return _mm256_fmadd_ps(m, _mm256_broadcast_ss((const float *)(const void *)xb->s), acc);
 }
 
-/* y[c * y_stride + r] = lane r of acc[c], r < nr. */
-AI void store_rows(int NC, const __m256 acc[Q45_COLS], int nr, float *y, size_t y_stride) {
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    for (int c = 0; c < NC; c++) _mm256_maskstore_ps(y + (size_t)c * y_stride, mask, acc[c]);
-}
-
 /* ------------------------------------------------------ streaming tile */
 
 AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x,
@@ -163,7 +158,7 @@ AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, in
             acc[c] = block_step(kind, isum, xb, dw, m, acc[c]);
         }
     }
-    store_rows(NC, acc, nr, y, y_stride);
+    lorc_rl_store(NC, acc, nr, y, y_stride);
 }
 
 /* ------------------------------------------------------ packed tile
@@ -174,25 +169,6 @@ AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, in
 enum { PACKED_QUANTS = 8 * 32, PACKED_DW = PACKED_QUANTS, PACKED_M = PACKED_DW + 32 };
 
 AI size_t packed_block_bytes(int kind) { return (size_t)PACKED_M + (has_min(kind) ? 32 : 0); }
-
-/* 8 rows of 8 dwords each -> 8 groups (dword g of every row). */
-AI void transpose8x8(const __m256i rows[8], __m256i groups[8]) {
-    __m256i t[8], u[8];
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_epi32(rows[2 * i], rows[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_epi32(rows[2 * i], rows[2 * i + 1]);
-    }
-    for (int i = 0; i < 2; i++) {
-        u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-    for (int g = 0; g < 4; g++) {
-        groups[g] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x20);
-        groups[g + 4] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x31);
-    }
-}
 
 AI void q45_pack(int kind, int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
     const size_t bb = block_bytes(kind), pb = packed_block_bytes(kind);
@@ -208,10 +184,9 @@ AI void q45_pack(int kind, int64_t n, const void *w, size_t w_stride, int nr, vo
             rows[p] = p < nr ? _mm256_permute2x128_si256(lo, hi, 0x20) : zero;
             rows[p + 4] = p + 4 < nr ? _mm256_permute2x128_si256(lo, hi, 0x31) : zero;
         }
-        transpose8x8(rows, groups);
+        lorc_rl_transpose8x8(rows, groups);
         for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(out + 32 * g), groups[g]);
-        const __m256 live = _mm256_castsi256_ps(
-            _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+        const __m256 live = _mm256_castsi256_ps(lorc_rl_live(nr));
         _mm256_storeu_ps((float *)(void *)(out + PACKED_DW), _mm256_and_ps(gather_f16x8(wb, 0), live));
         if (has_min(kind)) _mm256_storeu_ps((float *)(void *)(out + PACKED_M), _mm256_and_ps(gather_f16x8(wb, 2), live));
     }
@@ -272,7 +247,7 @@ AI void q45_tile_packed(int kind, int NC, int64_t n, const void *w, int nr, cons
         LORC_UNROLL
         for (int c = 0; c < NC; c++) acc[c] = block_step(kind, isum[c], xb[c], dw, m, acc[c]);
     }
-    store_rows(NC, acc, nr, y, y_stride);
+    lorc_rl_store(NC, acc, nr, y, y_stride);
 }
 
 /* ------------------------------------------------------ instances */

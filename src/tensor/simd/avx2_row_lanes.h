@@ -1,0 +1,59 @@
+/* avx2_row_lanes.h — private to src/tensor/simd: helpers of the AVX2 tiles
+ * that keep 8 weight rows in the 8 lanes of one vector per activation row
+ * (avx2_q45.c, avx2_q45k.c). In that shape the float work of a block
+ * (conversion, scale, FMA) is one instruction for 8 pairs. Only included
+ * from files built with -mavx2 -mfma -mf16c on x86-64. */
+#ifndef LORC_TENSOR_SIMD_AVX2_ROW_LANES_H
+#define LORC_TENSOR_SIMD_AVX2_ROW_LANES_H
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { LORC_ROW_LANES = 8 };
+
+/* 8 rows of 8 dwords each -> 8 groups: group g holds dword g of row 0,
+ * then of row 1, ... row 7. Packing lays weights out this way so that one
+ * vpmaddubsw against 4 activation bytes broadcast serves 8 rows. */
+static inline void lorc_rl_transpose8x8(const __m256i rows[8], __m256i groups[8]) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_epi32(rows[2 * i], rows[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_epi32(rows[2 * i], rows[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int g = 0; g < 4; g++) {
+        groups[g] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x20);
+        groups[g + 4] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x31);
+    }
+}
+
+/* Lane r of the result: the sum of all lanes of v[r] (integers: exact in
+ * any order). */
+static inline __m256i lorc_rl_reduce8(const __m256i v[8]) {
+    const __m256i a0 = _mm256_hadd_epi32(v[0], v[1]), a1 = _mm256_hadd_epi32(v[2], v[3]);
+    const __m256i a2 = _mm256_hadd_epi32(v[4], v[5]), a3 = _mm256_hadd_epi32(v[6], v[7]);
+    /* b0 = [rows 0-3: low-half sums | rows 0-3: high-half sums], b1 rows 4-7 */
+    const __m256i b0 = _mm256_hadd_epi32(a0, a1), b1 = _mm256_hadd_epi32(a2, a3);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(b0, b1, 0x20), _mm256_permute2x128_si256(b0, b1, 0x31));
+}
+
+/* Lanes r < nr all ones: the rows a tile really has. */
+static inline __m256i lorc_rl_live(int nr) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* y[c * y_stride + r] = lane r of acc[c], for r < nr and c < nc. */
+static inline void lorc_rl_store(int nc, const __m256 *acc, int nr, float *y, size_t y_stride) {
+    const __m256i live = lorc_rl_live(nr);
+    for (int c = 0; c < nc; c++) _mm256_maskstore_ps(y + (size_t)c * y_stride, live, acc[c]);
+}
+
+#endif
+#endif
