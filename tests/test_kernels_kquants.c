@@ -195,6 +195,32 @@ static void check_tile(const lorc_kernels *fast, const lorc_kernels *ref, lorc_t
                                         lorc_isa_name(fast->isa), ti->name, case_names[kase], (long long)n, r0 + i,
                                         c0 + c, nr, nc, r0, c0);
                 }
+    /* a packed tile (prompts) gives the unpacked tile's bits, for every nr
+     * (padding rows) and nc, and writes nothing past them */
+    int bad_packed = 0;
+    if (tk->pack) {
+        uint8_t *packed = malloc(tk->pack_bytes(n));
+        for (int nr = 1; nr <= R; nr++) {
+            tk->pack(n, w, w_stride, nr, packed);
+            for (int nc = 1; nc <= C; nc++) {
+                for (size_t k = 0; k < (size_t)C * ys; k++) yt[k] = -7.0f;
+                tk->tile_packed(n, packed, 0, nr, xq, x_stride, nc, yt, ys);
+                for (int c = 0; c < C; c++)
+                    for (int i = 0; i < (int)ys; i++) {
+                        const size_t at = (size_t)c * ys + (size_t)i;
+                        const bool inside = c < nc && i < nr;
+                        if ((inside ? memcmp(&yt[at], &y[at], sizeof(float)) != 0 : yt[at] != -7.0f) &&
+                            bad_packed++ < 3)
+                            fprintf(stderr, "%s %s %s n=%lld: packed %dx%d tile, pair (%d,%d) %s\n",
+                                    lorc_isa_name(fast->isa), ti->name, case_names[kase], (long long)n, nr, nc, i,
+                                    c, inside ? "differs from the unpacked tile" : "written outside the tile");
+                    }
+            }
+        }
+        free(packed);
+    }
+    CHECK_MSG(bad_packed == 0, "%s %s %s n=%lld: %d packed-tile mismatches", lorc_isa_name(fast->isa), ti->name,
+              case_names[kase], (long long)n, bad_packed);
     CHECK_MSG(bad_exact == 0, "%s %s %s n=%lld: %d pairs off the exact dot", lorc_isa_name(fast->isa), ti->name,
               case_names[kase], (long long)n, bad_exact);
     CHECK_MSG(bad_ref == 0, "%s %s %s n=%lld: %d pairs off the scalar tile", lorc_isa_name(fast->isa), ti->name,
@@ -291,7 +317,10 @@ int main(void) {
             CHECK(tk->act && tk->tile && tk->tile_rows >= 1 && tk->tile_cols >= 1);
             if (isa == LORC_ISA_AVX2) { /* the formats this family promises */
                 CHECK(strcmp(tk->act->name, t >= LORC_TYPE_Q5_K ? "q16_K256" : "q8_K256") == 0);
-                CHECK(tk->tile_rows == 4 && tk->tile_cols == 8);
+                if (t == LORC_TYPE_Q4_K) /* 8 rows in lanes, packed for prompts */
+                    CHECK(tk->tile_rows == 8 && tk->tile_cols == 6 && tk->pack && tk->tile_packed);
+                else
+                    CHECK(tk->tile_rows == 4 && tk->tile_cols == 8);
             }
             for (int kase = 0; kase < CASE_COUNT; kase++)
                 for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)

@@ -114,8 +114,8 @@ void lorc_avx2_tile_q2_K(int64_t n, const void *w, size_t w_stride, int nr, cons
                          float *y, size_t y_stride);
 void lorc_avx2_tile_q3_K(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
                          float *y, size_t y_stride);
-void lorc_avx2_tile_q4_K(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
-                         float *y, size_t y_stride);
+/* Q4_K has its own shape (8 rows in lanes) and packs: a whole entry. */
+lorc_type_kernel lorc_avx2_q4_K_entry(void);
 void lorc_avx2_tile_q5_K(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
                          float *y, size_t y_stride);
 void lorc_avx2_tile_q6_K(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,

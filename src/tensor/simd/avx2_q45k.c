@@ -1,10 +1,17 @@
 /* avx2_q45k.c — AVX2 tiles for Q4_K and Q5_K (8 sub-blocks of 32 with a
  * 6-bit scale and min each).
  *
- * Q4_K, against q8_K256 activations: per super-block and pair, vpmaddubsw
- * of the unsigned quants with the int8 activations, vpmaddwd with the
- * sub-block's scale, int32 sum (exact: at most 15*127*2*63*2*8 per lane);
- * the mins meet the per-16 activation sums in one vpmaddwd.
+ * Q4_K, against q8_K256 activations, with 8 weight rows in the lanes of one
+ * vector per activation row (avx2_row_lanes.h). Per super-block and pair:
+ *   S = sum_j sc_j * sum(q * qx over sub-block j),  M = sum_j m_j * sum(qx
+ *   over sub-block j), both exact int32 (|S| <= 8*63*32*15*127 < 2^31);
+ *   acc = fma(float(S), d*da, acc);  acc = fnmadd(float(M), dmin*da, acc)
+ * and the result is acc. The streaming tile (decode) gets S and M of each
+ * row with vpmaddubsw/vpmaddwd along the row, then folds 8 rows' lanes
+ * into one vector; the packed tile (prompts) multiplies groups of 4 quants
+ * of 8 rows against 4 broadcast activation bytes, adds a sub-block's int16
+ * products up before one vpmaddwd with the 8 rows' scales. Both give the
+ * same S, M and float steps: the same bits.
  * Q5_K, against q16_K256 activations (8-bit ones would cost too much of
  * its accuracy, kq_act.h): the quants are widened to int16 in lane and
  * multiplied by their scale once per tile row, then one vpmaddwd per 16
@@ -14,6 +21,10 @@
 #include "avx2_kq_common.h"
 
 #if defined(__x86_64__)
+#include "avx2_row_lanes.h"
+#include "avx2_tile_instances.h"
+
+#define AI static inline __attribute__((always_inline))
 
 /* The 12-byte scale field as 8 scale bytes and 8 min bytes (sub-block j in
  * byte j); same unpacking as lorc_kq_unpack_scales_mins, four bytes at once. */
@@ -58,70 +69,230 @@ static inline __m256i q5_fifth_bit(__m256i qh, int j) {
     return _mm256_and_si256(moved, _mm256_set1_epi8(0x10));
 }
 
-/* The per-pair part of Q4_K: wq are unsigned quants (< 16) per sub-block. */
-static inline void q4_dot_columns(const __m256i wq[8], const __m256i scv[8], __m256i mins, float d, float dmin,
-                                  const uint8_t *x, size_t x_stride, int nc, __m256 *acc) {
-    for (int c = 0; c < nc; c++) {
-        const lorc_act_q8_K256 *a = (const lorc_act_q8_K256 *)(x + (size_t)c * x_stride);
-        __m256i sum = _mm256_setzero_si256();
-        for (int j = 0; j < 8; j++) {
-            const __m256i p = _mm256_maddubs_epi16(wq[j], lorc_kq_load(a->qs + 32 * j));
-            sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scv[j]));
-        }
-        const __m256i msum = _mm256_madd_epi16(lorc_kq_load(a->bsums), mins);
-        const float da = lorc_kq_rd_f32(a->d);
-        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(d * da), acc[c]);
-        acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dmin * da), acc[c]);
+/* ------------------------------------------------------ Q4_K, row lanes */
+
+enum { Q4K_ROWS = LORC_ROW_LANES, Q4K_COLS = 6 };
+
+/* The fp16 field at byte `field` of the 8 rows' super-blocks, as 8 floats
+ * (assembled in general registers: cheaper than vector inserts). */
+AI __m256 q4k_gather_f16x8(const uint8_t *const wb[8], size_t field) {
+    uint64_t h[2];
+    LORC_UNROLL
+    for (int q = 0; q < 2; q++) {
+        h[q] = (uint64_t)lorc_rd_u16(wb[4 * q] + field) | (uint64_t)lorc_rd_u16(wb[4 * q + 1] + field) << 16 |
+               (uint64_t)lorc_rd_u16(wb[4 * q + 2] + field) << 32 | (uint64_t)lorc_rd_u16(wb[4 * q + 3] + field) << 48;
+        __asm__("" : "+r"(h[q])); /* GCC would otherwise assemble it in vector registers */
     }
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
 }
 
-/* The same for a full tile of columns, sub-block by sub-block: each
- * sub-block's quants and scale are unpacked once into 2 registers and the 8
- * columns' integer sums stay in registers, where the column-by-column loop
- * above needs all 16 unpacked registers at once and spills. The integer
- * sums are exact in any order and the float steps are the same, so the
- * result is bit-identical. */
-static inline void q4_K_block_full(const lorc_block_q4_K *b, const uint8_t *x, size_t x_stride, __m256 *acc) {
-    uint64_t sc, m;
-    q45_scales_mins(b->scales, &sc, &m);
-    const __m256i scb = _mm256_broadcastsi128_si256(_mm_cvtsi64_si128((long long)sc));
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    __m256i sum[LORC_KQ_TILE_COLS];
-    for (int c = 0; c < LORC_KQ_TILE_COLS; c++) sum[c] = _mm256_setzero_si256();
-    for (int k = 0; k < 4; k++) {
-        const __m256i q = lorc_kq_load(b->qs + 32 * k);
-        for (int h = 0; h < 2; h++) {
-            const int j = 2 * k + h;
-            const __m256i wq = h ? _mm256_and_si256(_mm256_srli_epi16(q, 4), low4) : _mm256_and_si256(q, low4);
-            const __m256i scj = lorc_kq_bcast_u8_as_i16(scb, j);
-            for (int c = 0; c < LORC_KQ_TILE_COLS; c++) {
-                const lorc_act_q8_K256 *a = (const lorc_act_q8_K256 *)(x + (size_t)c * x_stride);
-                const __m256i p = _mm256_maddubs_epi16(wq, lorc_kq_load(a->qs + 32 * j));
-                sum[c] = _mm256_add_epi32(sum[c], _mm256_madd_epi16(p, scj));
-            }
-        }
-    }
-    const __m128i mb = _mm_cvtsi64_si128((long long)m);
-    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mb, mb));
-    const float d = lorc_kq_half(b->d), dmin = lorc_kq_half(b->dmin);
-    for (int c = 0; c < LORC_KQ_TILE_COLS; c++) {
-        const lorc_act_q8_K256 *a = (const lorc_act_q8_K256 *)(x + (size_t)c * x_stride);
-        const __m256i msum = _mm256_madd_epi16(lorc_kq_load(a->bsums), mins);
-        const float da = lorc_kq_rd_f32(a->d);
-        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[c]), _mm256_set1_ps(d * da), acc[c]);
-        acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dmin * da), acc[c]);
-    }
+/* The 144 bytes of a super-block into L1. As an asm statement: GCC 12
+ * drops _mm_prefetch from this loop in most of the tile's instances. */
+AI void q4k_prefetch(const uint8_t *p) {
+    __asm__ volatile("prefetcht0 %0\n\tprefetcht0 %1\n\tprefetcht0 %2"
+                     :
+                     : "m"(*(const char *)p), "m"(*(const char *)(p + 64)), "m"(*(const char *)(p + 128)));
 }
 
-static inline void q4_K_block(const lorc_block_q4_K *b, const uint8_t *x, size_t x_stride, int nc, __m256 *acc) {
-    if (nc == LORC_KQ_TILE_COLS) {
-        q4_K_block_full(b, x, x_stride, acc);
-        return;
-    }
+/* The float steps of one super-block for 8 pairs; both tiles use it. */
+AI __m256 q4k_step(__m256i S, __m256i M, __m256 d, __m256 dmin, const lorc_act_q8_K256 *a, __m256 acc) {
+    const __m256 da = _mm256_set1_ps(lorc_kq_rd_f32(a->d));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), _mm256_mul_ps(d, da), acc);
+    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(M), _mm256_mul_ps(dmin, da), acc);
+}
+
+/* One row's super-block against NC activation rows: S and M with the
+ * row's partial sums spread over the lanes. */
+AI void q4k_row_sums(int NC, const lorc_block_q4_K *b, const lorc_act_q8_K256 *const a[Q4K_COLS], __m256i S[],
+                     __m256i M[]) {
     __m256i scv[8], wq[8];
     const __m256i mins = q45_unpack_scales(b->scales, scv);
     q4_unpack_low(b->qs, wq);
-    q4_dot_columns(wq, scv, mins, lorc_kq_half(b->d), lorc_kq_half(b->dmin), x, x_stride, nc, acc);
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) {
+        __m256i s = _mm256_setzero_si256();
+        LORC_UNROLL
+        for (int j = 0; j < 8; j++)
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(wq[j], lorc_kq_load(a[c]->qs + 32 * j)), scv[j]));
+        S[c] = s;
+        M[c] = _mm256_madd_epi16(lorc_kq_load(a[c]->bsums), mins);
+    }
+}
+
+AI void q4k_tile(int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, float *y,
+                 size_t y_stride) {
+    const size_t bb = sizeof(lorc_block_q4_K);
+    const uint8_t *wr[8];
+    for (int r = 0; r < 8; r++) wr[r] = (const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
+    __m256 acc[Q4K_COLS];
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / LORC_QK_K; i++) {
+        const lorc_act_q8_K256 *a[Q4K_COLS];
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++)
+            a[c] = (const lorc_act_q8_K256 *)(const void *)((const uint8_t *)x + (size_t)c * x_stride + (size_t)i * sizeof(lorc_act_q8_K256));
+        const uint8_t *wb[8];
+        __m256i S[Q4K_COLS][8], M[Q4K_COLS][8];
+        for (int r = 0; r < 8; r++) {
+            wb[r] = wr[r] + (size_t)i * bb;
+            /* the next tile's rows follow in memory: a row is too short a
+             * stream for the hardware prefetcher */
+            q4k_prefetch(wb[r] + Q4K_ROWS * w_stride);
+            __m256i s[Q4K_COLS], m[Q4K_COLS];
+            q4k_row_sums(NC, (const lorc_block_q4_K *)(const void *)wb[r], a, s, m);
+            LORC_UNROLL
+            for (int c = 0; c < NC; c++) S[c][r] = s[c], M[c][r] = m[c];
+        }
+        const __m256 d = q4k_gather_f16x8(wb, offsetof(lorc_block_q4_K, d));
+        const __m256 dmin = q4k_gather_f16x8(wb, offsetof(lorc_block_q4_K, dmin));
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) acc[c] = q4k_step(lorc_rl_reduce8(S[c]), lorc_rl_reduce8(M[c]), d, dmin, a[c], acc[c]);
+    }
+    lorc_rl_store(NC, acc, nr, y, y_stride);
+}
+
+/* Packed super-block of 8 rows: per sub-block j, 8 groups of 32 bytes
+ * (group g: quants 4g..4g+3 of rows 0..7), then per sub-block the rows'
+ * scales and mins as int16 pairs [v, v] per 32-bit lane (so vpmaddwd with
+ * them multiplies and adds the pair), then d and dmin as 8 floats. Rows past
+ * nr are zeros. */
+enum {
+    Q4K_PACKED_SC = 8 * 8 * 32,
+    Q4K_PACKED_MIN = Q4K_PACKED_SC + 8 * 32,
+    Q4K_PACKED_D = Q4K_PACKED_MIN + 8 * 32,
+    Q4K_PACKED_DMIN = Q4K_PACKED_D + 32,
+    Q4K_PACKED_BLOCK = Q4K_PACKED_DMIN + 32
+};
+
+static size_t q4k_pack_bytes(int64_t n) { return (size_t)(n / LORC_QK_K) * Q4K_PACKED_BLOCK; }
+
+static void q4k_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
+    const size_t bb = sizeof(lorc_block_q4_K);
+    uint8_t *out = dst;
+    const __m256i live = lorc_rl_live(nr);
+    for (int64_t i = 0; i < n / LORC_QK_K; i++, out += Q4K_PACKED_BLOCK) {
+        const uint8_t *wb[8];
+        __m256i wq[8][8]; /* [row][sub-block] */
+        uint16_t sc16[8][8], m16[8][8]; /* [sub-block][row] */
+        for (int r = 0; r < 8; r++) {
+            wb[r] = (const uint8_t *)w + (size_t)(r < nr ? r : 0) * w_stride + (size_t)i * bb;
+            const lorc_block_q4_K *b = (const lorc_block_q4_K *)(const void *)wb[r];
+            uint64_t sc, m;
+            q45_scales_mins(b->scales, &sc, &m);
+            q4_unpack_low(b->qs, wq[r]);
+            for (int j = 0; j < 8; j++) {
+                const int keep = r < nr;
+                sc16[j][r] = keep ? (uint16_t)((sc >> (8 * j)) & 0xff) : 0;
+                m16[j][r] = keep ? (uint16_t)((m >> (8 * j)) & 0xff) : 0;
+                if (!keep) wq[r][j] = _mm256_setzero_si256();
+            }
+        }
+        for (int j = 0; j < 8; j++) {
+            __m256i rows[8], groups[8];
+            for (int r = 0; r < 8; r++) rows[r] = wq[r][j];
+            lorc_rl_transpose8x8(rows, groups);
+            for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(out + (size_t)(8 * j + g) * 32), groups[g]);
+            uint32_t scp[8], mp[8];
+            for (int r = 0; r < 8; r++) {
+                scp[r] = (uint32_t)sc16[j][r] * 0x10001u;
+                mp[r] = (uint32_t)m16[j][r] * 0x10001u;
+            }
+            memcpy(out + Q4K_PACKED_SC + 32 * j, scp, sizeof scp);
+            memcpy(out + Q4K_PACKED_MIN + 32 * j, mp, sizeof mp);
+        }
+        const __m256 d = _mm256_and_ps(q4k_gather_f16x8(wb, offsetof(lorc_block_q4_K, d)), _mm256_castsi256_ps(live));
+        const __m256 dmin =
+            _mm256_and_ps(q4k_gather_f16x8(wb, offsetof(lorc_block_q4_K, dmin)), _mm256_castsi256_ps(live));
+        _mm256_storeu_ps((float *)(void *)(out + Q4K_PACKED_D), d);
+        _mm256_storeu_ps((float *)(void *)(out + Q4K_PACKED_DMIN), dmin);
+    }
+}
+
+AI void q4k_tile_packed(int NC, int64_t n, const void *w, int nr, const void *x, size_t x_stride, float *y,
+                        size_t y_stride) {
+    __m256 acc[Q4K_COLS];
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    (void)ones;
+    for (int64_t i = 0; i < n / LORC_QK_K; i++) {
+        const uint8_t *pb = (const uint8_t *)w + (size_t)i * Q4K_PACKED_BLOCK;
+        const lorc_act_q8_K256 *a[Q4K_COLS];
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++)
+            a[c] = (const lorc_act_q8_K256 *)(const void *)((const uint8_t *)x + (size_t)c * x_stride + (size_t)i * sizeof(lorc_act_q8_K256));
+        __m256i S[Q4K_COLS], M[Q4K_COLS];
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) S[c] = M[c] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            /* int16 lanes: 2 products per group, 8 groups: 8*2*15*127 < 32768 */
+            __m256i s16[Q4K_COLS];
+            LORC_UNROLL
+            for (int c = 0; c < NC; c++) s16[c] = _mm256_setzero_si256();
+            LORC_UNROLL
+            for (int g = 0; g < 8; g++) {
+                const __m256i wg = lorc_kq_load(pb + (size_t)(8 * j + g) * 32);
+                LORC_UNROLL
+                for (int c = 0; c < NC; c++) {
+                    int32_t xg;
+                    memcpy(&xg, a[c]->qs + 32 * j + 4 * g, sizeof xg);
+                    s16[c] = _mm256_add_epi16(s16[c], _mm256_maddubs_epi16(wg, _mm256_set1_epi32(xg)));
+                    __asm__("" : "+x"(s16[c])); /* keeps the running sum (see avx2_q45.c) */
+                }
+            }
+            const __m256i scj = lorc_kq_load(pb + Q4K_PACKED_SC + 32 * j);
+            const __m256i mj = lorc_kq_load(pb + Q4K_PACKED_MIN + 32 * j);
+            LORC_UNROLL
+            for (int c = 0; c < NC; c++) {
+                S[c] = _mm256_add_epi32(S[c], _mm256_madd_epi16(s16[c], scj));
+                /* the sub-block's two per-16 activation sums, as an int16 pair */
+                int32_t bs;
+                memcpy(&bs, a[c]->bsums + 4 * j, sizeof bs);
+                M[c] = _mm256_add_epi32(M[c], _mm256_madd_epi16(mj, _mm256_set1_epi32(bs)));
+            }
+        }
+        const __m256 d = _mm256_loadu_ps((const float *)(const void *)(pb + Q4K_PACKED_D));
+        const __m256 dmin = _mm256_loadu_ps((const float *)(const void *)(pb + Q4K_PACKED_DMIN));
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) acc[c] = q4k_step(S[c], M[c], d, dmin, a[c], acc[c]);
+    }
+    lorc_rl_store(NC, acc, nr, y, y_stride);
+}
+
+#define Q4K_COL_INSTANCE(C)                                                                                      \
+    static void q4k_tile_c##C(LORC_TILE_ARGS) {                                                                  \
+        (void)nc;                                                                                                \
+        q4k_tile(C, n, w, w_stride, nr, x, x_stride, y, y_stride);                                               \
+    }                                                                                                            \
+    static void q4k_packed_c##C(LORC_TILE_ARGS) {                                                                \
+        (void)nc;                                                                                                \
+        (void)w_stride;                                                                                          \
+        q4k_tile_packed(C, n, w, nr, x, x_stride, y, y_stride);                                                  \
+    }
+Q4K_COL_INSTANCE(1)
+Q4K_COL_INSTANCE(2)
+Q4K_COL_INSTANCE(3)
+Q4K_COL_INSTANCE(4)
+Q4K_COL_INSTANCE(5)
+Q4K_COL_INSTANCE(6)
+
+static void q4k_tile_any(LORC_TILE_ARGS) {
+    static void (*const by_cols[Q4K_COLS])(LORC_TILE_ARGS) = {q4k_tile_c1, q4k_tile_c2, q4k_tile_c3,
+                                                              q4k_tile_c4, q4k_tile_c5, q4k_tile_c6};
+    by_cols[nc - 1](LORC_TILE_PASS);
+}
+
+static void q4k_packed_any(LORC_TILE_ARGS) {
+    static void (*const by_cols[Q4K_COLS])(LORC_TILE_ARGS) = {q4k_packed_c1, q4k_packed_c2, q4k_packed_c3,
+                                                              q4k_packed_c4, q4k_packed_c5, q4k_packed_c6};
+    by_cols[nc - 1](LORC_TILE_PASS);
+}
+
+lorc_type_kernel lorc_avx2_q4_K_entry(void) {
+    return (lorc_type_kernel){.act = &lorc_act_fmt_q8_K256, .tile = q4k_tile_any, .tile_rows = Q4K_ROWS,
+                              .tile_cols = Q4K_COLS, .pack = q4k_pack, .pack_bytes = q4k_pack_bytes,
+                              .tile_packed = q4k_packed_any};
 }
 
 /* Half h of a Q5_K super-block (sub-blocks 4h..4h+3) as 8 registers of 16
@@ -171,7 +342,6 @@ static inline void q5_K_block(const lorc_block_q5_K *b, const uint8_t *x, size_t
     }
 }
 
-LORC_KQ_TILE(lorc_avx2_tile_q4_K, lorc_block_q4_K, lorc_act_q8_K256, q4_K_block)
 LORC_KQ_TILE(lorc_avx2_tile_q5_K, lorc_block_q5_K, lorc_act_q16_K256, q5_K_block)
 
 #else
