@@ -39,8 +39,8 @@ int main(void) {
         lorc_kernels_init(&avx2, &cpu, LORC_ISA_AVX2);
         CHECK(avx2.isa == LORC_ISA_AVX2);
         for (int i = 0; i < N_TYPES; i++) CHECK(avx2.type[types[i]].tile != ref.type[types[i]].tile);
-        /* the 4- and 5-bit types pack their weight tiles for prompts */
-        for (int i = 0; i < 4; i++) CHECK(avx2.type[types[i]].pack != NULL);
+        /* every legacy type packs its weight tiles for prompts */
+        for (int i = 0; i < N_TYPES; i++) CHECK(avx2.type[types[i]].pack != NULL);
         check_family(&avx2, &ref);
     } else {
         printf("this CPU has no AVX2+FMA+F16C: only the scalar path was checked\n");

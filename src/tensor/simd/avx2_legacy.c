@@ -1,94 +1,180 @@
-/* avx2_legacy.c — AVX2 tile for Q8_0 (the 4- and 5-bit block types are in
+/* avx2_legacy.c — AVX2 tiles for Q8_0 (the 4- and 5-bit block types are in
  * avx2_q45.c) and the fill of the legacy block types.
  *
  * Q8_0: int8 weights sign-extended to int16 times int16 activations
- * (avx2_q16: keeps activation rounding far below the weights' own), by
- * vpmaddwd. Tile: 4 weight rows x 3 activation rows, one row per register;
- * a pair's sum runs block by block in order with the same operations
- * whatever nr, nc (batch invariance). 12 accumulators: GCC keeps a few in
- * L1, still faster in prompt processing than 4 x 2 tiles without spills. */
+ * (avx2_q16: keeps activation rounding far below the weights' own) by
+ * vpmaddwd, with 8 weight rows in the lanes of one vector per activation
+ * row (avx2_row_lanes.h). One pair always runs, block by block:
+ *   i = sum(q * qx)   (exact: |i| <= 32 * 128 * 32767 < 2^31)
+ *   acc = fma(float(i), dw * dx, acc)
+ * and its result is acc. The streaming tile (decode) gets each row's i
+ * along the row and folds 8 rows' lanes into one vector; the packed tile
+ * (prompts) reads pairs of int16 weights of 8 rows per register against
+ * a broadcast pair of activations: one vpmaddwd and one add per 16
+ * multiply-adds of 8 pairs, and one float step per block for 8 pairs. */
 #include "avx2_float_legacy.h"
 
 #if defined(__x86_64__)
 #include "../quant_impl.h"
+#include "avx2_row_lanes.h"
 #include "avx2_tile_instances.h"
 
 #define AI static inline __attribute__((always_inline))
 
-/* The fp16 scale at the start of a block, for up to 4 rows, as 4 floats
- * (rows past NR read as 0). Assembled in a general register: inserting
- * halves one by one into a vector costs vector-pipe work that the
- * integer-dot loop needs (measured ~25% of decode time). */
-AI __m128 gather_d4(int NR, const uint8_t *const wb[4]) {
-    uint64_t h = 0;
-    LORC_UNROLL
-    for (int r = 0; r < NR; r++) h |= (uint64_t)lorc_avx2_ld_u16(wb[r]) << (16 * r);
-    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h));
-}
+enum { Q8_ROWS = LORC_ROW_LANES, Q8_COLS = 6 };
 
-/* Pointers to block `off` of the NR rows, and a prefetch of the same place
- * in the rows two tiles on (they follow these in memory): a row is only a
- * few dozen cache lines, too short a stream for the hardware prefetcher to
- * lock on to. */
-AI void block_rows(int NR, const uint8_t *const wr[4], size_t off, size_t w_stride, const uint8_t *wb[4]) {
+/* The fp16 scales at the start of the 8 rows' blocks, as 8 floats
+ * (assembled in general registers: cheaper than vector inserts). */
+AI __m256 gather_d8(const uint8_t *const wb[8]) {
+    uint64_t h[2];
     LORC_UNROLL
-    for (int r = 0; r < NR; r++) {
-        wb[r] = wr[r] + off;
-        _mm_prefetch((const char *)(wb[r] + (size_t)(2 * NR) * w_stride), _MM_HINT_T0);
+    for (int q = 0; q < 2; q++) {
+        h[q] = (uint64_t)lorc_avx2_ld_u16(wb[4 * q]) | (uint64_t)lorc_avx2_ld_u16(wb[4 * q + 1]) << 16 |
+               (uint64_t)lorc_avx2_ld_u16(wb[4 * q + 2]) << 32 | (uint64_t)lorc_avx2_ld_u16(wb[4 * q + 3]) << 48;
+        __asm__("" : "+r"(h[q])); /* GCC would otherwise assemble it in vector registers */
     }
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
 }
 
-AI void q8_0_tile(int NR, int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
-                  int nc, float *y, size_t y_stride) {
-    (void)nr;
-    (void)nc;
+/* The float step of one block for 8 pairs; both tiles use it. */
+AI __m256 q8_step(__m256i isum, __m256 dw, const lorc_avx2_act_q16 *xb, __m256 acc) {
+    const __m256 dx = _mm256_broadcast_ss((const float *)(const void *)xb->d);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, dx), acc);
+}
+
+AI void q8_0_tile(int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, float *y,
+                  size_t y_stride) {
     const size_t bb = sizeof(lorc_block_q8_0);
-    const uint8_t *wr[4] = {0, 0, 0, 0};
-    const lorc_avx2_act_q16 *xr[3];
-    LORC_UNROLL
-    for (int r = 0; r < NR; r++) wr[r] = (const uint8_t *)w + (size_t)r * w_stride;
+    /* rows past nr repeat the last one (in bounds; their lanes are not stored) */
+    const uint8_t *wr[8];
+    for (int r = 0; r < 8; r++) wr[r] = (const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
+    const lorc_avx2_act_q16 *xr[Q8_COLS];
     LORC_UNROLL
     for (int c = 0; c < NC; c++) xr[c] = (const lorc_avx2_act_q16 *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
-    __m256 acc[4][3];
+    __m256 acc[Q8_COLS];
     LORC_UNROLL
-    for (int c = 0; c < NC; c++)
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++) {
+        const uint8_t *wb[8];
+        __m256i part[Q8_COLS][8];
         LORC_UNROLL
-        for (int r = 0; r < NR; r++) acc[r][c] = _mm256_setzero_ps();
-    const int64_t nb = n / 32;
-    for (int64_t b = 0; b < nb; b++) {
-        const size_t off = (size_t)b * bb;
-        const uint8_t *wb[4] = {0, 0, 0, 0};
-        block_rows(NR, wr, off, w_stride, wb);
-        const __m128 dw = gather_d4(NR, wb);
-        float scale[3][4];
-        LORC_UNROLL
-        for (int c = 0; c < NC; c++) _mm_storeu_ps(scale[c], _mm_mul_ps(dw, _mm_set1_ps(lorc_avx2_ld_f32(xr[c][b].d))));
-        LORC_UNROLL
-        for (int r = 0; r < NR; r++) {
+        for (int r = 0; r < 8; r++) {
+            wb[r] = wr[r] + (size_t)b * bb;
+            /* the next tile's rows follow in memory: a row is too short a
+             * stream for the hardware prefetcher; a block is about half a
+             * line, so every other block */
+            if (!(b & 1)) __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)(wb[r] + Q8_ROWS * w_stride)));
             const __m256i w_lo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb[r] + 2)));
             const __m256i w_hi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb[r] + 18)));
             LORC_UNROLL
             for (int c = 0; c < NC; c++) {
                 const uint8_t *xq = xr[c][b].q;
-                const __m256i p = _mm256_add_epi32(
+                part[c][r] = _mm256_add_epi32(
                     _mm256_madd_epi16(w_lo, _mm256_loadu_si256((const __m256i *)(const void *)xq)),
                     _mm256_madd_epi16(w_hi, _mm256_loadu_si256((const __m256i *)(const void *)(xq + 32))));
-                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcast_ss(&scale[c][r]), acc[r][c]);
             }
         }
-    }
-    LORC_UNROLL
-    for (int c = 0; c < NC; c++)
+        const __m256 dw = gather_d8(wb);
         LORC_UNROLL
-        for (int r = 0; r < NR; r++) y[(size_t)c * y_stride + (size_t)r] = lorc_avx2_hsum(acc[r][c]);
+        for (int c = 0; c < NC; c++) acc[c] = q8_step(lorc_rl_reduce8(part[c]), dw, xr[c] + b, acc[c]);
+    }
+    lorc_rl_store(NC, acc, nr, y, y_stride);
 }
 
-#define Q8_0_BODY(NR, NC, ...) q8_0_tile(NR, NC, __VA_ARGS__)
-LORC_TILE_4x3(tile_q8_0, Q8_0_BODY)
+/* Packed block of 8 rows: 16 groups of 32 bytes (group g: the int16
+ * weights 2g, 2g+1 of rows 0..7), then dw of the 8 rows as floats. Rows
+ * past nr are zeros. */
+enum { Q8_PACKED_DW = 16 * 32, Q8_PACKED_BLOCK = Q8_PACKED_DW + 32 };
+
+static size_t q8_0_pack_bytes(int64_t n) { return (size_t)(n / 32) * Q8_PACKED_BLOCK; }
+
+static void q8_0_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
+    const size_t bb = sizeof(lorc_block_q8_0);
+    uint8_t *out = dst;
+    for (int64_t b = 0; b < n / 32; b++, out += Q8_PACKED_BLOCK) {
+        const uint8_t *wb[8];
+        __m256i lo[8], hi[8], groups[8];
+        for (int r = 0; r < 8; r++) {
+            wb[r] = (const uint8_t *)w + (size_t)(r < nr ? r : 0) * w_stride + (size_t)b * bb;
+            const __m256i zero = _mm256_setzero_si256();
+            lo[r] = r < nr ? _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb[r] + 2))) : zero;
+            hi[r] = r < nr ? _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb[r] + 18))) : zero;
+        }
+        lorc_rl_transpose8x8(lo, groups);
+        for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(out + 32 * g), groups[g]);
+        lorc_rl_transpose8x8(hi, groups);
+        for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(out + 32 * (8 + g)), groups[g]);
+        _mm256_storeu_ps((float *)(void *)(out + Q8_PACKED_DW),
+                         _mm256_and_ps(gather_d8(wb), _mm256_castsi256_ps(lorc_rl_live(nr))));
+    }
+}
+
+AI void q8_0_tile_packed(int NC, int64_t n, const void *w, int nr, const void *x, size_t x_stride, float *y,
+                         size_t y_stride) {
+    const lorc_avx2_act_q16 *xr[Q8_COLS];
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) xr[c] = (const lorc_avx2_act_q16 *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
+    __m256 acc[Q8_COLS];
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++) {
+        const uint8_t *pb = (const uint8_t *)w + (size_t)b * Q8_PACKED_BLOCK;
+        __m256i isum[Q8_COLS];
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) isum[c] = _mm256_setzero_si256();
+        LORC_UNROLL
+        for (int g = 0; g < 16; g++) {
+            const __m256i wg = _mm256_loadu_si256((const __m256i *)(const void *)(pb + 32 * g));
+            LORC_UNROLL
+            for (int c = 0; c < NC; c++) {
+                int32_t xg;
+                memcpy(&xg, xr[c][b].q + 4 * g, sizeof xg);
+                isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(wg, _mm256_set1_epi32(xg)));
+                __asm__("" : "+x"(isum[c])); /* keeps the running sum (see avx2_q45.c) */
+            }
+        }
+        const __m256 dw = _mm256_loadu_ps((const float *)(const void *)(pb + Q8_PACKED_DW));
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) acc[c] = q8_step(isum[c], dw, xr[c] + b, acc[c]);
+    }
+    lorc_rl_store(NC, acc, nr, y, y_stride);
+}
+
+#define Q8_COL_INSTANCE(C)                                                                                       \
+    static void q8_0_tile_c##C(LORC_TILE_ARGS) {                                                                 \
+        (void)nc;                                                                                                \
+        q8_0_tile(C, n, w, w_stride, nr, x, x_stride, y, y_stride);                                              \
+    }                                                                                                            \
+    static void q8_0_packed_c##C(LORC_TILE_ARGS) {                                                               \
+        (void)nc;                                                                                                \
+        (void)w_stride;                                                                                          \
+        q8_0_tile_packed(C, n, w, nr, x, x_stride, y, y_stride);                                                 \
+    }
+Q8_COL_INSTANCE(1)
+Q8_COL_INSTANCE(2)
+Q8_COL_INSTANCE(3)
+Q8_COL_INSTANCE(4)
+Q8_COL_INSTANCE(5)
+Q8_COL_INSTANCE(6)
+
+static void tile_q8_0(LORC_TILE_ARGS) {
+    static void (*const by_cols[Q8_COLS])(LORC_TILE_ARGS) = {q8_0_tile_c1, q8_0_tile_c2, q8_0_tile_c3,
+                                                             q8_0_tile_c4, q8_0_tile_c5, q8_0_tile_c6};
+    by_cols[nc - 1](LORC_TILE_PASS);
+}
+
+static void packed_q8_0(LORC_TILE_ARGS) {
+    static void (*const by_cols[Q8_COLS])(LORC_TILE_ARGS) = {q8_0_packed_c1, q8_0_packed_c2, q8_0_packed_c3,
+                                                             q8_0_packed_c4, q8_0_packed_c5, q8_0_packed_c6};
+    by_cols[nc - 1](LORC_TILE_PASS);
+}
 
 void lorc_kernels_fill_avx2_legacy(lorc_kernels *k) {
     lorc_avx2_fill_q45(k);
-    k->type[LORC_TYPE_Q8_0] = lorc_tile_entry(&lorc_avx2_act_q16_format, tile_q8_0, 4, 3);
+    k->type[LORC_TYPE_Q8_0] =
+        (lorc_type_kernel){.act = &lorc_avx2_act_q16_format, .tile = tile_q8_0, .tile_rows = Q8_ROWS,
+                           .tile_cols = Q8_COLS, .pack = q8_0_pack, .pack_bytes = q8_0_pack_bytes,
+                           .tile_packed = packed_q8_0};
 }
 
 #else
