@@ -45,6 +45,33 @@ static const lorc_lora_list *const *row_lists(const lorc_batch *b, int slot, con
     return any ? (const lorc_lora_list *const *)dst : NULL;
 }
 
+/* SwiGLU over the batch's n * n_ff values, split across the pool in
+ * slices of whole 64-value runs (the kernel gives each element the same
+ * bits wherever it sits, so the split changes nothing). */
+typedef struct swiglu_job {
+    const lorc_vec_kernels *vk;
+    float *gate;
+    const float *up;
+    int64_t n;
+} swiglu_job;
+
+static void swiglu_worker(void *user, int ith, int nth) {
+    const swiglu_job *j = user;
+    const int64_t runs = (j->n + 63) / 64;
+    const int64_t r0 = runs * ith / nth, r1 = runs * (ith + 1) / nth;
+    const int64_t i0 = r0 * 64, i1 = r1 * 64 < j->n ? r1 * 64 : j->n;
+    if (i1 > i0) j->vk->swiglu_f32(j->gate + i0, j->up + i0, i1 - i0);
+}
+
+static void swiglu(lorc_context *ctx, int64_t n) {
+    swiglu_job j = {&ctx->kern.vec, ctx->gate, ctx->up, n};
+    /* below a few thousand values a dispatch costs more than it saves */
+    if (n < 4096)
+        swiglu_worker(&j, 0, 1);
+    else
+        lorc_threadpool_run(ctx->pool, swiglu_worker, &j);
+}
+
 /* One linear layer's product in a fused dispatch. */
 typedef struct linear_op {
     int slot;
@@ -201,7 +228,7 @@ lorc_status lorc_forward(lorc_context *ctx, const lorc_batch *b, float *logits, 
             {lorc_slot_layer(l, LW_FFN_UP), NULL, ctx->up},
         };
         if ((st = linears(ctx, b, gate_up, 2, ctx->xn, NULL, n, err))) goto fail;
-        lorc_swiglu(ctx->gate, ctx->up, (int64_t)n * n_ff);
+        swiglu(ctx, (int64_t)n * n_ff);
         if ((st = linear(ctx, b, lorc_slot_layer(l, LW_FFN_DOWN), ctx->gate, ctx->tmp, NULL, n, err))) goto fail;
         for (int64_t e = 0; e < (int64_t)n * n_embd; e++) ctx->x[e] += ctx->tmp[e];
     }

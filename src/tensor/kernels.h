@@ -84,6 +84,9 @@ typedef struct lorc_vec_kernels {
      * F16 elements: the same bits as the F16 type's to_float/from_float. */
     void (*f16_to_f32)(const void *src, float *dst, int64_t n);
     void (*f32_to_f16)(const float *src, void *dst, int64_t n);
+    /* gate[i] = silu(gate[i]) * up[i]. Each element by the same operations
+     * wherever it sits (a row alone or in a batch: same bits). */
+    void (*swiglu_f32)(float *gate, const float *up, int64_t n);
 } lorc_vec_kernels;
 
 typedef struct lorc_kernels {
@@ -119,6 +122,7 @@ void lorc_kernels_fill_scalar(lorc_kernels *k);
 void lorc_kernels_fill_avx2_float(lorc_kernels *k);   /* F32, F16, BF16 + vec helpers */
 void lorc_kernels_fill_avx2_legacy(lorc_kernels *k);  /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 */
 void lorc_kernels_fill_avx2_kquants(lorc_kernels *k); /* Q2_K .. Q6_K */
+void lorc_kernels_fill_avx2_ffn(lorc_kernels *k);     /* vec.swiglu_f32 */
 void lorc_kernels_fill_neon_float(lorc_kernels *k);   /* F32, F16, BF16 + vec dot, axpy */
 void lorc_kernels_fill_neon_legacy(lorc_kernels *k);  /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 */
 void lorc_kernels_fill_neon_kquants(lorc_kernels *k); /* Q4_K, Q5_K, Q6_K */

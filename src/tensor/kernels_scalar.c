@@ -76,4 +76,5 @@ void lorc_kernels_fill_scalar(lorc_kernels *k) {
     k->vec.softmax_f32 = lorc_softmax;
     k->vec.f16_to_f32 = lorc_f16_to_float;
     k->vec.f32_to_f16 = lorc_f16_from_float;
+    k->vec.swiglu_f32 = lorc_swiglu;
 }
