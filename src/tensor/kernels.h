@@ -26,6 +26,9 @@ typedef struct lorc_act_format {
     int64_t block;
     size_t block_bytes;
     void (*from_float)(const float *x, void *dst, int64_t n);
+    /* from_float is a plain copy (F32 rows): the product may read the F32
+     * rows in place instead of packing them */
+    bool in_place;
 } lorc_act_format;
 
 /* Dots of nr weight rows with nc activation rows, each of n values:
@@ -51,7 +54,15 @@ typedef struct lorc_type_kernel {
     lorc_pack_fn pack;
     size_t (*pack_bytes)(int64_t n);
     lorc_tile_fn tile_packed;
+    /* Optional, for products whose weight rows hold at most
+     * LORC_SHORT_ROW_MAX values and are added into the output (a LoRA B
+     * matrix: r values a row, B·t): the entry to use instead, with tiles
+     * that avoid a horizontal sum per output. Used for every such product
+     * whatever the batch, so a row's bits do not depend on it. */
+    const struct lorc_type_kernel *short_rows;
 } lorc_type_kernel;
+
+#define LORC_SHORT_ROW_MAX 64
 
 /* An entry without packing (tile only). */
 static inline lorc_type_kernel lorc_tile_entry(const lorc_act_format *act, lorc_tile_fn tile, int rows, int cols) {
@@ -123,6 +134,7 @@ void lorc_kernels_fill_avx2_float(lorc_kernels *k);   /* F32, F16, BF16 + vec he
 void lorc_kernels_fill_avx2_legacy(lorc_kernels *k);  /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 */
 void lorc_kernels_fill_avx2_kquants(lorc_kernels *k); /* Q2_K .. Q6_K */
 void lorc_kernels_fill_avx2_ffn(lorc_kernels *k);     /* vec.swiglu_f32 */
+void lorc_kernels_fill_avx2_short(lorc_kernels *k);   /* tile_short of F32, F16 (after the others) */
 void lorc_kernels_fill_neon_float(lorc_kernels *k);   /* F32, F16, BF16 + vec dot, axpy */
 void lorc_kernels_fill_neon_legacy(lorc_kernels *k);  /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 */
 void lorc_kernels_fill_neon_kquants(lorc_kernels *k); /* Q4_K, Q5_K, Q6_K */

@@ -10,7 +10,7 @@
 
 static void f32_pack(const float *x, void *dst, int64_t n) { memcpy(dst, x, (size_t)n * sizeof(float)); }
 
-static const lorc_act_format act_f32 = {"f32", 1, sizeof(float), f32_pack};
+static const lorc_act_format act_f32 = {"f32", 1, sizeof(float), f32_pack, true};
 
 /* One instance per type so each tile knows its vec_dot without a lookup
  * per call: the type id is baked in by the macro below. */

@@ -259,6 +259,11 @@ static const mm_pack *get_pack(mm_build *b, const float *x, int64_t n_in, int64_
     if (rows && !(full = get_pack(b, x, n_in, n_total, fmt, NULL, n_total))) return NULL;
     if (b->n_packs == b->cap_packs) return NULL;
     const int64_t n = rows ? m : n_total;
+    if (!rows && fmt->in_place) { /* F32 rows as they are: nothing to copy */
+        mm_pack *pk = &b->packs[b->n_packs++];
+        *pk = (mm_pack){x, fmt, n_in, rows, (const uint8_t *)x, stride};
+        return pk;
+    }
     uint8_t *data = mm_scratch_alloc(b->scratch, stride * (size_t)n);
     if (!data) return NULL;
     if (rows) {
@@ -300,6 +305,8 @@ static int add_product(mm_build *b, mm_plan *p, mm_output *o, const lorc_tensor 
     if (w->ne[0] != n_in || w->ne[1] != o->n_out) return -1;
     const lorc_type_kernel *e = entry_for(b, w->type, n_in);
     if (!e) return -1;
+    /* LoRA B·t: rows of r values; the type's short-row tiles when it has them */
+    if (accumulate && e->short_rows && n_in <= LORC_SHORT_ROW_MAX) e = e->short_rows;
     const mm_pack *pk = get_pack(b, x, n_in, n_total, e->act, rows, m);
     if (!pk) return -1;
     mm_part part = {

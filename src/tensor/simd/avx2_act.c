@@ -68,9 +68,9 @@ static void q16_pack(const float *x, void *dst, int64_t n) {
     }
 }
 
-const lorc_act_format lorc_avx2_act_f32_format = {"f32", 1, sizeof(float), f32_pack};
-const lorc_act_format lorc_avx2_act_q8s_format = {"avx2_q8s", 32, sizeof(lorc_avx2_act_q8s), q8s_pack};
-const lorc_act_format lorc_avx2_act_q16_format = {"avx2_q16", 32, sizeof(lorc_avx2_act_q16), q16_pack};
+const lorc_act_format lorc_avx2_act_f32_format = {"f32", 1, sizeof(float), f32_pack, true};
+const lorc_act_format lorc_avx2_act_q8s_format = {"avx2_q8s", 32, sizeof(lorc_avx2_act_q8s), q8s_pack, false};
+const lorc_act_format lorc_avx2_act_q16_format = {"avx2_q16", 32, sizeof(lorc_avx2_act_q16), q16_pack, false};
 
 #else
 typedef int lorc_avx2_act_unused; /* keeps the translation unit non-empty */

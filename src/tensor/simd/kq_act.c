@@ -102,5 +102,5 @@ void lorc_act_q16_K256_to_float(const void *src, float *y, int64_t n) {
     }
 }
 
-const lorc_act_format lorc_act_fmt_q8_K256 = {"q8_K256", 256, sizeof(lorc_act_q8_K256), q8_K256_from_float};
-const lorc_act_format lorc_act_fmt_q16_K256 = {"q16_K256", 256, sizeof(lorc_act_q16_K256), q16_K256_from_float};
+const lorc_act_format lorc_act_fmt_q8_K256 = {"q8_K256", 256, sizeof(lorc_act_q8_K256), q8_K256_from_float, false};
+const lorc_act_format lorc_act_fmt_q16_K256 = {"q16_K256", 256, sizeof(lorc_act_q16_K256), q16_K256_from_float, false};
