@@ -103,17 +103,23 @@ static void part_run(const mm_part *p, int64_t j0, int64_t j1, uint8_t *pack_buf
         for (int64_t r0 = j0; r0 < j1; r0 += tr)
             p->kernel->pack(p->n_in, p->w + (size_t)r0 * p->w_stride, p->w_stride, imin(tr, j1 - r0),
                             pack_buf + (size_t)((r0 - j0) / tr) * tile_bytes);
+    /* plain outputs (no bias, no scattering, no adding): the tile writes
+     * them in place; otherwise through buf */
+    const bool direct = !p->y_rows && !p->accumulate && !p->bias;
     for (int64_t c0 = 0; c0 < p->n; c0 += tc) {
         const int nc = imin(tc, p->n - c0);
         const uint8_t *xc = p->x + (size_t)c0 * p->x_stride;
         for (int64_t r0 = j0; r0 < j1; r0 += tr) {
             const int nr = imin(tr, j1 - r0);
+            float *out = direct ? p->y + c0 * p->y_stride + r0 : buf;
+            const size_t out_stride = direct ? (size_t)p->y_stride : (size_t)tr;
             if (packed)
                 p->kernel->tile_packed(p->n_in, pack_buf + (size_t)((r0 - j0) / tr) * tile_bytes, 0, nr, xc,
-                                       p->x_stride, nc, buf, (size_t)tr);
+                                       p->x_stride, nc, out, out_stride);
             else
-                p->tile(p->n_in, p->w + (size_t)r0 * p->w_stride, p->w_stride, nr, xc, p->x_stride, nc, buf,
-                        (size_t)tr);
+                p->tile(p->n_in, p->w + (size_t)r0 * p->w_stride, p->w_stride, nr, xc, p->x_stride, nc, out,
+                        out_stride);
+            if (direct) continue;
             for (int c = 0; c < nc; c++) {
                 const int64_t row = p->y_rows ? p->y_rows[c0 + c] : c0 + c;
                 float *yr = p->y + row * p->y_stride + r0;
@@ -124,7 +130,7 @@ static void part_run(const mm_part *p, int64_t j0, int64_t j1, uint8_t *pack_buf
                 } else if (p->bias) {
                     for (int r = 0; r < nr; r++) yr[r] = d[r] + p->bias[r0 + r];
                 } else {
-                    memcpy(yr, d, (size_t)nr * sizeof(float));
+                    for (int r = 0; r < nr; r++) yr[r] = d[r];
                 }
             }
         }
