@@ -131,5 +131,6 @@ void lorc_kernels_init(lorc_kernels *k, const lorc_cpu_features *cpu, lorc_isa i
         lorc_kernels_fill_neon_float(k);
         lorc_kernels_fill_neon_legacy(k);
         lorc_kernels_fill_neon_kquants(k);
+        lorc_kernels_fill_neon_vec(k);
     }
 }
