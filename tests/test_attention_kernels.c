@@ -1,4 +1,4 @@
-/* test_attention_kernels.c — the vec kernel behind attention's blocked
+/* test_attention_kernels.c — the vec kernels behind attention's blocked
  * P·V (weighted_rows_f32), for every family this CPU runs: each query gets
  * exactly the bits of one axpy_f32 per position (the unblocked P·V),
  * whether it is alone (as in decode) or in a block of 2..N queries,
@@ -6,8 +6,10 @@
  * calls (pages of several sizes, causal runs where the block's queries
  * leave one by one); columns past n are never written (head sizes that
  * take the 16-, 8- and tail-column paths); the fast families stay within
- * a rounding tolerance of the scalar reference. Needs only the tensor
- * layer, so it also builds for AArch64 (NEON). */
+ * a rounding tolerance of the scalar reference. Also softmax_scaled_f32
+ * (attention's scale folded into the softmax) against the two passes it
+ * replaces. Needs only the tensor layer, so it also builds for AArch64
+ * (NEON). */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -127,6 +129,37 @@ static void test_kernel(const lorc_kernels *k, const lorc_kernels *ref) {
 }
 
 
+/* softmax_scaled_f32 gives the bits of x *= scale then softmax_f32 of the
+ * same family (what attention did in two passes): scores with a large
+ * spread, masked (-inf) entries, every tail length. */
+static void test_softmax_scaled(const lorc_kernels *k) {
+    enum { N = 70 };
+    static float x[N + 2], y[N + 2];
+    uint64_t rng = 12345;
+    int differ = 0, cases = 0;
+    const float scales[] = {0.125f, 0.0883883476f, 1.0f, 3.7f};
+    for (int n = 1; n <= N; n++)
+        for (size_t si = 0; si < sizeof scales / sizeof *scales; si++) {
+            for (int i = 0; i < N + 2; i++) x[i] = uniform(&rng) * 40.0f;
+            if (n > 3) x[1 + n / 2] = -INFINITY;
+            memcpy(y, x, sizeof x);
+            k->vec.softmax_scaled_f32(x + 1, n, scales[si]);
+            for (int i = 1; i <= n; i++) y[i] *= scales[si];
+            k->vec.softmax_f32(y + 1, n);
+            if (memcmp(x, y, sizeof x) != 0) differ++; /* guards at 0 and n+1 included */
+            cases++;
+        }
+    CHECK(cases == 70 * 4);
+    CHECK_MSG(differ == 0, "%s: softmax_scaled_f32 differs from scale then softmax_f32 in %d cases",
+              lorc_isa_name(k->isa), differ);
+    /* and it is a softmax: sums to 1 */
+    for (int i = 0; i < 8; i++) x[i] = (float)i;
+    k->vec.softmax_scaled_f32(x, 8, 0.5f);
+    double sum = 0;
+    for (int i = 0; i < 8; i++) sum += x[i];
+    CHECK_MSG(fabs(sum - 1.0) < 1e-6 && x[7] > x[6] && x[0] > 0, "%s: sum %.9g", lorc_isa_name(k->isa), sum);
+}
+
 int main(void) {
     lorc_kernels ref;
     lorc_kernels_init_scalar(&ref);
@@ -141,6 +174,7 @@ int main(void) {
         /* the fast families have their own kernel, not the reference */
         if (isa == LORC_ISA_AVX2 || isa == LORC_ISA_NEON) CHECK(k.vec.weighted_rows_f32 != ref.vec.weighted_rows_f32);
         test_kernel(&k, &ref);
+        test_softmax_scaled(&k);
         families++;
     }
     CHECK(families >= 1);

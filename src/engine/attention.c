@@ -114,8 +114,7 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
     for (int c = 0; c < n_q; c++) {
         float *row = sc + (size_t)c * (size_t)ctx->n_ctx;
         const int n_kv = N_KV(c);
-        for (int t = 0; t < n_kv; t++) row[t] *= scale;
-        vk->softmax_f32(row, n_kv);
+        vk->softmax_scaled_f32(row, n_kv, scale);
         memset(OUTPUT(c), 0, (size_t)hd * sizeof(float));
     }
     /* P·V: a page's V rows are made F32 once for all the block's queries,

@@ -93,6 +93,9 @@ typedef struct lorc_vec_kernels {
      * Each V row is read once per few queries instead of once per query. */
     void (*weighted_rows_f32)(int n_q, int n_t, const float *p, size_t p_stride, const float *v, size_t v_stride,
                               float *const *out, int64_t n);
+    /* softmax_f32 of x[i] · scale, in place (attention's 1/sqrt(head_dim)):
+     * the bits of x[i] *= scale then softmax_f32, one pass fewer. */
+    void (*softmax_scaled_f32)(float *x, int64_t n, float scale);
 } lorc_vec_kernels;
 
 typedef struct lorc_kernels {

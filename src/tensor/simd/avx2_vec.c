@@ -109,10 +109,6 @@ static void weighted_rows_f32(int n_q, int n_t, const float *p, size_t p_stride,
     }
 }
 
-/* The AVX2 family's P·V. Installed here rather than with the other vec
- * helpers in avx2_float.c so this file holds all of attention's kernel. */
-void lorc_kernels_fill_avx2_vec(lorc_kernels *k) { k->vec.weighted_rows_f32 = weighted_rows_f32; }
-
 /* F16C converts 8 values at a time, exactly (to F32) or rounding to nearest
  * even (to F16), as the scalar conversions do; a tail goes through a zeroed
  * 8-value buffer so nothing past the row is touched. */
@@ -185,14 +181,17 @@ void lorc_avx2_exp_f32(const float *x, float *y, int64_t n) {
     }
 }
 
-void lorc_avx2_softmax_f32(float *x, int64_t n) {
+/* softmax(x · scale) in place. The scale is applied where x is read, with
+ * the same rounding as a separate x[i] *= scale pass, so scale 1 is the
+ * plain softmax and any scale gives the bits of the two passes. */
+static inline __attribute__((always_inline)) void softmax_scaled(float *x, int64_t n, const float scale) {
     const int64_t full = n & ~(int64_t)7;
     const __m256i tail = lane_mask(n - full);
-    const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
+    const __m256 neg_inf = _mm256_set1_ps(-INFINITY), vs = _mm256_set1_ps(scale);
     __m256 vmax = neg_inf;
-    for (int64_t i = 0; i < full; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
+    for (int64_t i = 0; i < full; i += 8) vmax = _mm256_max_ps(vmax, _mm256_mul_ps(_mm256_loadu_ps(x + i), vs));
     if (full < n)
-        vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(neg_inf, _mm256_maskload_ps(x + full, tail),
+        vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(neg_inf, _mm256_mul_ps(_mm256_maskload_ps(x + full, tail), vs),
                                                     _mm256_castsi256_ps(tail)));
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
@@ -202,13 +201,13 @@ void lorc_avx2_softmax_f32(float *x, int64_t n) {
     /* The sum in double, like the scalar reference: n can be a long context. */
     __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
     for (int64_t i = 0; i < full; i += 8) {
-        const __m256 e = lorc_avx2_exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mx));
+        const __m256 e = lorc_avx2_exp_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs), mx));
         _mm256_storeu_ps(x + i, e);
         sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
         sum_hi = _mm256_add_pd(sum_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
     }
     if (full < n) {
-        __m256 e = lorc_avx2_exp_ps(_mm256_sub_ps(_mm256_maskload_ps(x + full, tail), mx));
+        __m256 e = lorc_avx2_exp_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_maskload_ps(x + full, tail), vs), mx));
         e = _mm256_and_ps(e, _mm256_castsi256_ps(tail));
         _mm256_maskstore_ps(x + full, tail, e);
         sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
@@ -220,6 +219,18 @@ void lorc_avx2_softmax_f32(float *x, int64_t n) {
     const __m256 inv = _mm256_set1_ps((float)(1.0 / _mm_cvtsd_f64(s2)));
     for (int64_t i = 0; i < full; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
     if (full < n) _mm256_maskstore_ps(x + full, tail, _mm256_mul_ps(_mm256_maskload_ps(x + full, tail), inv));
+}
+
+void lorc_avx2_softmax_f32(float *x, int64_t n) { softmax_scaled(x, n, 1.0f); }
+
+static void softmax_scaled_f32(float *x, int64_t n, float scale) { softmax_scaled(x, n, scale); }
+
+/* The AVX2 family's attention kernels (blocked P·V, scaled softmax).
+ * Installed here rather than with the other vec helpers in avx2_float.c so
+ * this file holds all of attention's own kernels. */
+void lorc_kernels_fill_avx2_vec(lorc_kernels *k) {
+    k->vec.weighted_rows_f32 = weighted_rows_f32;
+    k->vec.softmax_scaled_f32 = softmax_scaled_f32;
 }
 
 #else
