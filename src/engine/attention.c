@@ -4,7 +4,8 @@
  * share K and V) are packed once into the K type's activation format and
  * scored against the cached K rows of each page with that type's tile
  * kernel (K rows play the weight rows: F32, F16 or Q8_0), then softmax, and
- * P·V over each page's V rows made F32 once per item (the vec kernels).
+ * P·V over each page's V rows made F32 once per item, each row added into
+ * several queries' sums at once (vec kernel weighted_rows_f32).
  *
  * Batch invariance: each (query, key) score is one tile pair (bit-identical
  * whatever the tile), each query's softmax covers exactly its own
@@ -113,24 +114,31 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
     for (int c = 0; c < n_q; c++) {
         float *row = sc + (size_t)c * (size_t)ctx->n_ctx;
         const int n_kv = N_KV(c);
-        for (int t = 0; t < n_kv; t++) row[t] *= scale;
-        vk->softmax_f32(row, n_kv);
+        vk->softmax_scaled_f32(row, n_kv, scale);
         memset(OUTPUT(c), 0, (size_t)hd * sizeof(float));
     }
-    /* P·V: a page's V rows are made F32 once for all the block's queries;
-     * every output still sums its rows in position order. The block's rows
-     * are in increasing positions, so the queries that see position t are a
-     * suffix [c_first, n_q) that shrinks as t grows. */
+    /* P·V: a page's V rows are made F32 once for all the block's queries,
+     * and the vec kernel adds each row into several queries' sums at once;
+     * every output still sums its rows in position order, one multiply-add
+     * per position. The block's rows are in increasing positions, so the
+     * queries that see position t are a suffix [c_first, n_q) that shrinks
+     * as t grows: a page splits into runs of positions with one suffix. */
     int c_first = 0;
     for (int pg = 0; pg < n_pg; pg++) {
         const int t0 = pg * P, nr = n_kv_max - t0 < P ? n_kv_max - t0 : P;
         size_t stride;
         const float *v = rows_f32(vk, kv->type_v, V_ROWS(pg), kv->row_v, nr, hd, kvbuf, &stride);
-        for (int t = t0; t < t0 + nr; t++) {
+        for (int t = t0; t < t0 + nr;) {
             while (N_KV(c_first) <= t) c_first++; /* t < n_kv_max = N_KV(n_q - 1): stops inside */
-            const float *vt = v + (size_t)(t - t0) * stride;
-            for (int c = c_first; c < n_q; c++)
-                vk->axpy_f32(sc[(size_t)c * (size_t)ctx->n_ctx + (size_t)t], vt, OUTPUT(c), hd);
+            const int run_end = N_KV(c_first) < t0 + nr ? N_KV(c_first) : t0 + nr;
+            for (int c0 = c_first; c0 < n_q; c0 += LORC_ATTN_QUERIES) {
+                const int nc = n_q - c0 < LORC_ATTN_QUERIES ? n_q - c0 : LORC_ATTN_QUERIES;
+                float *out[LORC_ATTN_QUERIES];
+                for (int c = 0; c < nc; c++) out[c] = OUTPUT(c0 + c);
+                vk->weighted_rows_f32(nc, run_end - t, sc + (size_t)c0 * (size_t)ctx->n_ctx + (size_t)t,
+                                      (size_t)ctx->n_ctx, v + (size_t)(t - t0) * stride, stride, out, hd);
+            }
+            t = run_end;
         }
     }
 #undef QUERY

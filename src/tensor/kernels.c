@@ -127,10 +127,12 @@ void lorc_kernels_init(lorc_kernels *k, const lorc_cpu_features *cpu, lorc_isa i
         lorc_kernels_fill_avx2_kquants(k);
         lorc_kernels_fill_avx2_ffn(k);
         lorc_kernels_fill_avx2_short(k);
+        lorc_kernels_fill_avx2_vec(k);
     }
     if (isa == LORC_ISA_NEON) {
         lorc_kernels_fill_neon_float(k);
         lorc_kernels_fill_neon_legacy(k);
         lorc_kernels_fill_neon_kquants(k);
+        lorc_kernels_fill_neon_vec(k);
     }
 }

@@ -98,6 +98,18 @@ typedef struct lorc_vec_kernels {
     /* gate[i] = silu(gate[i]) * up[i]. Each element by the same operations
      * wherever it sits (a row alone or in a batch: same bits). */
     void (*swiglu_f32)(float *gate, const float *up, int64_t n);
+    /* Attention's P·V over a run of positions, for n_q queries at once:
+     *   out[c][j] += p[c * p_stride + t] · v[t * v_stride + j]
+     * for c < n_q, j < n, t < n_t, added one position at a time in t order
+     * (per element the same operations as one axpy_f32 per t), so a query's
+     * bits depend neither on n_q nor on how its positions are split over
+     * calls: a query decoded alone equals the same query inside a prompt.
+     * Each V row is read once per few queries instead of once per query. */
+    void (*weighted_rows_f32)(int n_q, int n_t, const float *p, size_t p_stride, const float *v, size_t v_stride,
+                              float *const *out, int64_t n);
+    /* softmax_f32 of x[i] · scale, in place (attention's 1/sqrt(head_dim)):
+     * the bits of x[i] *= scale then softmax_f32, one pass fewer. */
+    void (*softmax_scaled_f32)(float *x, int64_t n, float scale);
 } lorc_vec_kernels;
 
 typedef struct lorc_kernels {
@@ -135,8 +147,10 @@ void lorc_kernels_fill_avx2_legacy(lorc_kernels *k);  /* Q4_0, Q4_1, Q5_0, Q5_1,
 void lorc_kernels_fill_avx2_kquants(lorc_kernels *k); /* Q2_K .. Q6_K */
 void lorc_kernels_fill_avx2_ffn(lorc_kernels *k);     /* vec.swiglu_f32 */
 void lorc_kernels_fill_avx2_short(lorc_kernels *k);   /* tile_short of F32, F16 (after the others) */
+void lorc_kernels_fill_avx2_vec(lorc_kernels *k);     /* attention's P·V, scaled softmax */
 void lorc_kernels_fill_neon_float(lorc_kernels *k);   /* F32, F16, BF16 + vec dot, axpy */
 void lorc_kernels_fill_neon_legacy(lorc_kernels *k);  /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 */
 void lorc_kernels_fill_neon_kquants(lorc_kernels *k); /* Q4_K, Q5_K, Q6_K */
+void lorc_kernels_fill_neon_vec(lorc_kernels *k);     /* attention's P·V */
 
 #endif

@@ -53,6 +53,20 @@ static void axpy_f32(float a, const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+/* Query by query, position by position: exactly the additions of one
+ * axpy_f32 per (query, position), the order the fast families keep. */
+static void weighted_rows_f32(int n_q, int n_t, const float *p, size_t p_stride, const float *v, size_t v_stride,
+                              float *const *out, int64_t n) {
+    for (int c = 0; c < n_q; c++)
+        for (int t = 0; t < n_t; t++) axpy_f32(p[(size_t)c * p_stride + (size_t)t], v + (size_t)t * v_stride, out[c], n);
+}
+
+/* The two passes the fast families fuse. */
+static void softmax_scaled_f32(float *x, int64_t n, float scale) {
+    for (int64_t i = 0; i < n; i++) x[i] *= scale;
+    lorc_softmax(x, n);
+}
+
 void lorc_kernels_fill_scalar(lorc_kernels *k) {
 #define SET(ID) k->type[ID] = lorc_tile_entry(&act_f32, tile_##ID, 4, 4)
     SET(LORC_TYPE_F32);
@@ -77,4 +91,6 @@ void lorc_kernels_fill_scalar(lorc_kernels *k) {
     k->vec.f16_to_f32 = lorc_f16_to_float;
     k->vec.f32_to_f16 = lorc_f16_from_float;
     k->vec.swiglu_f32 = lorc_swiglu;
+    k->vec.weighted_rows_f32 = weighted_rows_f32;
+    k->vec.softmax_scaled_f32 = softmax_scaled_f32;
 }

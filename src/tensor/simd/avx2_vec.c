@@ -1,5 +1,6 @@
 /* avx2_vec.c — AVX2 + FMA float helpers for attention and the small ops:
- * dot, axpy, and softmax with a vector exp. Tails shorter than 8 go through
+ * dot, axpy, softmax with a vector exp, and attention's blocked P·V
+ * (weighted_rows_f32). Tails shorter than 8 go through
  * masked loads/stores, so every element takes the same vector path. */
 #include "avx2_float_legacy.h"
 #include "avx2_exp.h"
@@ -39,6 +40,72 @@ void lorc_avx2_axpy_f32(float a, const float *x, float *y, int64_t n) {
     if (i < n) {
         const __m256i m = lane_mask(n - i);
         _mm256_maskstore_ps(y + i, m, _mm256_fmadd_ps(va, _mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m)));
+    }
+}
+
+/* P·V for up to WR_QUERIES queries × nd ymm of columns starting at column
+ * j, over n_t positions: the accumulators stay in registers for the whole
+ * run, each V load serves every query of the block, and each element still
+ * takes one fmadd per position in t order (as axpy's acc = p·v + acc), so
+ * its bits do not depend on the block. `masked`: the last ymm is the row's
+ * tail, its lanes past the row read as 0 and are not stored. nq, nd and
+ * masked are constants at every call, so the loops unroll into registers:
+ * 4 × 2 accumulators + 2 V rows + 1 broadcast of the 16 ymm. */
+#define WR_QUERIES 4
+#define WR_COLS 2
+static inline __attribute__((always_inline)) void weighted_block(const int nq, const int nd, const bool masked,
+                                                                 __m256i tail, int n_t, const float *p,
+                                                                 size_t p_stride, const float *v, size_t v_stride,
+                                                                 float *const *out, int64_t j) {
+    __m256 acc[WR_QUERIES][WR_COLS];
+    for (int c = 0; c < nq; c++)
+        for (int d = 0; d < nd; d++)
+            acc[c][d] = masked && d == nd - 1 ? _mm256_maskload_ps(out[c] + j + 8 * d, tail)
+                                              : _mm256_loadu_ps(out[c] + j + 8 * d);
+    for (int t = 0; t < n_t; t++) {
+        const float *vt = v + (size_t)t * v_stride + j;
+        __m256 vv[WR_COLS];
+        for (int d = 0; d < nd; d++)
+            vv[d] = masked && d == nd - 1 ? _mm256_maskload_ps(vt + 8 * d, tail) : _mm256_loadu_ps(vt + 8 * d);
+        for (int c = 0; c < nq; c++) {
+            const __m256 pc = _mm256_broadcast_ss(p + (size_t)c * p_stride + (size_t)t);
+            for (int d = 0; d < nd; d++) acc[c][d] = _mm256_fmadd_ps(pc, vv[d], acc[c][d]);
+        }
+    }
+    for (int c = 0; c < nq; c++)
+        for (int d = 0; d < nd; d++) {
+            if (masked && d == nd - 1)
+                _mm256_maskstore_ps(out[c] + j + 8 * d, tail, acc[c][d]);
+            else
+                _mm256_storeu_ps(out[c] + j + 8 * d, acc[c][d]);
+        }
+}
+
+/* One block of nq (a constant in each case) queries over all n columns. */
+static inline __attribute__((always_inline)) void weighted_queries(const int nq, int n_t, const float *p,
+                                                                   size_t p_stride, const float *v,
+                                                                   size_t v_stride, float *const *out, int64_t n) {
+    const __m256i all = _mm256_set1_epi32(-1);
+    int64_t j = 0;
+    for (; j + 8 * WR_COLS <= n; j += 8 * WR_COLS)
+        weighted_block(nq, WR_COLS, false, all, n_t, p, p_stride, v, v_stride, out, j);
+    if (j + 8 <= n) {
+        weighted_block(nq, 1, false, all, n_t, p, p_stride, v, v_stride, out, j);
+        j += 8;
+    }
+    if (j < n) weighted_block(nq, 1, true, lane_mask(n - j), n_t, p, p_stride, v, v_stride, out, j);
+}
+
+static void weighted_rows_f32(int n_q, int n_t, const float *p, size_t p_stride, const float *v, size_t v_stride,
+                                 float *const *out, int64_t n) {
+    int c = 0;
+    for (; c + WR_QUERIES <= n_q; c += WR_QUERIES)
+        weighted_queries(WR_QUERIES, n_t, p + (size_t)c * p_stride, p_stride, v, v_stride, out + c, n);
+    switch (n_q - c) {
+    case 3: weighted_queries(3, n_t, p + (size_t)c * p_stride, p_stride, v, v_stride, out + c, n); break;
+    case 2: weighted_queries(2, n_t, p + (size_t)c * p_stride, p_stride, v, v_stride, out + c, n); break;
+    case 1: weighted_queries(1, n_t, p + (size_t)c * p_stride, p_stride, v, v_stride, out + c, n); break;
+    default: break;
     }
 }
 
@@ -114,14 +181,17 @@ void lorc_avx2_exp_f32(const float *x, float *y, int64_t n) {
     }
 }
 
-void lorc_avx2_softmax_f32(float *x, int64_t n) {
+/* softmax(x · scale) in place. The scale is applied where x is read, with
+ * the same rounding as a separate x[i] *= scale pass, so scale 1 is the
+ * plain softmax and any scale gives the bits of the two passes. */
+static inline __attribute__((always_inline)) void softmax_scaled(float *x, int64_t n, const float scale) {
     const int64_t full = n & ~(int64_t)7;
     const __m256i tail = lane_mask(n - full);
-    const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
+    const __m256 neg_inf = _mm256_set1_ps(-INFINITY), vs = _mm256_set1_ps(scale);
     __m256 vmax = neg_inf;
-    for (int64_t i = 0; i < full; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
+    for (int64_t i = 0; i < full; i += 8) vmax = _mm256_max_ps(vmax, _mm256_mul_ps(_mm256_loadu_ps(x + i), vs));
     if (full < n)
-        vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(neg_inf, _mm256_maskload_ps(x + full, tail),
+        vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(neg_inf, _mm256_mul_ps(_mm256_maskload_ps(x + full, tail), vs),
                                                     _mm256_castsi256_ps(tail)));
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
@@ -131,13 +201,13 @@ void lorc_avx2_softmax_f32(float *x, int64_t n) {
     /* The sum in double, like the scalar reference: n can be a long context. */
     __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
     for (int64_t i = 0; i < full; i += 8) {
-        const __m256 e = lorc_avx2_exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mx));
+        const __m256 e = lorc_avx2_exp_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs), mx));
         _mm256_storeu_ps(x + i, e);
         sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
         sum_hi = _mm256_add_pd(sum_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
     }
     if (full < n) {
-        __m256 e = lorc_avx2_exp_ps(_mm256_sub_ps(_mm256_maskload_ps(x + full, tail), mx));
+        __m256 e = lorc_avx2_exp_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_maskload_ps(x + full, tail), vs), mx));
         e = _mm256_and_ps(e, _mm256_castsi256_ps(tail));
         _mm256_maskstore_ps(x + full, tail, e);
         sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
@@ -151,6 +221,20 @@ void lorc_avx2_softmax_f32(float *x, int64_t n) {
     if (full < n) _mm256_maskstore_ps(x + full, tail, _mm256_mul_ps(_mm256_maskload_ps(x + full, tail), inv));
 }
 
+void lorc_avx2_softmax_f32(float *x, int64_t n) { softmax_scaled(x, n, 1.0f); }
+
+static void softmax_scaled_f32(float *x, int64_t n, float scale) { softmax_scaled(x, n, scale); }
+
+/* The AVX2 family's attention kernels (blocked P·V, scaled softmax).
+ * Installed here rather than with the other vec helpers in avx2_float.c so
+ * this file holds all of attention's own kernels. */
+void lorc_kernels_fill_avx2_vec(lorc_kernels *k) {
+    k->vec.weighted_rows_f32 = weighted_rows_f32;
+    k->vec.softmax_scaled_f32 = softmax_scaled_f32;
+}
+
 #else
-typedef int lorc_avx2_vec_unused; /* keeps the translation unit non-empty */
+#include "../kernels.h"
+
+void lorc_kernels_fill_avx2_vec(lorc_kernels *k) { (void)k; }
 #endif
