@@ -8,16 +8,9 @@
  * half and 2g+1's in its high half scales both with vpmullw. A column then
  * costs one vpmaddwd and one add per 16 values; |(q-32)*sc| <= 4096 keeps
  * the int32 lanes exact (kq_act.h). */
-#include "avx2_kq_common.h"
+#include "avx2_q6k.h"
 
 #if defined(__x86_64__)
-
-/* Bits 2g, 2g+1 of each qh byte moved to bits 4, 5 (16-bit shifts; the 0x30
- * mask drops what crosses a byte boundary). */
-static inline __m256i q6_high_bits(__m256i qh, int g) {
-    const __m256i moved = g <= 2 ? _mm256_slli_epi16(qh, 4 - 2 * g) : _mm256_srli_epi16(qh, 2 * g - 4);
-    return _mm256_and_si256(moved, _mm256_set1_epi8(0x30));
-}
 
 /* Half h (values 128h..128h+127) as 8 registers of 16 int16 weights
  * (q-32)*sc; w[2g], w[2g+1] hold values 128h+32g.. in q16_K256's order. */
@@ -34,18 +27,6 @@ static inline void q6_unpack_half(const lorc_block_q6_K *b, __m256i scb, int h, 
         w[2 * g] = _mm256_mullo_epi16(_mm256_unpacklo_epi8(q, sign), sc);
         w[2 * g + 1] = _mm256_mullo_epi16(_mm256_unpackhi_epi8(q, sign), sc);
     }
-}
-
-/* Group g of half h (values 128h+32g..+31) as two registers, as above. */
-static inline void q6_unpack_group(const lorc_block_q6_K *b, __m256i scb, int h, int g, __m256i *w0, __m256i *w1) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f), bias = _mm256_set1_epi8(32), zero = _mm256_setzero_si256();
-    const __m256i src = lorc_kq_load(b->ql + 64 * h + 32 * (g & 1));
-    const __m256i nib = g < 2 ? _mm256_and_si256(src, low4) : _mm256_and_si256(_mm256_srli_epi16(src, 4), low4);
-    const __m256i q = _mm256_sub_epi8(_mm256_or_si256(nib, q6_high_bits(lorc_kq_load(b->qh + 32 * h), g)), bias);
-    const __m256i sign = _mm256_cmpgt_epi8(zero, q);
-    const __m256i sc = lorc_kq_bcast2_i8_as_i16(scb, 8 * h + 2 * g, 8 * h + 2 * g + 1);
-    *w0 = _mm256_mullo_epi16(_mm256_unpacklo_epi8(q, sign), sc);
-    *w1 = _mm256_mullo_epi16(_mm256_unpackhi_epi8(q, sign), sc);
 }
 
 /* A full tile of columns, group by group: 2 weight registers at a time and
@@ -133,9 +114,7 @@ static inline void q6_K_block_decode(const lorc_block_q6_K *b, const lorc_act_q1
                                                _mm256_madd_epi16(_mm256_unpackhi_epi8(q, sign), lorc_kq_load(aq + 32)));
             const __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(sc4 + 8 * (4 * h + g))));
             sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(p, sc));
-            /* one group at a time: GCC otherwise reassociates the integer
-             * sum into a tree, keeps every group's products live and spills */
-            __asm__("" : "+x"(sum));
+            q6_keep(&sum);
         }
     }
     const float d = lorc_kq_half(b->d), da = lorc_kq_rd_f32(a->d);
