@@ -14,6 +14,14 @@
  * spills most of them. An empty asm per step keeps the chain a chain. */
 static inline void q6_keep(__m256i *v) { __asm__("" : "+x"(*v)); }
 
+/* *s += madd(w, x), written as asm so the sum stays in its register: with
+ * the intrinsics GCC adds into the product's register and copies it back,
+ * one extra move per vpmaddwd, which the front end then has to issue. */
+static inline __attribute__((always_inline)) void q6_madd_acc(__m256i *s, __m256i w, __m256i x) {
+    __m256i t;
+    __asm__("vpmaddwd %[x], %[w], %[t]\n\tvpaddd %[t], %[s], %[s]" : [s] "+x"(*s), [t] "=&x"(t) : [w] "x"(w), [x] "x"(x));
+}
+
 /* Bits 2g, 2g+1 of each qh byte moved to bits 4, 5 (16-bit shifts; the 0x30
  * mask drops what crosses a byte boundary). */
 static inline __m256i q6_high_bits(__m256i qh, int g) {

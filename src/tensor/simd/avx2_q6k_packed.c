@@ -50,16 +50,6 @@ void lorc_avx2_pack_q6_K(int64_t n, const void *w, size_t w_stride, int nr, void
     }
 }
 
-/* *s += madd(w, x), written as asm so the sum stays in its register: with
- * the intrinsics GCC adds into the product's register and copies it back,
- * one extra move per vpmaddwd, which the front end then has to issue. */
-AI void q6p_madd_acc(__m256i *s, __m256i w, __m256i x) {
-    __m256i t;
-    __asm__("vpmaddwd %[x], %[w], %[t]\n\tvpaddd %[t], %[s], %[s]"
-            : [s] "+x"(*s), [t] "=&x"(t)
-            : [w] "x"(w), [x] "x"(x));
-}
-
 /* The NR rows against columns c0..c0+CC-1, one super-block: pb is the
  * packed super-block, xq[c] / da[c] the activation values and scale of
  * column c's super-block. Each step loads NR weight and CC activation
@@ -83,7 +73,7 @@ AI void q6p_block(int NR, int CC, const uint8_t *pb, int c0, const uint8_t *cons
         }
         for (int r = 0; r < NR; r++)
             for (int c = 0; c < CC; c++) {
-                q6p_madd_acc(&s[r][c], wv[r], xv[c]);
+                q6_madd_acc(&s[r][c], wv[r], xv[c]);
             }
     }
     float d[LORC_KQ_TILE_ROWS];
