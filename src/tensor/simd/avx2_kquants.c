@@ -1,5 +1,6 @@
 /* avx2_kquants.c — puts the AVX2 k-quant tiles (avx2_q23k.c, avx2_q45k.c,
- * avx2_q6k.c, avx2_q6k_packed.c) and their activation formats (kq_act.h) into a kernel table.
+ * avx2_q6k.c; Q6_K's packed prompt tile: avx2_q6k_packed.c) and their
+ * activation formats (kq_act.h) into a kernel table.
  * Built with -mavx2 -mfma -mf16c; filled only on a CPU that has them. */
 #include "../kernels.h"
 #include "avx2_kq_common.h"

@@ -29,7 +29,10 @@ static inline __m256i q6_high_bits(__m256i qh, int g) {
     return _mm256_and_si256(moved, _mm256_set1_epi8(0x30));
 }
 
-/* Group g of half h (values 128h+32g..+31) as two registers, as above. */
+/* Group g of half h (values 128h+32g..+31) as two registers of 16 int16
+ * weights (q-32)*sc in q16_K256's order: w0 holds values 0-7 | 16-23 of
+ * the group, w1 values 8-15 | 24-31; scb holds the 16 scale bytes in both
+ * 128-bit halves. */
 static inline void q6_unpack_group(const lorc_block_q6_K *b, __m256i scb, int h, int g, __m256i *w0, __m256i *w1) {
     const __m256i low4 = _mm256_set1_epi8(0x0f), bias = _mm256_set1_epi8(32), zero = _mm256_setzero_si256();
     const __m256i src = lorc_kq_load(b->ql + 64 * h + 32 * (g & 1));

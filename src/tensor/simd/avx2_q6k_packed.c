@@ -13,9 +13,9 @@
  *
  * Same bits as the unpacked tile (avx2_q6k.c): the weights are the same
  * int16 values (q6_unpack_group), each int32 lane of a pair's super-block
- * sum holds the same products summed exactly (the same lanes: value slot s
- * of a 32-value group always lands in lane s/2 % 4 of its half), and the
- * float step is the same: acc += float(sum) * (d * da), then the same
+ * sum holds the same products summed exactly (the same lanes: the value in
+ * slot s of a group's 32, q16_K256 order, always lands in int32 lane
+ * (s mod 16) / 2), and the float step is the same: acc += float(sum) * (d * da), then the same
  * horizontal sum. */
 #include "avx2_q6k.h"
 
