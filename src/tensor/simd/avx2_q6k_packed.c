@@ -46,6 +46,7 @@ void lorc_avx2_pack_q6_K(int64_t n, const void *w, size_t w_stride, int nr, void
                 }
             d[r] = lorc_kq_half(b->d);
         }
+        memset(out + LORC_Q6K_PACKED_D, 0, LORC_Q6K_PACKED_BLOCK - LORC_Q6K_PACKED_D); /* no stale bytes in the padding */
         memcpy(out + LORC_Q6K_PACKED_D, d, sizeof d);
     }
 }
