@@ -7,7 +7,9 @@
  * and times tile_cols activation rows (prompt), walked in tiles of
  * tile_rows. Reports weight bytes / s and multiply-adds / s over thread CPU
  * time (best of 25 runs of >= 20 ms), which is steadier than wall time on a
- * shared machine. ROWS x N = 2048 x 2048 keeps quantized matrices in L3
+ * shared machine. Then the prompt path as lorc_matmul runs it (128
+ * activation rows, weights in cache-sized chunks, packed per chunk where
+ * the type packs). ROWS x N = 2048 x 2048 keeps quantized matrices in L3
  * (not DRAM): a kernel-speed figure, not a roofline one. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +102,77 @@ static void bench_packed(const lorc_kernels *k, const lorc_type_kernel *tk, cons
     free(p.packed);
 }
 
+/* The prompt path as lorc_matmul walks it: chunks of about 32 KB of weight
+ * rows (as matmul.c), each met by every tile of PROMPT_COLS activation rows
+ * — packed once per chunk first when the type packs — so the packed tiles
+ * read their weights from cache, as in a real prompt. */
+#define PROMPT_COLS 128
+#define PROMPT_CHUNK_BYTES (32 * 1024)
+
+typedef struct chunked_run {
+    const lorc_type_kernel *tk;
+    const uint8_t *w, *x;
+    uint8_t *packed; /* NULL: unpacked tiles */
+    size_t rb, xb, tile_bytes;
+    int rows, chunk_rows;
+    int64_t n;
+    float *y;
+} chunked_run;
+
+static void tiles_chunked(void *arg) {
+    chunked_run *p = arg;
+    const lorc_type_kernel *tk = p->tk;
+    for (int r0 = 0; r0 < p->rows; r0 += p->chunk_rows) {
+        const int r1 = r0 + p->chunk_rows < p->rows ? r0 + p->chunk_rows : p->rows;
+        if (p->packed)
+            for (int r = r0, t = 0; r < r1; r += tk->tile_rows, t++)
+                tk->pack(p->n, p->w + p->rb * (size_t)r, p->rb, r1 - r < tk->tile_rows ? r1 - r : tk->tile_rows,
+                         p->packed + p->tile_bytes * (size_t)t);
+        for (int c0 = 0; c0 < PROMPT_COLS; c0 += tk->tile_cols) {
+            const int nc = PROMPT_COLS - c0 < tk->tile_cols ? PROMPT_COLS - c0 : tk->tile_cols;
+            for (int r = r0, t = 0; r < r1; r += tk->tile_rows, t++) {
+                const int nr = r1 - r < tk->tile_rows ? r1 - r : tk->tile_rows;
+                float *y = p->y + (size_t)c0 * (size_t)p->rows + (size_t)r;
+                if (p->packed)
+                    tk->tile_packed(p->n, p->packed + p->tile_bytes * (size_t)t, 0, nr, p->x + p->xb * (size_t)c0,
+                                    p->xb, nc, y, (size_t)p->rows);
+                else
+                    tk->tile(p->n, p->w + p->rb * (size_t)r, p->rb, nr, p->x + p->xb * (size_t)c0, p->xb, nc, y,
+                             (size_t)p->rows);
+            }
+        }
+    }
+}
+
+static void bench_chunked(const lorc_kernels *k, const lorc_type_kernel *tk, const char *type, const uint8_t *w,
+                          size_t rb, int rows, int64_t n) {
+    int chunk_rows = (int)(PROMPT_CHUNK_BYTES / rb);
+    chunk_rows -= chunk_rows % tk->tile_rows;
+    if (chunk_rows < tk->tile_rows) chunk_rows = tk->tile_rows;
+    if (chunk_rows > 256) chunk_rows = 256 - 256 % tk->tile_rows;
+    const size_t xb = (size_t)(n / tk->act->block) * tk->act->block_bytes;
+    uint8_t *x = malloc(xb * PROMPT_COLS);
+    float *f = malloc((size_t)n * sizeof(float));
+    for (int c = 0; c < PROMPT_COLS; c++) {
+        for (int64_t i = 0; i < n; i++) f[i] = (float)((double)((i + 13 * c) * 7919 % 1000) / 500.0 - 1.0);
+        tk->act->from_float(f, x + xb * (size_t)c, n);
+    }
+    float *y = malloc(sizeof(float) * (size_t)rows * PROMPT_COLS);
+    chunked_run p = {tk, w, x, NULL, rb, xb, 0, rows, chunk_rows, n, y};
+    const double macs = (double)rows * (double)n * PROMPT_COLS;
+    for (int packed = 0; packed < (tk->tile_packed ? 2 : 1); packed++) {
+        p.tile_bytes = packed ? tk->pack_bytes(n) : 0;
+        p.packed = packed ? malloc(p.tile_bytes * (size_t)((chunk_rows + tk->tile_rows - 1) / tk->tile_rows)) : NULL;
+        const double s = best_time(tiles_chunked, &p);
+        printf("%-6s %-5s prompt %d rows, chunks of %d weight rows, %s: %6.2f GMAC/s\n", lorc_isa_name(k->isa), type,
+               PROMPT_COLS, chunk_rows, packed ? "packed (packing included)" : "unpacked tiles", macs / s / 1e9);
+        free(p.packed);
+    }
+    free(y);
+    free(f);
+    free(x);
+}
+
 static void bench_type(const lorc_kernels *k, uint32_t type, int rows, int64_t n) {
     const lorc_type_info *ti = lorc_type_get(type);
     const lorc_type_kernel *tk = &k->type[type];
@@ -124,6 +197,7 @@ static void bench_type(const lorc_kernels *k, uint32_t type, int rows, int64_t n
                (double)rows * (double)n * nc / best / 1e9);
     }
     if (tk->tile_packed) bench_packed(k, tk, ti->name, w, rb, rows, n, x, xb, y);
+    if (cols > 1) bench_chunked(k, tk, ti->name, w, rb, rows, n);
     free(y);
     free(x);
     free(f);
