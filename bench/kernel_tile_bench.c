@@ -1,14 +1,17 @@
 /* kernel_tile_bench.c — single-thread speed of one kernel family's tiles,
  * for humans (nothing asserts on time):
  *
- *   kernel_tile_bench [ROWS [N [scalar|avx2 [TYPE]]]]     (default 2048 2048 avx2, all types)
+ *   kernel_tile_bench [ROWS [N [scalar|avx2 [TYPE [chunked]]]]]   (default 2048 2048 avx2, all types)
  *
  * For each type: a ROWS x N weight matrix times 1 activation row (decode)
  * and times tile_cols activation rows (prompt), walked in tiles of
  * tile_rows. Reports weight bytes / s and multiply-adds / s over thread CPU
  * time (best of 25 runs of >= 20 ms), which is steadier than wall time on a
  * shared machine. ROWS x N = 2048 x 2048 keeps quantized matrices in L3
- * (not DRAM): a kernel-speed figure, not a roofline one. */
+ * (not DRAM): a kernel-speed figure, not a roofline one. With "chunked":
+ * also the 512-row prompt product in lorc_matmul's loop order (see
+ * bench_chunked). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +103,92 @@ static void bench_packed(const lorc_kernels *k, const lorc_type_kernel *tk, cons
     free(p.packed);
 }
 
-static void bench_type(const lorc_kernels *k, uint32_t type, int rows, int64_t n) {
+/* The prompt product as lorc_matmul runs it on one thread: chunks of about
+ * 32 KiB of weight rows (whole tiles, as matmul.c picks them), each chunk
+ * (packed first, when the type packs) meeting every activation tile of a
+ * BATCH-row prompt. Unlike the tiles above, whose few activation rows stay
+ * in L1, the activations stream through the caches here as in a real
+ * prompt, so this is the figure pp512 follows. */
+enum { BATCH = 512, CHUNK_BYTES = 32 * 1024, CHUNK_MAX_ROWS = 256 };
+
+typedef struct chunked_run {
+    const lorc_type_kernel *tk;
+    const uint8_t *w, *x;
+    uint8_t *packed; /* NULL: unpacked tiles */
+    size_t rb, xb, tile_bytes;
+    int rows, chunk_rows;
+    int64_t n;
+    float *y; /* BATCH x rows */
+} chunked_run;
+
+static void chunked_product(void *arg) {
+    chunked_run *p = arg;
+    const int tr = p->tk->tile_rows, tc = p->tk->tile_cols;
+    float buf[16 * 16];
+    for (int j0 = 0; j0 < p->rows; j0 += p->chunk_rows) {
+        const int j1 = j0 + p->chunk_rows < p->rows ? j0 + p->chunk_rows : p->rows;
+        if (p->packed)
+            for (int r0 = j0; r0 < j1; r0 += tr)
+                p->tk->pack(p->n, p->w + p->rb * (size_t)r0, p->rb, j1 - r0 < tr ? j1 - r0 : tr,
+                            p->packed + p->tile_bytes * (size_t)((r0 - j0) / tr));
+        for (int c0 = 0; c0 < BATCH; c0 += tc) {
+            const int nc = BATCH - c0 < tc ? BATCH - c0 : tc;
+            const uint8_t *xc = p->x + p->xb * (size_t)c0;
+            for (int r0 = j0; r0 < j1; r0 += tr) {
+                const int nr = j1 - r0 < tr ? j1 - r0 : tr;
+                if (p->packed)
+                    p->tk->tile_packed(p->n, p->packed + p->tile_bytes * (size_t)((r0 - j0) / tr), 0, nr, xc, p->xb,
+                                       nc, buf, (size_t)tr);
+                else
+                    p->tk->tile(p->n, p->w + p->rb * (size_t)r0, p->rb, nr, xc, p->xb, nc, buf, (size_t)tr);
+                for (int c = 0; c < nc; c++)
+                    memcpy(p->y + (size_t)(c0 + c) * (size_t)p->rows + (size_t)r0, buf + (size_t)c * (size_t)tr,
+                           (size_t)nr * sizeof(float));
+            }
+        }
+    }
+}
+
+/* Best thread-CPU seconds of one call over 5 runs (a call is long). */
+static double best_time_long(void (*fn)(void *), void *arg) {
+    double best = 1e30;
+    for (int rep = 0; rep < 5; rep++) {
+        const double t0 = cpu_now();
+        fn(arg);
+        const double t = cpu_now() - t0;
+        if (t < best) best = t;
+    }
+    return best;
+}
+
+static void bench_chunked(const lorc_kernels *k, const lorc_type_kernel *tk, const char *type, const uint8_t *w,
+                          size_t rb, int rows, int64_t n, const float *f) {
+    if (tk->tile_rows > 16 || tk->tile_cols > 16) return;
+    const size_t xb = (size_t)(n / tk->act->block) * tk->act->block_bytes;
+    uint8_t *x = malloc(xb * BATCH);
+    float *y = malloc(sizeof(float) * (size_t)rows * BATCH);
+    for (int c = 0; c < BATCH; c++) tk->act->from_float(f, x + xb * (size_t)c, n);
+    int chunk = (int)(CHUNK_BYTES / rb);
+    chunk -= chunk % tk->tile_rows;
+    if (chunk < tk->tile_rows) chunk = tk->tile_rows;
+    if (chunk > CHUNK_MAX_ROWS) chunk = CHUNK_MAX_ROWS - CHUNK_MAX_ROWS % tk->tile_rows;
+    chunked_run p = {tk, w, x, NULL, rb, xb, 0, rows, chunk, n, y};
+    for (int packed = 0; packed < (tk->tile_packed && tk->pack ? 2 : 1); packed++) {
+        if (packed) {
+            p.tile_bytes = tk->pack_bytes(n);
+            p.packed = malloc(p.tile_bytes * (size_t)((chunk + tk->tile_rows - 1) / tk->tile_rows));
+        }
+        const double s = best_time_long(chunked_product, &p);
+        printf("%-6s %-5s prompt %d rows, chunks of %d rows, %-8s: %6.2f GMAC/s\n", lorc_isa_name(k->isa), type,
+               BATCH, chunk, packed ? "packed" : "unpacked", (double)rows * (double)n * BATCH / s / 1e9);
+        free(p.packed);
+        p.packed = NULL;
+    }
+    free(y);
+    free(x);
+}
+
+static void bench_type(const lorc_kernels *k, uint32_t type, int rows, int64_t n, bool chunked) {
     const lorc_type_info *ti = lorc_type_get(type);
     const lorc_type_kernel *tk = &k->type[type];
     const size_t rb = lorc_row_bytes(type, n);
@@ -124,6 +212,7 @@ static void bench_type(const lorc_kernels *k, uint32_t type, int rows, int64_t n
                (double)rows * (double)n * nc / best / 1e9);
     }
     if (tk->tile_packed) bench_packed(k, tk, ti->name, w, rb, rows, n, x, xb, y);
+    if (chunked) bench_chunked(k, tk, ti->name, w, rb, rows, n, f);
     free(y);
     free(x);
     free(f);
@@ -138,7 +227,7 @@ int main(int argc, char **argv) {
     lorc_cpu_detect(&cpu);
     if (rows < 1 || n < 256 || n % 256 != 0 || isa < 0 || isa >= LORC_ISA_COUNT ||
         !lorc_isa_supported(&cpu, (lorc_isa)isa)) {
-        fprintf(stderr, "usage: kernel_tile_bench [ROWS [N (multiple of 256) [scalar|avx2 [TYPE]]]] "
+        fprintf(stderr, "usage: kernel_tile_bench [ROWS [N (multiple of 256) [scalar|avx2 [TYPE|all [chunked]]]]] "
                         "(the ISA must be one this CPU runs)\n");
         return 2;
     }
@@ -149,7 +238,10 @@ int main(int argc, char **argv) {
                                      LORC_TYPE_Q2_K, LORC_TYPE_Q3_K, LORC_TYPE_Q4_K, LORC_TYPE_Q5_K,
                                      LORC_TYPE_Q6_K};
     const int only = argc > 4 ? lorc_type_from_name(argv[4]) : -1;
+    /* The matmul-order prompt is long (ROWS x N x 512 multiply-adds): only
+     * when asked for (a fifth argument "chunked"). */
+    const bool chunked = argc > 5 && strcmp(argv[5], "chunked") == 0;
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (only < 0 || (uint32_t)only == types[i]) bench_type(&k, types[i], rows, n);
+        if (only < 0 || (uint32_t)only == types[i]) bench_type(&k, types[i], rows, n, chunked);
     return 0;
 }
