@@ -291,6 +291,41 @@ static void test_multi(const lorc_kernels *k, lorc_threadpool *pool) {
     free(x);
 }
 
+/* F32/F16/BF16 products long enough that prompts run the packed tiles (rows
+ * of model width, a tail shorter than a vector, an output count that leaves
+ * a partial tile at the end of a chunk): rows alone and in windows equal the
+ * 64-row batch, and 1 vs 2 threads agree. */
+static void test_float_packed(const lorc_kernels *k, lorc_threadpool *p1, lorc_threadpool *p2) {
+    static const uint32_t float_types[] = {LORC_TYPE_F32, LORC_TYPE_F16, LORC_TYPE_BF16};
+    static const int64_t shapes[][2] = {{2048, 21}, {1003, 45}};
+    enum { N = 64 };
+    for (size_t t = 0; t < sizeof float_types / sizeof *float_types; t++) {
+        const uint32_t type = float_types[t];
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            const int64_t n_in = shapes[s][0], n_out = shapes[s][1];
+            char what[160];
+            snprintf(what, sizeof what, "%s/%s packed prompt [%lld x %lld]", lorc_isa_name(k->isa),
+                     lorc_type_name(type), (long long)n_in, (long long)n_out);
+            owned w;
+            float *x = malloc((size_t)(N * n_in) * sizeof(float)), *bias = malloc((size_t)n_out * sizeof(float));
+            const bool ok = make_weight(&w, type, n_in, n_out, 1.0f) && x && bias;
+            CHECK_MSG(ok, "%s: cannot make the weight", what);
+            if (ok) {
+                synth_random_floats(seed_counter++, x, N * n_in, 1.0f);
+                synth_random_floats(seed_counter++, bias, n_out, 0.5f);
+                check_invariance(what, k, p2, &w.t, bias, x, NULL);
+                lorc_matmul_args a = {&w.t, bias, x, NULL, N, NULL};
+                check_threads(what, k, p1, p2, &a);
+                a.n_rows = 17;
+                check_vs_reference(what, k, p2, &a);
+            }
+            free(w.data);
+            free(x);
+            free(bias);
+        }
+    }
+}
+
 int main(void) {
     lorc_threadpool *p1 = lorc_threadpool_new(1), *p2 = lorc_threadpool_new(2);
     CHECK(p1 && p2);
@@ -313,6 +348,7 @@ int main(void) {
         printf("test_matmul_blocked: %s kernels, %d weight types\n", lorc_isa_name(k.isa), n_types);
         CHECK_MSG(n_types >= 13, "%s: only %d computable types", lorc_isa_name(k.isa), n_types);
         test_multi(&k, p2);
+        test_float_packed(&k, p1, p2);
     }
     CHECK(families >= 1);
     lorc_threadpool_free(p1);
