@@ -3,7 +3,8 @@
 # natively on an AArch64 host, else with Debian's cross compiler under
 # user-mode QEMU. Two builds: plain NEON (armv8-a) and with the dot-product
 # extension (armv8.2-a+dotprod, which takes the vdotq_s32 paths); each runs
-# tests/neon/test_kernels_neon.c and tests/test_kernels_kquants.c, and the
+# tests/neon/test_kernels_neon.c, tests/test_kernels_kquants.c and
+# tests/test_attention_kernels.c, and the
 # two builds' result digests must be bit-identical.
 # Only what a kernel test needs is compiled (the tensor layer, its thread
 # pool, the test support); the format layer's headers, not its code.
@@ -54,7 +55,7 @@ for v in "${variants[@]}"; do
     "$cc" "${cflags[@]}" ${!flags_var} -c "$s" -o "$o"
     objects+=("$o")
   done
-  for t in tests/neon/test_kernels_neon.c tests/test_kernels_kquants.c; do
+  for t in tests/neon/test_kernels_neon.c tests/test_kernels_kquants.c tests/test_attention_kernels.c; do
     exe="$obj/$(basename "$t" .c)"
     echo "== neon ($v): $t"
     # shellcheck disable=SC2086
