@@ -23,19 +23,6 @@
 
 enum { Q8_ROWS = LORC_ROW_LANES, Q8_COLS = 6 };
 
-/* The fp16 scales at the start of the 8 rows' blocks, as 8 floats
- * (assembled in general registers: cheaper than vector inserts). */
-AI __m256 gather_d8(const uint8_t *const wb[8]) {
-    uint64_t h[2];
-    LORC_UNROLL
-    for (int q = 0; q < 2; q++) {
-        h[q] = (uint64_t)lorc_avx2_ld_u16(wb[4 * q]) | (uint64_t)lorc_avx2_ld_u16(wb[4 * q + 1]) << 16 |
-               (uint64_t)lorc_avx2_ld_u16(wb[4 * q + 2]) << 32 | (uint64_t)lorc_avx2_ld_u16(wb[4 * q + 3]) << 48;
-        __asm__("" : "+r"(h[q])); /* GCC would otherwise assemble it in vector registers */
-    }
-    return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
-}
-
 /* The float step of one block for 8 pairs; both tiles use it. */
 AI __m256 q8_step(__m256i isum, __m256 dw, const lorc_avx2_act_q16 *xb, __m256 acc) {
     const __m256 dx = _mm256_broadcast_ss((const float *)(const void *)xb->d);
@@ -74,7 +61,7 @@ AI void q8_0_tile(int NC, int64_t n, const void *w, size_t w_stride, int nr, con
                     _mm256_madd_epi16(w_hi, _mm256_loadu_si256((const __m256i *)(const void *)(xq + 32))));
             }
         }
-        const __m256 dw = gather_d8(wb);
+        const __m256 dw = lorc_rl_gather_f16x8(wb, 0);
         LORC_UNROLL
         for (int c = 0; c < NC; c++) acc[c] = q8_step(lorc_rl_reduce8(part[c]), dw, xr[c] + b, acc[c]);
     }
@@ -105,7 +92,7 @@ static void q8_0_pack(int64_t n, const void *w, size_t w_stride, int nr, void *d
         lorc_rl_transpose8x8(hi, groups);
         for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(out + 32 * (8 + g)), groups[g]);
         _mm256_storeu_ps((float *)(void *)(out + Q8_PACKED_DW),
-                         _mm256_and_ps(gather_d8(wb), _mm256_castsi256_ps(lorc_rl_live(nr))));
+                         _mm256_and_ps(lorc_rl_gather_f16x8(wb, 0), _mm256_castsi256_ps(lorc_rl_live(nr))));
     }
 }
 

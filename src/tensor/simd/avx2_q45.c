@@ -83,20 +83,6 @@ AI void unpack_pair(int kind, const uint8_t *blk_a, const uint8_t *blk_b, __m256
     }
 }
 
-/* The fp16 field at byte `field` of the 8 rows' blocks, as 8 floats.
- * Assembled in general registers: inserting halves one by one into a
- * vector costs vector-pipe work the integer dots need. */
-AI __m256 gather_f16x8(const uint8_t *const wb[8], size_t field) {
-    uint64_t h[2];
-    LORC_UNROLL
-    for (int q = 0; q < 2; q++) {
-        h[q] = (uint64_t)lorc_avx2_ld_u16(wb[4 * q] + field) | (uint64_t)lorc_avx2_ld_u16(wb[4 * q + 1] + field) << 16 |
-               (uint64_t)lorc_avx2_ld_u16(wb[4 * q + 2] + field) << 32 | (uint64_t)lorc_avx2_ld_u16(wb[4 * q + 3] + field) << 48;
-        __asm__("" : "+r"(h[q])); /* GCC would otherwise assemble it in vector registers */
-    }
-    return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
-}
-
 /* One block's float step for 8 pairs (rows in lanes), shared by both tiles
  * so that they give the same bits. */
 AI __m256 block_step(int kind, __m256i isum, const lorc_avx2_act_q8s *xb, __m256 dw, __m256 m, __m256 acc) {
@@ -136,8 +122,8 @@ AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, in
         if (!(b & 1))
             LORC_UNROLL
             for (int r = 0; r < 8; r++) _mm_prefetch((const char *)(wb[r] + Q45_ROWS * w_stride), _MM_HINT_T0);
-        const __m256 dw = gather_f16x8(wb, 0);
-        const __m256 m = has_min(kind) ? gather_f16x8(wb, 2) : _mm256_setzero_ps();
+        const __m256 dw = lorc_rl_gather_f16x8(wb, 0);
+        const __m256 m = has_min(kind) ? lorc_rl_gather_f16x8(wb, 2) : _mm256_setzero_ps();
         __m256i lo[4], hi[4];
         LORC_UNROLL
         for (int p = 0; p < 4; p++) unpack_pair(kind, wb[p], wb[p + 4], &lo[p], &hi[p]);
@@ -187,8 +173,8 @@ AI void q45_pack(int kind, int64_t n, const void *w, size_t w_stride, int nr, vo
         lorc_rl_transpose8x8(rows, groups);
         for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(out + 32 * g), groups[g]);
         const __m256 live = _mm256_castsi256_ps(lorc_rl_live(nr));
-        _mm256_storeu_ps((float *)(void *)(out + PACKED_DW), _mm256_and_ps(gather_f16x8(wb, 0), live));
-        if (has_min(kind)) _mm256_storeu_ps((float *)(void *)(out + PACKED_M), _mm256_and_ps(gather_f16x8(wb, 2), live));
+        _mm256_storeu_ps((float *)(void *)(out + PACKED_DW), _mm256_and_ps(lorc_rl_gather_f16x8(wb, 0), live));
+        if (has_min(kind)) _mm256_storeu_ps((float *)(void *)(out + PACKED_M), _mm256_and_ps(lorc_rl_gather_f16x8(wb, 2), live));
     }
 }
 

@@ -73,19 +73,6 @@ static inline __m256i q5_fifth_bit(__m256i qh, int j) {
 
 enum { Q4K_ROWS = LORC_ROW_LANES, Q4K_COLS = 6 };
 
-/* The fp16 field at byte `field` of the 8 rows' super-blocks, as 8 floats
- * (assembled in general registers: cheaper than vector inserts). */
-AI __m256 q4k_gather_f16x8(const uint8_t *const wb[8], size_t field) {
-    uint64_t h[2];
-    LORC_UNROLL
-    for (int q = 0; q < 2; q++) {
-        h[q] = (uint64_t)lorc_rd_u16(wb[4 * q] + field) | (uint64_t)lorc_rd_u16(wb[4 * q + 1] + field) << 16 |
-               (uint64_t)lorc_rd_u16(wb[4 * q + 2] + field) << 32 | (uint64_t)lorc_rd_u16(wb[4 * q + 3] + field) << 48;
-        __asm__("" : "+r"(h[q])); /* GCC would otherwise assemble it in vector registers */
-    }
-    return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
-}
-
 /* The 144 bytes of a super-block into L1. As an asm statement: GCC 12
  * drops _mm_prefetch from this loop in most of the tile's instances. */
 AI void q4k_prefetch(const uint8_t *p) {
@@ -144,8 +131,8 @@ AI void q4k_tile(int NC, int64_t n, const void *w, size_t w_stride, int nr, cons
             LORC_UNROLL
             for (int c = 0; c < NC; c++) S[c][r] = s[c], M[c][r] = m[c];
         }
-        const __m256 d = q4k_gather_f16x8(wb, offsetof(lorc_block_q4_K, d));
-        const __m256 dmin = q4k_gather_f16x8(wb, offsetof(lorc_block_q4_K, dmin));
+        const __m256 d = lorc_rl_gather_f16x8(wb, offsetof(lorc_block_q4_K, d));
+        const __m256 dmin = lorc_rl_gather_f16x8(wb, offsetof(lorc_block_q4_K, dmin));
         LORC_UNROLL
         for (int c = 0; c < NC; c++) acc[c] = q4k_step(lorc_rl_reduce8(S[c]), lorc_rl_reduce8(M[c]), d, dmin, a[c], acc[c]);
     }
@@ -201,9 +188,9 @@ static void q4k_pack(int64_t n, const void *w, size_t w_stride, int nr, void *ds
             memcpy(out + Q4K_PACKED_SC + 32 * j, scp, sizeof scp);
             memcpy(out + Q4K_PACKED_MIN + 32 * j, mp, sizeof mp);
         }
-        const __m256 d = _mm256_and_ps(q4k_gather_f16x8(wb, offsetof(lorc_block_q4_K, d)), _mm256_castsi256_ps(live));
+        const __m256 d = _mm256_and_ps(lorc_rl_gather_f16x8(wb, offsetof(lorc_block_q4_K, d)), _mm256_castsi256_ps(live));
         const __m256 dmin =
-            _mm256_and_ps(q4k_gather_f16x8(wb, offsetof(lorc_block_q4_K, dmin)), _mm256_castsi256_ps(live));
+            _mm256_and_ps(lorc_rl_gather_f16x8(wb, offsetof(lorc_block_q4_K, dmin)), _mm256_castsi256_ps(live));
         _mm256_storeu_ps((float *)(void *)(out + Q4K_PACKED_D), d);
         _mm256_storeu_ps((float *)(void *)(out + Q4K_PACKED_DMIN), dmin);
     }

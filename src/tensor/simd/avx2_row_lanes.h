@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum { LORC_ROW_LANES = 8 };
 
@@ -42,6 +43,20 @@ static inline __m256i lorc_rl_reduce8(const __m256i v[8]) {
     /* b0 = [rows 0-3: low-half sums | rows 0-3: high-half sums], b1 rows 4-7 */
     const __m256i b0 = _mm256_hadd_epi32(a0, a1), b1 = _mm256_hadd_epi32(a2, a3);
     return _mm256_add_epi32(_mm256_permute2x128_si256(b0, b1, 0x20), _mm256_permute2x128_si256(b0, b1, 0x31));
+}
+
+/* The fp16 field at byte `field` of 8 rows' blocks (wb[r]), as 8 floats.
+ * Assembled in general registers: inserting halves one by one into a
+ * vector costs vector-pipe work the integer dots need. */
+static inline __m256 lorc_rl_gather_f16x8(const uint8_t *const wb[8], size_t field) {
+    uint64_t h[2];
+    for (int q = 0; q < 2; q++) {
+        uint16_t v[4];
+        for (int i = 0; i < 4; i++) memcpy(&v[i], wb[4 * q + i] + field, sizeof v[i]); /* little-endian, like the file */
+        h[q] = (uint64_t)v[0] | (uint64_t)v[1] << 16 | (uint64_t)v[2] << 32 | (uint64_t)v[3] << 48;
+        __asm__("" : "+r"(h[q])); /* GCC would otherwise assemble it in vector registers */
+    }
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
 }
 
 /* Lanes r < nr all ones: the rows a tile really has. */
