@@ -146,7 +146,7 @@ void lorc_kernels_fill_avx2_float(lorc_kernels *k);   /* F32, F16, BF16 + vec he
 void lorc_kernels_fill_avx2_legacy(lorc_kernels *k);  /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 */
 void lorc_kernels_fill_avx2_kquants(lorc_kernels *k); /* Q2_K .. Q6_K */
 void lorc_kernels_fill_avx2_ffn(lorc_kernels *k);     /* vec.swiglu_f32 */
-void lorc_kernels_fill_avx2_short(lorc_kernels *k);   /* tile_short of F32, F16 (after the others) */
+void lorc_kernels_fill_avx2_short(lorc_kernels *k);   /* short_rows of F32, F16 (after the others) */
 void lorc_kernels_fill_avx2_vec(lorc_kernels *k);     /* attention's P·V, scaled softmax */
 void lorc_kernels_fill_neon_float(lorc_kernels *k);   /* F32, F16, BF16 + vec dot, axpy */
 void lorc_kernels_fill_neon_legacy(lorc_kernels *k);  /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 */

@@ -21,7 +21,7 @@
 
 #define AI static inline __attribute__((always_inline))
 
-enum { Q8_ROWS = LORC_ROW_LANES, Q8_COLS = 6 };
+enum { Q8_ROWS = LORC_ROW_LANES, Q8_COLS = LORC_TILE_COLS_6 };
 
 /* The float step of one block for 8 pairs; both tiles use it. */
 AI __m256 q8_step(__m256i isum, __m256 dw, const lorc_avx2_act_q16 *xb, __m256 acc) {
@@ -32,9 +32,8 @@ AI __m256 q8_step(__m256i isum, __m256 dw, const lorc_avx2_act_q16 *xb, __m256 a
 AI void q8_0_tile(int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, float *y,
                   size_t y_stride) {
     const size_t bb = sizeof(lorc_block_q8_0);
-    /* rows past nr repeat the last one (in bounds; their lanes are not stored) */
     const uint8_t *wr[8];
-    for (int r = 0; r < 8; r++) wr[r] = (const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
+    lorc_rl_rows(w, w_stride, nr, wr);
     const lorc_avx2_act_q16 *xr[Q8_COLS];
     LORC_UNROLL
     for (int c = 0; c < NC; c++) xr[c] = (const lorc_avx2_act_q16 *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
@@ -47,10 +46,9 @@ AI void q8_0_tile(int NC, int64_t n, const void *w, size_t w_stride, int nr, con
         LORC_UNROLL
         for (int r = 0; r < 8; r++) {
             wb[r] = wr[r] + (size_t)b * bb;
-            /* the next tile's rows follow in memory: a row is too short a
-             * stream for the hardware prefetcher; a block is about half a
-             * line, so every other block */
-            if (!(b & 1)) __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)(wb[r] + Q8_ROWS * w_stride)));
+            /* the next tile's rows; a block is about half a line, so every
+             * other block */
+            if (!(b & 1)) lorc_rl_prefetch(wb[r] + Q8_ROWS * w_stride);
             const __m256i w_lo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb[r] + 2)));
             const __m256i w_hi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb[r] + 18)));
             LORC_UNROLL
@@ -77,12 +75,14 @@ static size_t q8_0_pack_bytes(int64_t n) { return (size_t)(n / 32) * Q8_PACKED_B
 
 static void q8_0_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
     const size_t bb = sizeof(lorc_block_q8_0);
+    const uint8_t *wr[8];
+    lorc_rl_rows(w, w_stride, nr, wr);
     uint8_t *out = dst;
     for (int64_t b = 0; b < n / 32; b++, out += Q8_PACKED_BLOCK) {
         const uint8_t *wb[8];
         __m256i lo[8], hi[8], groups[8];
         for (int r = 0; r < 8; r++) {
-            wb[r] = (const uint8_t *)w + (size_t)(r < nr ? r : 0) * w_stride + (size_t)b * bb;
+            wb[r] = wr[r] + (size_t)b * bb;
             const __m256i zero = _mm256_setzero_si256();
             lo[r] = r < nr ? _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb[r] + 2))) : zero;
             hi[r] = r < nr ? _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb[r] + 18))) : zero;
@@ -127,34 +127,10 @@ AI void q8_0_tile_packed(int NC, int64_t n, const void *w, int nr, const void *x
     lorc_rl_store(NC, acc, nr, y, y_stride);
 }
 
-#define Q8_COL_INSTANCE(C)                                                                                       \
-    static void q8_0_tile_c##C(LORC_TILE_ARGS) {                                                                 \
-        (void)nc;                                                                                                \
-        q8_0_tile(C, n, w, w_stride, nr, x, x_stride, y, y_stride);                                              \
-    }                                                                                                            \
-    static void q8_0_packed_c##C(LORC_TILE_ARGS) {                                                               \
-        (void)nc;                                                                                                \
-        (void)w_stride;                                                                                          \
-        q8_0_tile_packed(C, n, w, nr, x, x_stride, y, y_stride);                                                 \
-    }
-Q8_COL_INSTANCE(1)
-Q8_COL_INSTANCE(2)
-Q8_COL_INSTANCE(3)
-Q8_COL_INSTANCE(4)
-Q8_COL_INSTANCE(5)
-Q8_COL_INSTANCE(6)
-
-static void tile_q8_0(LORC_TILE_ARGS) {
-    static void (*const by_cols[Q8_COLS])(LORC_TILE_ARGS) = {q8_0_tile_c1, q8_0_tile_c2, q8_0_tile_c3,
-                                                             q8_0_tile_c4, q8_0_tile_c5, q8_0_tile_c6};
-    by_cols[nc - 1](LORC_TILE_PASS);
-}
-
-static void packed_q8_0(LORC_TILE_ARGS) {
-    static void (*const by_cols[Q8_COLS])(LORC_TILE_ARGS) = {q8_0_packed_c1, q8_0_packed_c2, q8_0_packed_c3,
-                                                             q8_0_packed_c4, q8_0_packed_c5, q8_0_packed_c6};
-    by_cols[nc - 1](LORC_TILE_PASS);
-}
+#define Q8_STREAMING(UNUSED, NC) q8_0_tile(NC, n, w, w_stride, nr, x, x_stride, y, y_stride)
+#define Q8_PACKED(UNUSED, NC) q8_0_tile_packed(NC, n, w, nr, x, x_stride, y, y_stride)
+LORC_TILE_UP_TO_6_COLS(tile_q8_0, Q8_STREAMING, 0)
+LORC_TILE_UP_TO_6_COLS(packed_q8_0, Q8_PACKED, 0)
 
 void lorc_kernels_fill_avx2_legacy(lorc_kernels *k) {
     lorc_avx2_fill_q45(k);

@@ -38,7 +38,7 @@
 #define AI static inline __attribute__((always_inline))
 
 enum { KIND_Q4_0, KIND_Q4_1, KIND_Q5_0, KIND_Q5_1 };
-enum { Q45_ROWS = LORC_ROW_LANES, Q45_COLS = 6 };
+enum { Q45_ROWS = LORC_ROW_LANES, Q45_COLS = LORC_TILE_COLS_6 };
 
 AI size_t block_bytes(int kind) {
     switch (kind) {
@@ -100,9 +100,8 @@ AI __m256 block_step(int kind, __m256i isum, const lorc_avx2_act_q8s *xb, __m256
 AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x,
                  size_t x_stride, float *y, size_t y_stride) {
     const size_t bb = block_bytes(kind);
-    /* rows past nr repeat the last one (in bounds; their lanes are not stored) */
     const uint8_t *wr[8];
-    for (int r = 0; r < 8; r++) wr[r] = (const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
+    lorc_rl_rows(w, w_stride, nr, wr);
     const lorc_avx2_act_q8s *xr[Q45_COLS];
     LORC_UNROLL
     for (int c = 0; c < NC; c++) xr[c] = (const lorc_avx2_act_q8s *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
@@ -121,7 +120,7 @@ AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, in
          * half a line. */
         if (!(b & 1))
             LORC_UNROLL
-            for (int r = 0; r < 8; r++) _mm_prefetch((const char *)(wb[r] + Q45_ROWS * w_stride), _MM_HINT_T0);
+            for (int r = 0; r < 8; r++) lorc_rl_prefetch(wb[r] + Q45_ROWS * w_stride);
         const __m256 dw = lorc_rl_gather_f16x8(wb, 0);
         const __m256 m = has_min(kind) ? lorc_rl_gather_f16x8(wb, 2) : _mm256_setzero_ps();
         __m256i lo[4], hi[4];
@@ -158,10 +157,12 @@ AI size_t packed_block_bytes(int kind) { return (size_t)PACKED_M + (has_min(kind
 
 AI void q45_pack(int kind, int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
     const size_t bb = block_bytes(kind), pb = packed_block_bytes(kind);
+    const uint8_t *wr[8];
+    lorc_rl_rows(w, w_stride, nr, wr);
     uint8_t *out = dst;
     for (int64_t b = 0; b < n / 32; b++, out += pb) {
         const uint8_t *wb[8];
-        for (int r = 0; r < 8; r++) wb[r] = (const uint8_t *)w + (size_t)(r < nr ? r : 0) * w_stride + (size_t)b * bb;
+        for (int r = 0; r < 8; r++) wb[r] = wr[r] + (size_t)b * bb;
         __m256i rows[8], groups[8];
         for (int p = 0; p < 4; p++) {
             __m256i lo, hi;
@@ -238,32 +239,14 @@ AI void q45_tile_packed(int kind, int NC, int64_t n, const void *w, int nr, cons
 
 /* ------------------------------------------------------ instances */
 
-#define Q45_INSTANCES(TYPE, KIND)                                                                                    \
-    static void tile_##TYPE##_c1(LORC_TILE_ARGS) { (void)nc; q45_tile(KIND, 1, n, w, w_stride, nr, x, x_stride, y, y_stride); } \
-    static void tile_##TYPE##_c2(LORC_TILE_ARGS) { (void)nc; q45_tile(KIND, 2, n, w, w_stride, nr, x, x_stride, y, y_stride); } \
-    static void tile_##TYPE##_c3(LORC_TILE_ARGS) { (void)nc; q45_tile(KIND, 3, n, w, w_stride, nr, x, x_stride, y, y_stride); } \
-    static void tile_##TYPE##_c4(LORC_TILE_ARGS) { (void)nc; q45_tile(KIND, 4, n, w, w_stride, nr, x, x_stride, y, y_stride); } \
-    static void tile_##TYPE##_c5(LORC_TILE_ARGS) { (void)nc; q45_tile(KIND, 5, n, w, w_stride, nr, x, x_stride, y, y_stride); } \
-    static void tile_##TYPE##_c6(LORC_TILE_ARGS) { (void)nc; q45_tile(KIND, 6, n, w, w_stride, nr, x, x_stride, y, y_stride); } \
-    static void packed_##TYPE##_c1(LORC_TILE_ARGS) { (void)w_stride; (void)nc; q45_tile_packed(KIND, 1, n, w, nr, x, x_stride, y, y_stride); } \
-    static void packed_##TYPE##_c2(LORC_TILE_ARGS) { (void)w_stride; (void)nc; q45_tile_packed(KIND, 2, n, w, nr, x, x_stride, y, y_stride); } \
-    static void packed_##TYPE##_c3(LORC_TILE_ARGS) { (void)w_stride; (void)nc; q45_tile_packed(KIND, 3, n, w, nr, x, x_stride, y, y_stride); } \
-    static void packed_##TYPE##_c4(LORC_TILE_ARGS) { (void)w_stride; (void)nc; q45_tile_packed(KIND, 4, n, w, nr, x, x_stride, y, y_stride); } \
-    static void packed_##TYPE##_c5(LORC_TILE_ARGS) { (void)w_stride; (void)nc; q45_tile_packed(KIND, 5, n, w, nr, x, x_stride, y, y_stride); } \
-    static void packed_##TYPE##_c6(LORC_TILE_ARGS) { (void)w_stride; (void)nc; q45_tile_packed(KIND, 6, n, w, nr, x, x_stride, y, y_stride); } \
-    static void tile_##TYPE(LORC_TILE_ARGS) {                                                                        \
-        static void (*const by_cols[Q45_COLS])(LORC_TILE_ARGS) = {tile_##TYPE##_c1, tile_##TYPE##_c2,                \
-                                                                  tile_##TYPE##_c3, tile_##TYPE##_c4, tile_##TYPE##_c5, tile_##TYPE##_c6};               \
-        by_cols[nc - 1](LORC_TILE_PASS);                                                                             \
-    }                                                                                                                \
-    static void packed_##TYPE(LORC_TILE_ARGS) {                                                                      \
-        static void (*const by_cols[Q45_COLS])(LORC_TILE_ARGS) = {packed_##TYPE##_c1, packed_##TYPE##_c2,            \
-                                                                  packed_##TYPE##_c3, packed_##TYPE##_c4, packed_##TYPE##_c5, packed_##TYPE##_c6};           \
-        by_cols[nc - 1](LORC_TILE_PASS);                                                                             \
-    }                                                                                                                \
-    static void pack_##TYPE(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {                          \
-        q45_pack(KIND, n, w, w_stride, nr, dst);                                                                     \
-    }                                                                                                                \
+#define Q45_STREAMING(KIND, NC) q45_tile(KIND, NC, n, w, w_stride, nr, x, x_stride, y, y_stride)
+#define Q45_PACKED(KIND, NC) q45_tile_packed(KIND, NC, n, w, nr, x, x_stride, y, y_stride)
+#define Q45_INSTANCES(TYPE, KIND)                                                                     \
+    LORC_TILE_UP_TO_6_COLS(tile_##TYPE, Q45_STREAMING, KIND)                                          \
+    LORC_TILE_UP_TO_6_COLS(packed_##TYPE, Q45_PACKED, KIND)                                           \
+    static void pack_##TYPE(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {           \
+        q45_pack(KIND, n, w, w_stride, nr, dst);                                                      \
+    }                                                                                                 \
     static size_t pack_bytes_##TYPE(int64_t n) { return (size_t)(n / 32) * packed_block_bytes(KIND); }
 
 Q45_INSTANCES(q4_0, KIND_Q4_0)

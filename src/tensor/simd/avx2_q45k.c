@@ -71,15 +71,7 @@ static inline __m256i q5_fifth_bit(__m256i qh, int j) {
 
 /* ------------------------------------------------------ Q4_K, row lanes */
 
-enum { Q4K_ROWS = LORC_ROW_LANES, Q4K_COLS = 6 };
-
-/* The 144 bytes of a super-block into L1. As an asm statement: GCC 12
- * drops _mm_prefetch from this loop in most of the tile's instances. */
-AI void q4k_prefetch(const uint8_t *p) {
-    __asm__ volatile("prefetcht0 %0\n\tprefetcht0 %1\n\tprefetcht0 %2"
-                     :
-                     : "m"(*(const char *)p), "m"(*(const char *)(p + 64)), "m"(*(const char *)(p + 128)));
-}
+enum { Q4K_ROWS = LORC_ROW_LANES, Q4K_COLS = LORC_TILE_COLS_6 };
 
 /* The float steps of one super-block for 8 pairs; both tiles use it. */
 AI __m256 q4k_step(__m256i S, __m256i M, __m256 d, __m256 dmin, const lorc_act_q8_K256 *a, __m256 acc) {
@@ -110,7 +102,7 @@ AI void q4k_tile(int NC, int64_t n, const void *w, size_t w_stride, int nr, cons
                  size_t y_stride) {
     const size_t bb = sizeof(lorc_block_q4_K);
     const uint8_t *wr[8];
-    for (int r = 0; r < 8; r++) wr[r] = (const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
+    lorc_rl_rows(w, w_stride, nr, wr);
     __m256 acc[Q4K_COLS];
     LORC_UNROLL
     for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
@@ -123,9 +115,8 @@ AI void q4k_tile(int NC, int64_t n, const void *w, size_t w_stride, int nr, cons
         __m256i S[Q4K_COLS][8], M[Q4K_COLS][8];
         for (int r = 0; r < 8; r++) {
             wb[r] = wr[r] + (size_t)i * bb;
-            /* the next tile's rows follow in memory: a row is too short a
-             * stream for the hardware prefetcher */
-            q4k_prefetch(wb[r] + Q4K_ROWS * w_stride);
+            /* the next tile's rows: the super-block's 144 bytes */
+            for (size_t o = 0; o < bb; o += 64) lorc_rl_prefetch(wb[r] + Q4K_ROWS * w_stride + o);
             __m256i s[Q4K_COLS], m[Q4K_COLS];
             q4k_row_sums(NC, (const lorc_block_q4_K *)(const void *)wb[r], a, s, m);
             LORC_UNROLL
@@ -156,6 +147,8 @@ static size_t q4k_pack_bytes(int64_t n) { return (size_t)(n / LORC_QK_K) * Q4K_P
 
 static void q4k_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
     const size_t bb = sizeof(lorc_block_q4_K);
+    const uint8_t *wr[8];
+    lorc_rl_rows(w, w_stride, nr, wr);
     uint8_t *out = dst;
     const __m256i live = lorc_rl_live(nr);
     for (int64_t i = 0; i < n / LORC_QK_K; i++, out += Q4K_PACKED_BLOCK) {
@@ -163,7 +156,7 @@ static void q4k_pack(int64_t n, const void *w, size_t w_stride, int nr, void *ds
         __m256i wq[8][8]; /* [row][sub-block] */
         uint16_t sc16[8][8], m16[8][8]; /* [sub-block][row] */
         for (int r = 0; r < 8; r++) {
-            wb[r] = (const uint8_t *)w + (size_t)(r < nr ? r : 0) * w_stride + (size_t)i * bb;
+            wb[r] = wr[r] + (size_t)i * bb;
             const lorc_block_q4_K *b = (const lorc_block_q4_K *)(const void *)wb[r];
             uint64_t sc, m;
             q45_scales_mins(b->scales, &sc, &m);
@@ -201,8 +194,6 @@ AI void q4k_tile_packed(int NC, int64_t n, const void *w, int nr, const void *x,
     __m256 acc[Q4K_COLS];
     LORC_UNROLL
     for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
-    (void)ones;
     for (int64_t i = 0; i < n / LORC_QK_K; i++) {
         const uint8_t *pb = (const uint8_t *)w + (size_t)i * Q4K_PACKED_BLOCK;
         const lorc_act_q8_K256 *a[Q4K_COLS];
@@ -247,34 +238,10 @@ AI void q4k_tile_packed(int NC, int64_t n, const void *w, int nr, const void *x,
     lorc_rl_store(NC, acc, nr, y, y_stride);
 }
 
-#define Q4K_COL_INSTANCE(C)                                                                                      \
-    static void q4k_tile_c##C(LORC_TILE_ARGS) {                                                                  \
-        (void)nc;                                                                                                \
-        q4k_tile(C, n, w, w_stride, nr, x, x_stride, y, y_stride);                                               \
-    }                                                                                                            \
-    static void q4k_packed_c##C(LORC_TILE_ARGS) {                                                                \
-        (void)nc;                                                                                                \
-        (void)w_stride;                                                                                          \
-        q4k_tile_packed(C, n, w, nr, x, x_stride, y, y_stride);                                                  \
-    }
-Q4K_COL_INSTANCE(1)
-Q4K_COL_INSTANCE(2)
-Q4K_COL_INSTANCE(3)
-Q4K_COL_INSTANCE(4)
-Q4K_COL_INSTANCE(5)
-Q4K_COL_INSTANCE(6)
-
-static void q4k_tile_any(LORC_TILE_ARGS) {
-    static void (*const by_cols[Q4K_COLS])(LORC_TILE_ARGS) = {q4k_tile_c1, q4k_tile_c2, q4k_tile_c3,
-                                                              q4k_tile_c4, q4k_tile_c5, q4k_tile_c6};
-    by_cols[nc - 1](LORC_TILE_PASS);
-}
-
-static void q4k_packed_any(LORC_TILE_ARGS) {
-    static void (*const by_cols[Q4K_COLS])(LORC_TILE_ARGS) = {q4k_packed_c1, q4k_packed_c2, q4k_packed_c3,
-                                                              q4k_packed_c4, q4k_packed_c5, q4k_packed_c6};
-    by_cols[nc - 1](LORC_TILE_PASS);
-}
+#define Q4K_STREAMING(UNUSED, NC) q4k_tile(NC, n, w, w_stride, nr, x, x_stride, y, y_stride)
+#define Q4K_PACKED(UNUSED, NC) q4k_tile_packed(NC, n, w, nr, x, x_stride, y, y_stride)
+LORC_TILE_UP_TO_6_COLS(q4k_tile_any, Q4K_STREAMING, 0)
+LORC_TILE_UP_TO_6_COLS(q4k_packed_any, Q4K_PACKED, 0)
 
 lorc_type_kernel lorc_avx2_q4_K_entry(void) {
     return (lorc_type_kernel){.act = &lorc_act_fmt_q8_K256, .tile = q4k_tile_any, .tile_rows = Q4K_ROWS,

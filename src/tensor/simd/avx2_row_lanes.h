@@ -59,6 +59,18 @@ static inline __m256 lorc_rl_gather_f16x8(const uint8_t *const wb[8], size_t fie
     return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
 }
 
+/* The 8 rows of a tile that has nr of them: rows past nr repeat the last
+ * one (in bounds; their lanes are never stored, and packs zero them). */
+static inline void lorc_rl_rows(const void *w, size_t w_stride, int nr, const uint8_t *wr[8]) {
+    for (int r = 0; r < 8; r++) wr[r] = (const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
+}
+
+/* The line at p into L1, for the streaming tiles: a row is a few dozen
+ * lines, too short a stream for the hardware prefetcher, so they fetch
+ * the next tile's rows (which follow in memory) themselves. As an asm
+ * statement: GCC 12 drops _mm_prefetch from some of the tiles' loops. */
+static inline void lorc_rl_prefetch(const uint8_t *p) { __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p)); }
+
 /* Lanes r < nr all ones: the rows a tile really has. */
 static inline __m256i lorc_rl_live(int nr) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));

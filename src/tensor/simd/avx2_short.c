@@ -20,7 +20,7 @@
 
 #define AI static inline __attribute__((always_inline))
 
-enum { SHORT_ROWS = LORC_ROW_LANES, SHORT_COLS = 6 };
+enum { SHORT_ROWS = LORC_ROW_LANES, SHORT_COLS = LORC_TILE_COLS_6 };
 
 /* 8 rows of 8 floats -> 8 columns (column k: value k of rows 0..7). */
 AI void transpose8x8_ps(__m256 v[8]) {
@@ -59,7 +59,7 @@ AI __m256 load8(int is_f16, const uint8_t *row, int64_t k0, int64_t n) {
 AI void short_tile(int is_f16, int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x,
                    size_t x_stride, float *y, size_t y_stride) {
     const uint8_t *wr[8];
-    for (int r = 0; r < 8; r++) wr[r] = (const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
+    lorc_rl_rows(w, w_stride, nr, wr);
     const float *xr[SHORT_COLS];
     LORC_UNROLL
     for (int c = 0; c < NC; c++) xr[c] = (const float *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
@@ -84,7 +84,7 @@ static size_t short_pack_bytes(int64_t n) { return (size_t)n * 32; }
 
 AI void short_pack(int is_f16, int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
     const uint8_t *wr[8];
-    for (int r = 0; r < 8; r++) wr[r] = (const uint8_t *)w + (size_t)(r < nr ? r : 0) * w_stride;
+    lorc_rl_rows(w, w_stride, nr, wr);
     float *out = dst;
     for (int64_t k0 = 0; k0 < n; k0 += 8) {
         __m256 col[8];
@@ -112,45 +112,18 @@ AI void short_tile_packed(int NC, int64_t n, const void *w, int nr, const void *
     lorc_rl_store(NC, acc, nr, y, y_stride);
 }
 
-#define SHORT_COL(NAME, IS_F16, C)                                                                         \
-    static void NAME##_c##C(LORC_TILE_ARGS) {                                                              \
-        (void)nc;                                                                                          \
-        short_tile(IS_F16, C, n, w, w_stride, nr, x, x_stride, y, y_stride);                               \
-    }
-#define SHORT_PACKED_COL(C)                                                                                \
-    static void short_packed_c##C(LORC_TILE_ARGS) {                                                        \
-        (void)nc;                                                                                          \
-        (void)w_stride;                                                                                    \
-        short_tile_packed(C, n, w, nr, x, x_stride, y, y_stride);                                          \
-    }
-#define SHORT_INSTANCES(NAME, IS_F16)                                                                      \
-    SHORT_COL(NAME, IS_F16, 1)                                                                             \
-    SHORT_COL(NAME, IS_F16, 2)                                                                             \
-    SHORT_COL(NAME, IS_F16, 3)                                                                             \
-    SHORT_COL(NAME, IS_F16, 4)                                                                             \
-    SHORT_COL(NAME, IS_F16, 5)                                                                             \
-    SHORT_COL(NAME, IS_F16, 6)                                                                             \
-    static void NAME(LORC_TILE_ARGS) {                                                                     \
-        static void (*const by_cols[SHORT_COLS])(LORC_TILE_ARGS) = {NAME##_c1, NAME##_c2, NAME##_c3,       \
-                                                                    NAME##_c4, NAME##_c5, NAME##_c6};      \
-        by_cols[nc - 1](LORC_TILE_PASS);                                                                   \
-    }                                                                                                      \
-    static void NAME##_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {               \
-        short_pack(IS_F16, n, w, w_stride, nr, dst);                                                       \
-    }
-SHORT_INSTANCES(short_f32, 0)
-SHORT_INSTANCES(short_f16, 1)
-SHORT_PACKED_COL(1)
-SHORT_PACKED_COL(2)
-SHORT_PACKED_COL(3)
-SHORT_PACKED_COL(4)
-SHORT_PACKED_COL(5)
-SHORT_PACKED_COL(6)
+#define SHORT_STREAMING(IS_F16, NC) short_tile(IS_F16, NC, n, w, w_stride, nr, x, x_stride, y, y_stride)
+#define SHORT_PACKED(UNUSED, NC) short_tile_packed(NC, n, w, nr, x, x_stride, y, y_stride)
+LORC_TILE_UP_TO_6_COLS(short_f32, SHORT_STREAMING, 0)
+LORC_TILE_UP_TO_6_COLS(short_f16, SHORT_STREAMING, 1)
+LORC_TILE_UP_TO_6_COLS(short_packed, SHORT_PACKED, 0)
 
-static void short_packed(LORC_TILE_ARGS) {
-    static void (*const by_cols[SHORT_COLS])(LORC_TILE_ARGS) = {short_packed_c1, short_packed_c2, short_packed_c3,
-                                                                short_packed_c4, short_packed_c5, short_packed_c6};
-    by_cols[nc - 1](LORC_TILE_PASS);
+static void short_f32_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
+    short_pack(0, n, w, w_stride, nr, dst);
+}
+
+static void short_f16_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
+    short_pack(1, n, w, w_stride, nr, dst);
 }
 
 static const lorc_type_kernel short_f32_entry = {

@@ -50,4 +50,29 @@
         inst[nc - 1][nr - 1](LORC_TILE_PASS);                                                                \
     }
 
+/* Defines NAME(LORC_TILE_ARGS) for nc in 1..LORC_TILE_COLS_6, one instance
+ * per column count (the row-lane tiles keep their 8 rows in lanes, so only
+ * the column count is compiled in). BODY(ARG, NC) is a call of the tile
+ * body that uses the LORC_TILE_ARGS names; ARG is passed through (a block
+ * kind, ...). */
+#define LORC_TILE_COLS_6 6
+#define LORC_TILE_COL_INSTANCE(NAME, BODY, ARG, NC) \
+    static void NAME##_c##NC(LORC_TILE_ARGS) {      \
+        (void)w_stride;                             \
+        (void)nc;                                   \
+        BODY(ARG, NC);                              \
+    }
+#define LORC_TILE_UP_TO_6_COLS(NAME, BODY, ARG)                                                               \
+    LORC_TILE_COL_INSTANCE(NAME, BODY, ARG, 1)                                                                \
+    LORC_TILE_COL_INSTANCE(NAME, BODY, ARG, 2)                                                                \
+    LORC_TILE_COL_INSTANCE(NAME, BODY, ARG, 3)                                                                \
+    LORC_TILE_COL_INSTANCE(NAME, BODY, ARG, 4)                                                                \
+    LORC_TILE_COL_INSTANCE(NAME, BODY, ARG, 5)                                                                \
+    LORC_TILE_COL_INSTANCE(NAME, BODY, ARG, 6)                                                                \
+    static void NAME(LORC_TILE_ARGS) {                                                                        \
+        static void (*const by_cols[LORC_TILE_COLS_6])(LORC_TILE_ARGS) = {NAME##_c1, NAME##_c2, NAME##_c3,    \
+                                                                          NAME##_c4, NAME##_c5, NAME##_c6};   \
+        by_cols[nc - 1](LORC_TILE_PASS);                                                                      \
+    }
+
 #endif
