@@ -43,12 +43,10 @@ AI void q8_0_tile(int NC, int64_t n, const void *w, size_t w_stride, int nr, con
     for (int64_t b = 0; b < n / 32; b++) {
         const uint8_t *wb[8];
         __m256i part[Q8_COLS][8];
+        lorc_rl_prefetch_next(wr[0], w_stride, b, bb);
         LORC_UNROLL
         for (int r = 0; r < 8; r++) {
             wb[r] = wr[r] + (size_t)b * bb;
-            /* the next tile's rows; a block is about half a line, so every
-             * other block */
-            if (!(b & 1)) lorc_rl_prefetch(wb[r] + Q8_ROWS * w_stride);
             const __m256i w_lo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb[r] + 2)));
             const __m256i w_hi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb[r] + 18)));
             LORC_UNROLL

@@ -114,13 +114,7 @@ AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, in
         const uint8_t *wb[8];
         LORC_UNROLL
         for (int r = 0; r < 8; r++) wb[r] = wr[r] + (size_t)b * bb;
-        /* A row is a few dozen cache lines, too short a stream for the
-         * hardware prefetcher to lock on to: fetch the next tile's rows
-         * (they follow in memory). Every other block: a block is under
-         * half a line. */
-        if (!(b & 1))
-            LORC_UNROLL
-            for (int r = 0; r < 8; r++) lorc_rl_prefetch(wb[r] + Q45_ROWS * w_stride);
+        lorc_rl_prefetch_next(wr[0], w_stride, b, bb);
         const __m256 dw = lorc_rl_gather_f16x8(wb, 0);
         const __m256 m = has_min(kind) ? lorc_rl_gather_f16x8(wb, 2) : _mm256_setzero_ps();
         __m256i lo[4], hi[4];

@@ -113,10 +113,9 @@ AI void q4k_tile(int NC, int64_t n, const void *w, size_t w_stride, int nr, cons
             a[c] = (const lorc_act_q8_K256 *)(const void *)((const uint8_t *)x + (size_t)c * x_stride + (size_t)i * sizeof(lorc_act_q8_K256));
         const uint8_t *wb[8];
         __m256i S[Q4K_COLS][8], M[Q4K_COLS][8];
+        lorc_rl_prefetch_next(wr[0], w_stride, i, bb);
         for (int r = 0; r < 8; r++) {
             wb[r] = wr[r] + (size_t)i * bb;
-            /* the next tile's rows: the super-block's 144 bytes */
-            for (size_t o = 0; o < bb; o += 64) lorc_rl_prefetch(wb[r] + Q4K_ROWS * w_stride + o);
             __m256i s[Q4K_COLS], m[Q4K_COLS];
             q4k_row_sums(NC, (const lorc_block_q4_K *)(const void *)wb[r], a, s, m);
             LORC_UNROLL

@@ -125,12 +125,14 @@ static __attribute__((noinline)) void q6_tile_decode(int64_t nb, const lorc_bloc
                                                      size_t w_stride, const lorc_act_q16_K256 *a, float *y) {
     __m256 acc[LORC_KQ_TILE_ROWS];
     for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++)
-        for (int r = 0; r < nr; r++) {
-            lorc_kq_prefetch((const uint8_t *)(rows[r] + i) + (size_t)(2 * LORC_KQ_TILE_ROWS) * w_stride,
-                             sizeof(lorc_block_q6_K));
-            q6_K_block_decode(rows[r] + i, a + i, &acc[r]);
-        }
+    for (int64_t i = 0; i < nb; i++) {
+        /* the next tile's rows, walked in address order (as
+         * lorc_rl_prefetch_next does for the row-lane tiles) */
+        lorc_kq_prefetch((const uint8_t *)rows[0] + (size_t)LORC_KQ_TILE_ROWS * w_stride +
+                             (size_t)i * LORC_KQ_TILE_ROWS * sizeof(lorc_block_q6_K),
+                         LORC_KQ_TILE_ROWS * sizeof(lorc_block_q6_K));
+        for (int r = 0; r < nr; r++) q6_K_block_decode(rows[r] + i, a + i, &acc[r]);
+    }
     for (int r = 0; r < nr; r++) y[r] = lorc_kq_hsum(acc[r]);
 }
 

@@ -65,11 +65,21 @@ static inline void lorc_rl_rows(const void *w, size_t w_stride, int nr, const ui
     for (int r = 0; r < 8; r++) wr[r] = (const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
 }
 
-/* The line at p into L1, for the streaming tiles: a row is a few dozen
- * lines, too short a stream for the hardware prefetcher, so they fetch
- * the next tile's rows (which follow in memory) themselves. As an asm
- * statement: GCC 12 drops _mm_prefetch from some of the tiles' loops. */
+/* The line at p into L1. As an asm statement: GCC 12 drops _mm_prefetch
+ * from some of the tiles' loops. */
 static inline void lorc_rl_prefetch(const uint8_t *p) { __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p)); }
+
+/* For the streaming tiles, at block b (block_bytes each) of a tile whose
+ * first row is row0: a row is a few dozen lines, too short a stream for
+ * the hardware prefetcher, so the tile fetches the next tile's rows
+ * itself. Those rows follow in memory as one span of 8 rows; block b asks
+ * for the lines of bytes [8 b block_bytes, 8 (b + 1) block_bytes) of it,
+ * so the requests walk the span in address order. On Zen 3 that walk read
+ * Q4_0 from DRAM 15% faster than fetching the 8 rows' blocks at b. */
+static inline void lorc_rl_prefetch_next(const uint8_t *row0, size_t w_stride, int64_t b, size_t block_bytes) {
+    const uint8_t *p = row0 + LORC_ROW_LANES * w_stride + (size_t)b * LORC_ROW_LANES * block_bytes;
+    for (size_t o = 0; o < LORC_ROW_LANES * block_bytes; o += 64) lorc_rl_prefetch(p + o);
+}
 
 /* Lanes r < nr all ones: the rows a tile really has. */
 static inline __m256i lorc_rl_live(int nr) {

@@ -5,7 +5,6 @@
 
 #include <float.h>
 #include <math.h>
-#include <stdbool.h>
 #include <string.h>
 
 static void wr_f32(uint8_t *p, float v) {
@@ -33,12 +32,14 @@ static int rd_i16(const uint8_t *p) { return (int16_t)(uint16_t)(p[0] | (p[1] <<
  * returns the inverse (0 for an all-zero block: every q becomes 0). A NaN or
  * infinity makes d NaN, so every dot with the block is NaN, as with F32. */
 static float block_scale(const float *x, int qmax, uint8_t d_out[4]) {
+    /* comparisons, not fmaxf (a library call here) or a short-circuit:
+     * this runs on every matmul input of a decode step */
     float amax = 0.0f;
-    bool finite = true;
+    int finite = 1;
     for (int l = 0; l < 256; l++) {
         const float a = fabsf(x[l]);
-        finite = finite && a <= FLT_MAX;
-        amax = fmaxf(amax, a);
+        finite &= a <= FLT_MAX;
+        amax = a > amax ? a : amax;
     }
     if (!finite) {
         wr_f32(d_out, NAN);
@@ -48,10 +49,19 @@ static float block_scale(const float *x, int qmax, uint8_t d_out[4]) {
     return amax > 0.0f ? (float)qmax / amax : 0.0f;
 }
 
-/* Clamped before the conversion: never out of int range, NaN (inf * 0) -> -qmax. */
+/* Clamped before the conversion: never out of int range, NaN (inf * 0) -> -qmax
+ * (the first comparison is false for NaN). Then rounded half to even, as
+ * nearbyintf does in the default mode, but without a library call: adding
+ * 1.5 * 2^23 to a float of magnitude below 2^22 leaves no fraction bits, so
+ * the sum is rounded to an integer and the subtraction is exact. */
+#if FLT_EVAL_METHOD != 0
+#error "quantize_one rounds by float addition: it needs float arithmetic in float precision"
+#endif
 static int quantize_one(float v, float id, int qmax) {
-    const float s = fminf(fmaxf(v * id, (float)-qmax), (float)qmax);
-    return (int)nearbyintf(s);
+    float s = v * id;
+    s = s > (float)-qmax ? s : (float)-qmax;
+    s = s < (float)qmax ? s : (float)qmax;
+    return (int)((s + 12582912.0f) - 12582912.0f);
 }
 
 static void q8_K256_from_float(const float *x, void *dst, int64_t n) {
