@@ -62,8 +62,8 @@ def synthetic_files(lorc, preset, qtype, n, directory, threads):
     if not models:
         raise SystemExit(f"serve_bench: no {preset}-{qtype} model in {directory}")
     ver = re.search(r"-v(\d+)\.gguf$", models[-1]).group(1)
-    first = f"{directory}/{preset}-lora-r16-all-v{ver}.gguf"
-    adapters = [first] + [f"{directory}/{preset}-lora-r16-all-{k}-v{ver}.gguf" for k in range(1, n)]
+    first = f"{directory}/{preset}-lora-r16-all-F16-v{ver}.gguf"  # lorc bench's default --lora-type
+    adapters = [first] + [f"{directory}/{preset}-lora-r16-all-{k}-F16-v{ver}.gguf" for k in range(1, n)]
     missing = [a for a in adapters if not os.path.exists(a)]
     if missing:
         raise SystemExit(f"serve_bench: lorc bench did not write {missing[0]}")

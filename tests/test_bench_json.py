@@ -49,7 +49,7 @@ if not isinstance(report, dict):
 expected = {
     "model": str, "type": str, "threads": int, "kernels": str, "bandwidth_gbs": "number",
     "pp_tps": "number", "tg_tps": "number", "tg_roofline_fraction": "number", "lora": list,
-    "load_ms": "number", "attach_ms": "number", "mixed": type(None),
+    "load_ms": "number", "attach_ms": "number", "mixed": type(None), "lora_type": str,
 }
 for key, kind in expected.items():
     if key not in report:
@@ -71,6 +71,8 @@ if report.get("type") != "Q4_0":
     fail("type %r (the synthetic file records the mix)" % report.get("type"))
 if report.get("threads") != 2:
     fail("threads %r, asked for 2" % report.get("threads"))
+if report.get("lora_type") != "F16":
+    fail("lora_type %r, want F16 (the default --lora-type)" % report.get("lora_type"))
 if report.get("kernels") not in ("scalar", "avx2", "avx512", "neon"):
     fail("kernels %r" % report.get("kernels"))
 frac = report.get("tg_roofline_fraction")
@@ -89,7 +91,7 @@ for e in lora:
         if not (is_number(e.get(k)) and e[k] > 0):
             fail("lora %s = %r" % (k, e.get(k)))
 
-for name in ("llama-150m-Q4_0-v1.gguf", "llama-150m-lora-r16-qv-v1.gguf", "llama-150m-lora-r16-all-v1.gguf"):
+for name in ("llama-150m-Q4_0-v1.gguf", "llama-150m-lora-r16-qv-F16-v1.gguf", "llama-150m-lora-r16-all-F16-v1.gguf"):
     if not os.path.isfile(os.path.join(CACHE, name)):
         fail("cache lacks %s" % name)
 
@@ -102,9 +104,10 @@ else:
     if "writing" in proc.stderr:
         fail("second run wrote files again: %s" % proc.stderr)
     r2 = json.loads(proc.stdout)
-    if r2.get("lora", 0) is not None or r2.get("attach_ms", 0) is not None or r2.get("pp_tps", 0) is not None:
-        fail("not measured should be null: lora %r attach_ms %r pp_tps %r"
-             % (r2.get("lora"), r2.get("attach_ms"), r2.get("pp_tps")))
+    if (r2.get("lora", 0) is not None or r2.get("attach_ms", 0) is not None or r2.get("pp_tps", 0) is not None
+            or r2.get("lora_type", 0) is not None):
+        fail("not measured should be null: lora %r attach_ms %r pp_tps %r lora_type %r"
+             % (r2.get("lora"), r2.get("attach_ms"), r2.get("pp_tps"), r2.get("lora_type")))
     if not (is_number(r2.get("tg_tps")) and r2["tg_tps"] > 0):
         fail("second run tg_tps %r" % r2.get("tg_tps"))
 
@@ -136,8 +139,15 @@ else:
         for k in ("tg_mixed_vs_one", "pp_mixed_vs_one", "switch_ms"):
             if not (is_number(m.get(k)) and m[k] > 0):
                 fail("mixed %s = %r" % (k, m.get(k)))
-    if not os.path.isfile(os.path.join(CACHE, "llama-150m-lora-r16-all-1-v1.gguf")):
+    if json.loads(proc.stdout).get("lora_type") != "F16":
+        fail("--mixed lora_type %r" % json.loads(proc.stdout).get("lora_type"))
+    if not os.path.isfile(os.path.join(CACHE, "llama-150m-lora-r16-all-1-F16-v1.gguf")):
         fail("cache lacks the second adapter of --mixed 2")
+
+proc = subprocess.run([BIN, "bench", "--synthetic", "llama-150m", "--type", "Q4_0", "--lora-type", "Q4_0"],
+                      stderr=subprocess.PIPE, text=True)
+if proc.returncode != 1 or "--lora-type" not in proc.stderr:
+    fail("--lora-type Q4_0: rc %d, %r" % (proc.returncode, proc.stderr))
 
 proc = subprocess.run([BIN, "bench", "-m", "x.gguf", "--mixed", "2"], stderr=subprocess.PIPE, text=True)
 if proc.returncode != 1 or "--mixed needs --synthetic" not in proc.stderr:

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "lorc.h"
@@ -83,13 +84,14 @@ void bench_adapter_shape(const char *adapter_path, int *rank, char *targets, siz
 lorc_status bench_synthetic_model(const char *preset, const char *type, bool pure, const char *dir, int n_threads,
                                   bool progress, char *path, size_t cap, lorc_error *err);
 /* Same for a random rank-`rank` LoRA on attn_q + attn_v (all_linears: on
- * all seven linears) of every layer of `preset`. */
-lorc_status bench_synthetic_adapter(const char *preset, int rank, bool all_linears, const char *dir, char *path,
-                                    size_t cap, lorc_error *err);
+ * all seven linears) of every layer of `preset`, its A and B stored as
+ * `lora_type` (F32, F16 or BF16). */
+lorc_status bench_synthetic_adapter(const char *preset, int rank, bool all_linears, uint32_t lora_type,
+                                    const char *dir, char *path, size_t cap, lorc_error *err);
 /* Same, the `variant`-th of a family of distinct random adapters (variant
  * 0 is bench_synthetic_adapter's file). */
-lorc_status bench_synthetic_adapter_variant(const char *preset, int rank, bool all_linears, int variant,
-                                            const char *dir, char *path, size_t cap, lorc_error *err);
+lorc_status bench_synthetic_adapter_variant(const char *preset, int rank, bool all_linears, uint32_t lora_type,
+                                            int variant, const char *dir, char *path, size_t cap, lorc_error *err);
 /* True for a preset name bench_synthetic_model knows. */
 bool bench_synthetic_known(const char *preset);
 /* The default cache folder: $TMPDIR/lorc-bench (TMPDIR unset: /tmp). */
@@ -121,6 +123,7 @@ typedef struct bench_report {
     bench_lora_result lora[BENCH_MAX_LORA];
     int n_lora;
     bool lora_measured; /* false: the JSON says "lora": null */
+    const char *lora_type; /* the synthetic adapters' type; NULL: none, or --lora FILE (its own types) */
     double load_ms, attach_ms;
 #define BENCH_MAX_MIXED 8
     bench_mixed_result mixed[BENCH_MAX_MIXED];

@@ -34,6 +34,7 @@ bool bench_print_json(const bench_report *r, FILE *fp) {
     } else {
         json_object_set_new(o, "lora", json_null());
     }
+    json_object_set_new(o, "lora_type", r->lora_type ? json_string(r->lora_type) : json_null());
     if (r->n_mixed > 0) {
         static const char *const setups[3] = {"base", "one_adapter", "mixed"};
         json_t *list = json_array();
@@ -106,7 +107,9 @@ void bench_print_table(const bench_report *r, FILE *fp) {
 }
 
 static void print_lora(const bench_report *r, FILE *fp) {
-    fprintf(fp, "\nLoRA: speed with the adapter / without (rounds alternate base and adapter)\n");
+    fprintf(fp, "\nLoRA: speed with the adapter / without (rounds alternate base and adapter)");
+    if (r->lora_type) fprintf(fp, ", random adapters in %s", r->lora_type);
+    fprintf(fp, "\n");
     fprintf(fp, "%-6s %-24s %-10s %-10s %s\n", "rank", "targets", "pp ratio", "tg ratio", "attach ms");
     for (int i = 0; i < r->n_lora; i++) {
         const bench_lora_result *l = &r->lora[i];

@@ -116,19 +116,19 @@ lorc_status bench_synthetic_model(const char *preset_name, const char *type, boo
 static const char *const linear_names[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
                                            "ffn_gate", "ffn_up", "ffn_down"};
 
-lorc_status bench_synthetic_adapter(const char *preset_name, int rank, bool all_linears, const char *dir, char *path,
-                                    size_t cap, lorc_error *err) {
-    return bench_synthetic_adapter_variant(preset_name, rank, all_linears, 0, dir, path, cap, err);
+lorc_status bench_synthetic_adapter(const char *preset_name, int rank, bool all_linears, uint32_t lora_type,
+                                    const char *dir, char *path, size_t cap, lorc_error *err) {
+    return bench_synthetic_adapter_variant(preset_name, rank, all_linears, lora_type, 0, dir, path, cap, err);
 }
 
-lorc_status bench_synthetic_adapter_variant(const char *preset_name, int rank, bool all_linears, int variant,
-                                            const char *dir, char *path, size_t cap, lorc_error *err) {
+lorc_status bench_synthetic_adapter_variant(const char *preset_name, int rank, bool all_linears, uint32_t lora_type,
+                                            int variant, const char *dir, char *path, size_t cap, lorc_error *err) {
     const preset *pr = find_preset(preset_name);
     if (!pr) return lorc_fail(err, LORC_ERR_INVALID, "--synthetic: unknown model '%s'", preset_name);
     char suffix[32] = "";
     if (variant > 0) snprintf(suffix, sizeof suffix, "-%d", variant);
-    snprintf(path, cap, "%s/%s-lora-r%d-%s%s-v%d.gguf", dir, pr->name, rank, all_linears ? "all" : "qv", suffix,
-             SYNTHETIC_VERSION);
+    snprintf(path, cap, "%s/%s-lora-r%d-%s%s-%s-v%d.gguf", dir, pr->name, rank, all_linears ? "all" : "qv", suffix,
+             lorc_type_name(lora_type), SYNTHETIC_VERSION);
     if (exists(path)) return LORC_OK;
     lorc_status st = make_dir(dir, err);
     if (st != LORC_OK) return st;
@@ -148,7 +148,7 @@ lorc_status bench_synthetic_adapter_variant(const char *preset_name, int rank, b
     }
     fprintf(stderr, "lorc bench: writing %s (once)\n", path);
     /* alpha = rank: the adapter applies at scale 1 */
-    if (st == LORC_OK) st = synth_write_gguf_adapter(path, "llama", (float)rank, l, n, LORC_TYPE_F32, err);
+    if (st == LORC_OK) st = synth_write_gguf_adapter(path, "llama", (float)rank, l, n, lora_type, err);
     for (int i = 0; i < n; i++) synth_lora_free(&l[i]);
     free(l);
     return st;

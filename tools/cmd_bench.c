@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "quant_mix.h"
+#include "tensor/types.h"
 
 static void usage(FILE *fp) {
     fprintf(fp,
@@ -40,6 +41,8 @@ static void usage(FILE *fp) {
             "  --lora FILE           bench this adapter (instead of the synthetic ones)\n"
             "  --lora-ranks LIST     ranks of the random adapters, each on q,v and on all\n"
             "                        seven linears (default 8,16,64; 'none': no LoRA)\n"
+            "  --lora-type TYPE      their A and B: F16 (the default, as llama.cpp's\n"
+            "                        convert_lora_to_gguf.py writes them), F32 or BF16\n"
             "  --bw-mib N            bandwidth buffer in MiB (default 1024)\n"
             "  --mixed LIST          multi-adapter throughput for each N in LIST (e.g. 8,32):\n"
             "                        N sequences decoding together on the base, on one adapter,\n"
@@ -55,6 +58,7 @@ static void usage(FILE *fp) {
 
 typedef struct bench_args {
     const char *model, *synthetic, *type, *dir, *lora;
+    uint32_t lora_type;
     bool pure, json;
     long threads, n_prompt, n_gen, reps, bw_mib;
     int ranks[MAX_RANKS];
@@ -100,7 +104,8 @@ static bool parse_ranks(const char *s, bench_args *a) {
 /* 0: parsed, 1: error, 2: --help printed. */
 static int parse_args(int argc, char **argv, bench_args *a) {
     *a = (bench_args){.threads = 0, .n_prompt = 512, .n_gen = 128, .reps = 3, .bw_mib = 1024,
-                      .ranks = {8, 16, 64}, .n_ranks = 3, .mixed_rank = 16, .mixed_prompt = 32, .mixed_gen = 16};
+                      .ranks = {8, 16, 64}, .n_ranks = 3, .lora_type = LORC_TYPE_F16, .mixed_rank = 16,
+                      .mixed_prompt = 32, .mixed_gen = 16};
     for (int i = 1; i < argc; i++) {
         const char *val = NULL;
         bool missing = false;
@@ -121,6 +126,14 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             a->dir = val;
         } else if (cli_opt(argc, argv, &i, "--lora", &val, &missing)) {
             a->lora = val;
+        } else if (cli_opt(argc, argv, &i, "--lora-type", &val, &missing)) {
+            if (missing) continue;
+            const int t = lorc_type_from_name(val);
+            if (t != LORC_TYPE_F32 && t != LORC_TYPE_F16 && t != LORC_TYPE_BF16) {
+                cli_usage_error("bench", "--lora-type: '%s' is not F32, F16 or BF16", val);
+                return 1;
+            }
+            a->lora_type = (uint32_t)t;
         } else if (cli_opt(argc, argv, &i, "--lora-ranks", &val, &missing)) {
             if (!missing && !parse_ranks(val, a)) return 1;
         } else if (cli_opt(argc, argv, &i, "-t", &val, &missing)) {
@@ -225,11 +238,13 @@ static lorc_status bench_loras(bench_run *b) {
     }
     if (!a->synthetic || a->n_ranks == 0) return LORC_OK; /* random adapters only fit the synthetic shapes */
     r->lora_measured = true;
+    r->lora_type = lorc_type_name(a->lora_type);
     for (int i = 0; i < a->n_ranks; i++)
         for (int all = 0; all < 2; all++) {
             char path[1100];
             lorc_status st =
-                bench_synthetic_adapter(a->synthetic, a->ranks[i], all, b->dir, path, sizeof path, &b->err);
+                bench_synthetic_adapter(a->synthetic, a->ranks[i], all, a->lora_type, b->dir, path, sizeof path,
+                                        &b->err);
             if (st == LORC_OK) st = bench_adapter(b, path, &r->lora[r->n_lora]);
             if (st != LORC_OK) return st;
             if (r->n_lora == 0) r->attach_ms = r->lora[0].attach_ms;
@@ -247,12 +262,14 @@ static lorc_status bench_mixed(bench_run *b) {
     int max_n = 0;
     for (int i = 0; i < a->n_mixed; i++) max_n = a->mixed[i] > max_n ? a->mixed[i] : max_n;
     if (max_n == 0) return LORC_OK;
+    r->lora_type = lorc_type_name(a->lora_type);
     lorc_adapter **adapters = calloc((size_t)max_n, sizeof *adapters);
     if (!adapters) return lorc_fail(&b->err, LORC_ERR_NOMEM, "bench --mixed: out of memory");
     lorc_status st = LORC_OK;
     char path[1100];
     for (int k = 0; k < max_n && st == LORC_OK; k++) {
-        st = bench_synthetic_adapter_variant(a->synthetic, (int)a->mixed_rank, true, k, b->dir, path, sizeof path,
+        st = bench_synthetic_adapter_variant(a->synthetic, (int)a->mixed_rank, true, a->lora_type, k, b->dir, path,
+                                             sizeof path,
                                              &b->err);
         if (st == LORC_OK) st = lorc_adapter_load(b->model, path, &adapters[k], &b->err);
     }
