@@ -121,13 +121,16 @@ static void test_type(uint32_t type, lorc_threadpool *p1, lorc_threadpool *p2) {
     const lorc_type_info *ti = lorc_type_get(type);
     const int64_t bs = ti->block_size;
     /* Shapes: (n_in, n_out, n_rows); float types also get an odd row length.
-     * The third must make lorc_matmul use the pool for every type: >= 64 x
-     * 640 x 7 multiply-adds (over its 32768 threshold) and 640 output rows,
-     * more than two of its chunks (at most 256 weight rows each). */
+     * The last two must make lorc_matmul use the pool for every type: >= 64 x
+     * 640 multiply-adds per row (over its 32768 threshold) and 640 output
+     * rows, more than two of its chunks (at most 256 weight rows each, and
+     * a quarter of the rows when one row streams through the weights). The
+     * third has more rows than most tiles, the fourth is one row (decode). */
     const int64_t base_in = bs == 1 ? 64 : (bs < 64 ? 64 : bs);
-    const int64_t shapes[3][3] = {{bs == 1 ? 45 : base_in, 33, 1}, {base_in * 2, 96, 1}, {base_in, 640, 7}};
+    const int64_t shapes[4][3] = {
+        {bs == 1 ? 45 : base_in, 33, 1}, {base_in * 2, 96, 1}, {base_in, 640, 7}, {base_in, 640, 1}};
     char what[128];
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < 4; s++) {
         const int64_t n_in = shapes[s][0], n_out = shapes[s][1], n_rows = shapes[s][2];
         owned_tensor w;
         if (!make_tensor(&w, type, n_in, n_out, 1.0f)) {
@@ -143,7 +146,7 @@ static void test_type(uint32_t type, lorc_threadpool *p1, lorc_threadpool *p2) {
         snprintf(what, sizeof what, "%s [%lld x %lld] x %lld rows", ti->name, (long long)n_in, (long long)n_out,
                  (long long)n_rows);
         const unsigned jobs = check_product(what, p1, p2, &a);
-        if (s == 2) CHECK_MSG(jobs > 0, "%s: the 2-thread pool never ran: the comparison proves nothing", what);
+        if (s >= 2) CHECK_MSG(jobs > 0, "%s: the 2-thread pool never ran: the comparison proves nothing", what);
 
         if (n_rows > 1) {
             /* LoRA: list L1 = {F32 pair, quantized pair}, L2 = replacement +
