@@ -32,43 +32,32 @@
 
 #if defined(__x86_64__)
 #include "../quant_impl.h"
+#include "q45_kind.h"
 #include "avx2_row_lanes.h"
 #include "avx2_tile_instances.h"
 
 #define AI static inline __attribute__((always_inline))
 
-enum { KIND_Q4_0, KIND_Q4_1, KIND_Q5_0, KIND_Q5_1 };
 enum { Q45_ROWS = LORC_ROW_LANES, Q45_COLS = LORC_TILE_COLS_6 };
 
-AI size_t block_bytes(int kind) {
-    switch (kind) {
-    case KIND_Q4_0: return sizeof(lorc_block_q4_0);
-    case KIND_Q4_1: return sizeof(lorc_block_q4_1);
-    case KIND_Q5_0: return sizeof(lorc_block_q5_0);
-    default: return sizeof(lorc_block_q5_1);
-    }
-}
-
-AI int has_min(int kind) { return kind == KIND_Q4_1 || kind == KIND_Q5_1; }
-AI int has_high_bit(int kind) { return kind == KIND_Q5_0 || kind == KIND_Q5_1; }
 /* log2 of the _0 types' offset (8 or 16) */
-AI int offset_shift(int kind) { return kind == KIND_Q4_0 ? 3 : 4; }
+AI int offset_shift(int kind) { return kind == LORC_KIND_Q4_0 ? 3 : 4; }
 
 /* Two rows' blocks side by side: A in the low 128-bit half, B in the high
  * one. lo gets the values 0..15 of each block, hi the values 16..31, as
  * unsigned bytes (Q5: the fifth bit included). */
 AI void unpack_pair(int kind, const uint8_t *blk_a, const uint8_t *blk_b, __m256i *lo, __m256i *hi) {
-    const size_t qs_off = (size_t)2 + (has_min(kind) ? 2 : 0) + (has_high_bit(kind) ? 4 : 0);
+    const size_t qs_off = (size_t)2 + (lorc_q45_has_min(kind) ? 2 : 0) + (lorc_q45_has_high_bit(kind) ? 4 : 0);
     const __m256i v = _mm256_loadu2_m128i((const __m128i *)(const void *)(blk_b + qs_off),
                                           (const __m128i *)(const void *)(blk_a + qs_off));
     const __m256i low_nibble = _mm256_set1_epi8(0x0f);
     *lo = _mm256_and_si256(v, low_nibble);
     *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_nibble);
-    if (has_high_bit(kind)) {
+    if (lorc_q45_has_high_bit(kind)) {
         /* each half holds its block's 32-bit mask in every dword; byte j of
          * lo takes mask byte j/8 (values 0..15), of hi byte 2 + j/8 (values
          * 16..31), then tests bit j%8 */
-        const size_t qh_off = (size_t)2 + (has_min(kind) ? 2 : 0);
+        const size_t qh_off = (size_t)2 + (lorc_q45_has_min(kind) ? 2 : 0);
         const __m256i mask =
             _mm256_blend_epi32(_mm256_castps_si256(_mm256_broadcast_ss((const float *)(const void *)(blk_a + qh_off))),
                                _mm256_castps_si256(_mm256_broadcast_ss((const float *)(const void *)(blk_b + qh_off))),
@@ -87,7 +76,7 @@ AI void unpack_pair(int kind, const uint8_t *blk_a, const uint8_t *blk_b, __m256
  * so that they give the same bits. */
 AI __m256 block_step(int kind, __m256i isum, const lorc_avx2_act_q8s *xb, __m256 dw, __m256 m, __m256 acc) {
     const __m256 dx = _mm256_broadcast_ss((const float *)(const void *)xb->d);
-    if (!has_min(kind)) {
+    if (!lorc_q45_has_min(kind)) {
         const __m256i off = _mm256_slli_epi32(_mm256_set1_epi32(lorc_avx2_ld_i32(xb->sum)), offset_shift(kind));
         return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum, off)), _mm256_mul_ps(dw, dx), acc);
     }
@@ -99,7 +88,7 @@ AI __m256 block_step(int kind, __m256i isum, const lorc_avx2_act_q8s *xb, __m256
 
 AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x,
                  size_t x_stride, float *y, size_t y_stride) {
-    const size_t bb = block_bytes(kind);
+    const size_t bb = lorc_q45_block_bytes(kind);
     const uint8_t *wr[8];
     lorc_rl_rows(w, w_stride, nr, wr);
     const lorc_avx2_act_q8s *xr[Q45_COLS];
@@ -116,7 +105,7 @@ AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, in
         for (int r = 0; r < 8; r++) wb[r] = wr[r] + (size_t)b * bb;
         lorc_rl_prefetch_next(wr[0], w_stride, b, bb);
         const __m256 dw = lorc_rl_gather_f16x8(wb, 0);
-        const __m256 m = has_min(kind) ? lorc_rl_gather_f16x8(wb, 2) : _mm256_setzero_ps();
+        const __m256 m = lorc_q45_has_min(kind) ? lorc_rl_gather_f16x8(wb, 2) : _mm256_setzero_ps();
         __m256i lo[4], hi[4];
         LORC_UNROLL
         for (int p = 0; p < 4; p++) unpack_pair(kind, wb[p], wb[p + 4], &lo[p], &hi[p]);
@@ -147,10 +136,10 @@ AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, in
  * floats, and for the _1 types m as floats. Rows past nr are zeros. */
 enum { PACKED_QUANTS = 8 * 32, PACKED_DW = PACKED_QUANTS, PACKED_M = PACKED_DW + 32 };
 
-AI size_t packed_block_bytes(int kind) { return (size_t)PACKED_M + (has_min(kind) ? 32 : 0); }
+AI size_t packed_block_bytes(int kind) { return (size_t)PACKED_M + (lorc_q45_has_min(kind) ? 32 : 0); }
 
 AI void q45_pack(int kind, int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
-    const size_t bb = block_bytes(kind), pb = packed_block_bytes(kind);
+    const size_t bb = lorc_q45_block_bytes(kind), pb = packed_block_bytes(kind);
     const uint8_t *wr[8];
     lorc_rl_rows(w, w_stride, nr, wr);
     uint8_t *out = dst;
@@ -169,7 +158,7 @@ AI void q45_pack(int kind, int64_t n, const void *w, size_t w_stride, int nr, vo
         for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(out + 32 * g), groups[g]);
         const __m256 live = _mm256_castsi256_ps(lorc_rl_live(nr));
         _mm256_storeu_ps((float *)(void *)(out + PACKED_DW), _mm256_and_ps(lorc_rl_gather_f16x8(wb, 0), live));
-        if (has_min(kind)) _mm256_storeu_ps((float *)(void *)(out + PACKED_M), _mm256_and_ps(lorc_rl_gather_f16x8(wb, 2), live));
+        if (lorc_q45_has_min(kind)) _mm256_storeu_ps((float *)(void *)(out + PACKED_M), _mm256_and_ps(lorc_rl_gather_f16x8(wb, 2), live));
     }
 }
 
@@ -179,7 +168,7 @@ AI void packed_isums(int kind, int NC, const uint8_t *pb, const lorc_avx2_act_q8
                      __m256i isum[Q45_COLS]) {
     /* int16 lanes gather 2 products per group: 8 groups of 4-bit values
      * stay within 8 * 2 * 15 * 127 < 32768, 5-bit ones only 4 groups */
-    const int run = has_high_bit(kind) ? 4 : 8;
+    const int run = lorc_q45_has_high_bit(kind) ? 4 : 8;
     LORC_UNROLL
     for (int c = 0; c < NC; c++) isum[c] = _mm256_setzero_si256();
     LORC_UNROLL
@@ -224,7 +213,7 @@ AI void q45_tile_packed(int kind, int NC, int64_t n, const void *w, int nr, cons
         __m256i isum[Q45_COLS];
         packed_isums(kind, NC, pb, xb, ones, isum);
         const __m256 dw = _mm256_loadu_ps((const float *)(const void *)(pb + PACKED_DW));
-        const __m256 m = has_min(kind) ? _mm256_loadu_ps((const float *)(const void *)(pb + PACKED_M)) : _mm256_setzero_ps();
+        const __m256 m = lorc_q45_has_min(kind) ? _mm256_loadu_ps((const float *)(const void *)(pb + PACKED_M)) : _mm256_setzero_ps();
         LORC_UNROLL
         for (int c = 0; c < NC; c++) acc[c] = block_step(kind, isum[c], xb[c], dw, m, acc[c]);
     }
@@ -243,10 +232,10 @@ AI void q45_tile_packed(int kind, int NC, int64_t n, const void *w, int nr, cons
     }                                                                                                 \
     static size_t pack_bytes_##TYPE(int64_t n) { return (size_t)(n / 32) * packed_block_bytes(KIND); }
 
-Q45_INSTANCES(q4_0, KIND_Q4_0)
-Q45_INSTANCES(q4_1, KIND_Q4_1)
-Q45_INSTANCES(q5_0, KIND_Q5_0)
-Q45_INSTANCES(q5_1, KIND_Q5_1)
+Q45_INSTANCES(q4_0, LORC_KIND_Q4_0)
+Q45_INSTANCES(q4_1, LORC_KIND_Q4_1)
+Q45_INSTANCES(q5_0, LORC_KIND_Q5_0)
+Q45_INSTANCES(q5_1, LORC_KIND_Q5_1)
 
 #define Q45_ENTRY(TYPE)                                                                                          \
     (lorc_type_kernel) {                                                                                         \

@@ -20,21 +20,8 @@
 
 #if defined(__aarch64__)
 #include "../quant_impl.h"
+#include "q45_kind.h"
 #include "neon_tile.h"
-
-enum { KIND_Q4_0, KIND_Q4_1, KIND_Q5_0, KIND_Q5_1 };
-
-LORC_NEON_AI size_t block_bytes(int kind) {
-    switch (kind) {
-    case KIND_Q4_0: return sizeof(lorc_block_q4_0);
-    case KIND_Q4_1: return sizeof(lorc_block_q4_1);
-    case KIND_Q5_0: return sizeof(lorc_block_q5_0);
-    default: return sizeof(lorc_block_q5_1);
-    }
-}
-
-LORC_NEON_AI int has_min(int kind) { return kind == KIND_Q4_1 || kind == KIND_Q5_1; }
-LORC_NEON_AI int has_high_bit(int kind) { return kind == KIND_Q5_0 || kind == KIND_Q5_1; }
 
 /* 0x10 in byte j of the result where bit j of the 16-bit mask m is set. */
 LORC_NEON_AI uint8x16_t fifth_bits(uint32_t m) {
@@ -56,8 +43,8 @@ LORC_NEON_AI void q45_tile(int kind, int NR, int NC, int64_t n, const void *w, s
                           const void *x, size_t x_stride, int nc, float *y, size_t y_stride) {
     (void)nr;
     (void)nc;
-    const size_t bb = block_bytes(kind);
-    const size_t qh_off = has_min(kind) ? 4 : 2, qs_off = qh_off + (has_high_bit(kind) ? 4 : 0);
+    const size_t bb = lorc_q45_block_bytes(kind);
+    const size_t qh_off = lorc_q45_has_min(kind) ? 4 : 2, qs_off = qh_off + (lorc_q45_has_high_bit(kind) ? 4 : 0);
     const uint8_t *wr[4] = {0, 0, 0, 0};
     const lorc_neon_act_q8s *xr[4];
     LORC_NEON_UNROLL
@@ -69,21 +56,21 @@ LORC_NEON_AI void q45_tile(int kind, int NR, int NC, int64_t n, const void *w, s
     LORC_NEON_UNROLL
     for (int c = 0; c < NC; c++) acc[c] = vdupq_n_f32(0.0f);
     const uint8x16_t low4 = vdupq_n_u8(0x0f);
-    const int8x16_t offset = vdupq_n_s8(kind == KIND_Q4_0 ? 8 : kind == KIND_Q5_0 ? 16 : 0);
+    const int8x16_t offset = vdupq_n_s8(kind == LORC_KIND_Q4_0 ? 8 : kind == LORC_KIND_Q5_0 ? 16 : 0);
     const int64_t nb = n / 32;
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb[4] = {0, 0, 0, 0};
         LORC_NEON_UNROLL
         for (int r = 0; r < NR; r++) wb[r] = wr[r] + (size_t)b * bb;
         const float32x4_t dw = gather_half4(NR, wb, 0);
-        const float32x4_t mw = has_min(kind) ? gather_half4(NR, wb, 2) : vdupq_n_f32(0.0f);
+        const float32x4_t mw = lorc_q45_has_min(kind) ? gather_half4(NR, wb, 2) : vdupq_n_f32(0.0f);
         /* low nibbles are values 0..15, high nibbles 16..31 */
         int8x16_t wlo[4], whi[4];
         LORC_NEON_UNROLL
         for (int r = 0; r < NR; r++) {
             const uint8x16_t qs = vld1q_u8(wb[r] + qs_off);
             uint8x16_t lo = vandq_u8(qs, low4), hi = vshrq_n_u8(qs, 4);
-            if (has_high_bit(kind)) {
+            if (lorc_q45_has_high_bit(kind)) {
                 uint32_t mask;
                 memcpy(&mask, wb[r] + qh_off, sizeof mask); /* little-endian, like the file */
                 lo = vorrq_u8(lo, fifth_bits(mask));
@@ -101,7 +88,7 @@ LORC_NEON_AI void q45_tile(int kind, int NR, int NC, int64_t n, const void *w, s
             for (int r = 0; r < 4; r++) s[r] = r < NR ? lorc_neon_dot32_s8(wlo[r], whi[r], a0, a1) : vdupq_n_s32(0);
             const int32x4_t rows = lorc_neon_rows4(s[0], s[1], s[2], s[3]);
             acc[c] = vfmaq_f32(acc[c], vcvtq_f32_s32(rows), vmulq_n_f32(dw, lorc_neon_ld_f32(xb->d)));
-            if (has_min(kind)) acc[c] = vfmaq_n_f32(acc[c], mw, lorc_neon_ld_f32(xb->s));
+            if (lorc_q45_has_min(kind)) acc[c] = vfmaq_n_f32(acc[c], mw, lorc_neon_ld_f32(xb->s));
         }
     }
     LORC_NEON_UNROLL
@@ -179,10 +166,10 @@ LORC_NEON_AI void q8_0_tile(int NR, int NC, int64_t n, const void *w, size_t w_s
     }
 }
 
-#define Q4_0_BODY(NR, NC, ...) q45_tile(KIND_Q4_0, NR, NC, __VA_ARGS__)
-#define Q4_1_BODY(NR, NC, ...) q45_tile(KIND_Q4_1, NR, NC, __VA_ARGS__)
-#define Q5_0_BODY(NR, NC, ...) q45_tile(KIND_Q5_0, NR, NC, __VA_ARGS__)
-#define Q5_1_BODY(NR, NC, ...) q45_tile(KIND_Q5_1, NR, NC, __VA_ARGS__)
+#define Q4_0_BODY(NR, NC, ...) q45_tile(LORC_KIND_Q4_0, NR, NC, __VA_ARGS__)
+#define Q4_1_BODY(NR, NC, ...) q45_tile(LORC_KIND_Q4_1, NR, NC, __VA_ARGS__)
+#define Q5_0_BODY(NR, NC, ...) q45_tile(LORC_KIND_Q5_0, NR, NC, __VA_ARGS__)
+#define Q5_1_BODY(NR, NC, ...) q45_tile(LORC_KIND_Q5_1, NR, NC, __VA_ARGS__)
 #define Q8_0_BODY(NR, NC, ...) q8_0_tile(NR, NC, __VA_ARGS__)
 LORC_NEON_TILE_4x4(tile_q4_0, Q4_0_BODY)
 LORC_NEON_TILE_4x4(tile_q4_1, Q4_1_BODY)
