@@ -122,7 +122,8 @@ proc = run_bench(["--lora-ranks", "none", "-p", "0", "-n", "0", "--bw-mib", "0",
 if proc.returncode != 0:
     fail("--mixed run exited %d: %s" % (proc.returncode, proc.stderr))
 else:
-    mixed = json.loads(proc.stdout).get("mixed")
+    r3 = json.loads(proc.stdout)
+    mixed = r3.get("mixed")
     if not (isinstance(mixed, list) and len(mixed) == 1 and isinstance(mixed[0], dict)):
         fail("mixed = %r, want one entry" % (mixed,))
     else:
@@ -139,8 +140,8 @@ else:
         for k in ("tg_mixed_vs_one", "pp_mixed_vs_one", "switch_ms"):
             if not (is_number(m.get(k)) and m[k] > 0):
                 fail("mixed %s = %r" % (k, m.get(k)))
-    if json.loads(proc.stdout).get("lora_type") != "F16":
-        fail("--mixed lora_type %r" % json.loads(proc.stdout).get("lora_type"))
+    if r3.get("lora_type") != "F16":
+        fail("--mixed lora_type %r" % r3.get("lora_type"))
     if not os.path.isfile(os.path.join(CACHE, "llama-150m-lora-r16-all-1-F16-v1.gguf")):
         fail("cache lacks the second adapter of --mixed 2")
 
