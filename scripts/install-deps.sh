@@ -10,6 +10,7 @@ packages=(
   libxxhash-dev     # fingerprints of base models for overlays
   libmicrohttpd-dev # HTTP server of `lorc serve`
   python3-numpy     # the independent numpy reference in tests/
+  libsimde-dev      # tests: the AVX-512 kernels with emulated instructions on CPUs without AVX-512
   haproxy           # load balancer of deploy/haproxy.cfg, run by tests/test_scale_out.py
 )
 

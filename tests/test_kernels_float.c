@@ -135,5 +135,20 @@ int main(void) {
     } else {
         printf("this CPU has no AVX2+FMA+F16C: only the scalar path was checked\n");
     }
+    /* The AVX-512 family's ZMM tiles: the real ones on a CPU with AVX-512,
+     * and on every CPU with AVX2 the same code with emulated instructions. */
+    lorc_kernels avx512;
+    if (lorc_isa_supported(&cpu, LORC_ISA_AVX512)) {
+        lorc_kernels_init(&avx512, &cpu, LORC_ISA_AVX512);
+        check_tiles(&avx512, &ref);
+    }
+    if (kc_avx512_emulated(&avx512, &cpu)) {
+        for (int i = 0; i < N_TYPES; i++) CHECK(avx512.type[types[i]].tile_cols == 6);
+        printf("AVX-512 family with emulated instructions:\n");
+        check_tiles(&avx512, &ref);
+    } else {
+        CHECK_MSG(!lorc_isa_supported(&cpu, LORC_ISA_AVX2),
+                  "the AVX-512 tiles cannot be checked: this build has no SIMDe (install libsimde-dev)");
+    }
     return test_finish("kernels_float");
 }

@@ -1,4 +1,4 @@
-/* test_kernels_legacy.c — the AVX2 tiles of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
+/* test_kernels_legacy.c — the AVX2 and AVX-512 tiles of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
  * against the scalar reference (random and extreme blocks, every nr/nc and
  * place, unaligned rows, bit-identical pairs), and the accuracy rule: the
  * activation format may add at most ~10% error variance, i.e. the fast
@@ -27,6 +27,13 @@ static void check_family(const lorc_kernels *fast, const lorc_kernels *ref) {
     }
 }
 
+static void check_avx512(const lorc_kernels *k, const lorc_kernels *ref) {
+    for (int i = 0; i < N_TYPES; i++)
+        CHECK_MSG(lorc_packed_rows(&k->type[types[i]]) == 16, "avx512 %s: %d packed rows, want 16",
+                  lorc_type_name(types[i]), lorc_packed_rows(&k->type[types[i]]));
+    check_family(k, ref);
+}
+
 int main(void) {
     lorc_cpu_features cpu;
     lorc_cpu_detect(&cpu);
@@ -44,6 +51,23 @@ int main(void) {
         check_family(&avx2, &ref);
     } else {
         printf("this CPU has no AVX2+FMA+F16C: only the scalar path was checked\n");
+    }
+    /* The AVX-512 family: the real one on a CPU with AVX-512 VNNI, and on
+     * every CPU with AVX2 the same code with its AVX-512 instructions
+     * emulated. Its packed tiles hold 16 rows; kc_check_packed holds them
+     * to the AVX2 streaming tile's bits. */
+    lorc_kernels avx512;
+    if (lorc_isa_supported(&cpu, LORC_ISA_AVX512) && cpu.avx512vnni) {
+        lorc_kernels_init(&avx512, &cpu, LORC_ISA_AVX512);
+        CHECK(avx512.isa == LORC_ISA_AVX512);
+        check_avx512(&avx512, &ref);
+    }
+    if (kc_avx512_emulated(&avx512, &cpu)) {
+        printf("AVX-512 family with emulated instructions:\n");
+        check_avx512(&avx512, &ref);
+    } else {
+        CHECK_MSG(!lorc_isa_supported(&cpu, LORC_ISA_AVX2),
+                  "the AVX-512 tiles cannot be checked: this build has no SIMDe (install libsimde-dev)");
     }
     return test_finish("kernels_legacy");
 }

@@ -20,6 +20,7 @@
 #include "tensor/matmul.h"
 #include "tensor/ops.h"
 #include "tensor/types.h"
+#include "kernel_check.h"
 #include "matmul_bound.h"
 #include "testutil.h"
 
@@ -326,6 +327,19 @@ static void test_float_packed(const lorc_kernels *k, lorc_threadpool *p1, lorc_t
     }
 }
 
+static void test_family(const lorc_kernels *k, const char *note, lorc_threadpool *p1, lorc_threadpool *p2) {
+    int n_types = 0;
+    for (uint32_t type = 0; type < LORC_TYPE_COUNT; type++) {
+        if (!k->type[type].act || !lorc_type_get(type)->from_float) continue;
+        n_types++;
+        test_type(k, type, p1, p2);
+    }
+    printf("test_matmul_blocked: %s%s kernels, %d weight types\n", lorc_isa_name(k->isa), note, n_types);
+    CHECK_MSG(n_types >= 13, "%s: only %d computable types", lorc_isa_name(k->isa), n_types);
+    test_multi(k, p2);
+    test_float_packed(k, p1, p2);
+}
+
 int main(void) {
     lorc_threadpool *p1 = lorc_threadpool_new(1), *p2 = lorc_threadpool_new(2);
     CHECK(p1 && p2);
@@ -339,18 +353,18 @@ int main(void) {
         /* A family this build lacks comes back as the scalar table. */
         if (isa != LORC_ISA_SCALAR && k.isa == LORC_ISA_SCALAR) continue;
         families++;
-        int n_types = 0;
-        for (uint32_t type = 0; type < LORC_TYPE_COUNT; type++) {
-            if (!k.type[type].act || !lorc_type_get(type)->from_float) continue;
-            n_types++;
-            test_type(&k, type, p1, p2);
-        }
-        printf("test_matmul_blocked: %s kernels, %d weight types\n", lorc_isa_name(k.isa), n_types);
-        CHECK_MSG(n_types >= 13, "%s: only %d computable types", lorc_isa_name(k.isa), n_types);
-        test_multi(&k, p2);
-        test_float_packed(&k, p1, p2);
+        test_family(&k, "", p1, p2);
     }
     CHECK(families >= 1);
+    /* The AVX-512 family on CPUs without it: its 16-row packed tiles through
+     * the product's chunking, with every AVX-512 instruction emulated. */
+    if (!(lorc_isa_supported(&cpu, LORC_ISA_AVX512) && cpu.avx512vnni)) {
+        lorc_kernels k;
+        if (kc_avx512_emulated(&k, &cpu))
+            test_family(&k, " (emulated)", p1, p2);
+        else
+            CHECK_MSG(!lorc_isa_supported(&cpu, LORC_ISA_AVX2), "no emulated AVX-512 family: install libsimde-dev");
+    }
     lorc_threadpool_free(p1);
     lorc_threadpool_free(p2);
     return test_finish("test_matmul_blocked");

@@ -72,15 +72,15 @@ bool lorc_isa_supported(const lorc_cpu_features *f, lorc_isa isa) {
     }
 }
 
-/* Families whose kernels this build contains. AVX-512 kernels are not
- * written yet (no machine of this project has AVX-512 to test them on), so
- * an AVX-512 CPU runs the AVX2 family. */
+/* Families whose kernels this build contains. The AVX-512 family is the
+ * AVX2 one with AVX-512 tiles where it has them (kernels_init). */
 bool lorc_isa_built(lorc_isa isa) {
     switch (isa) {
     case LORC_ISA_SCALAR:
         return true;
 #if defined(__x86_64__)
     case LORC_ISA_AVX2:
+    case LORC_ISA_AVX512:
         return true;
 #endif
 #if defined(__aarch64__)
@@ -128,6 +128,10 @@ void lorc_kernels_init(lorc_kernels *k, const lorc_cpu_features *cpu, lorc_isa i
         lorc_kernels_fill_avx2_ffn(k);
         lorc_kernels_fill_avx2_short(k);
         lorc_kernels_fill_avx2_vec(k);
+    }
+    if (isa == LORC_ISA_AVX512) {
+        lorc_kernels_fill_avx512_float(k);
+        lorc_kernels_fill_avx512_legacy(k);
     }
     if (isa == LORC_ISA_NEON) {
         lorc_kernels_fill_neon_float(k);

@@ -54,6 +54,12 @@ typedef struct lorc_type_kernel {
     lorc_pack_fn pack;
     size_t (*pack_bytes)(int64_t n);
     lorc_tile_fn tile_packed;
+    /* Weight rows of one packed tile (pack's nr, tile_packed's nr): 0 means
+     * tile_rows. Else a multiple of tile_rows, so that a family with wider
+     * registers can pack more rows per tile than its unpacked tile takes;
+     * the packed tile still gives each pair the unpacked tile's bits.
+     * Use lorc_packed_rows(). */
+    int packed_rows;
     /* Optional, for products whose weight rows hold at most
      * LORC_SHORT_ROW_MAX values and are added into the output (a LoRA B
      * matrix: r values a row, B·t): the entry to use instead, with tiles
@@ -64,6 +70,9 @@ typedef struct lorc_type_kernel {
 
 #define LORC_SHORT_ROW_MAX 64
 
+/* Rows of one packed tile of entry e. */
+static inline int lorc_packed_rows(const lorc_type_kernel *e) { return e->packed_rows ? e->packed_rows : e->tile_rows; }
+
 /* An entry without packing (tile only). */
 static inline lorc_type_kernel lorc_tile_entry(const lorc_act_format *act, lorc_tile_fn tile, int rows, int cols) {
     return (lorc_type_kernel){.act = act, .tile = tile, .tile_rows = rows, .tile_cols = cols};
@@ -73,7 +82,7 @@ static inline lorc_type_kernel lorc_tile_entry(const lorc_act_format *act, lorc_
 typedef enum lorc_isa {
     LORC_ISA_SCALAR = 0,
     LORC_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
-    LORC_ISA_AVX512 = 2, /* AVX-512 F/BW/VL (+ VNNI, BF16 where present) */
+    LORC_ISA_AVX512 = 2, /* AVX-512 F/BW/VL (+ VNNI where present) over the AVX2 family */
     LORC_ISA_NEON = 3,
     LORC_ISA_COUNT = 4
 } lorc_isa;
@@ -123,8 +132,7 @@ typedef struct lorc_kernels {
 void lorc_cpu_detect(lorc_cpu_features *f);
 /* The fastest family `f` supports. */
 lorc_isa lorc_isa_best(const lorc_cpu_features *f);
-/* True when this build contains kernels of `isa` (AVX-512 ones are not
- * written yet: an AVX-512 CPU runs the AVX2 family). */
+/* True when this build contains kernels of `isa`. */
 bool lorc_isa_built(lorc_isa isa);
 /* True when `f` can run `isa`. */
 bool lorc_isa_supported(const lorc_cpu_features *f, lorc_isa isa);
@@ -148,6 +156,10 @@ void lorc_kernels_fill_avx2_kquants(lorc_kernels *k); /* Q2_K .. Q6_K */
 void lorc_kernels_fill_avx2_ffn(lorc_kernels *k);     /* vec.swiglu_f32 */
 void lorc_kernels_fill_avx2_short(lorc_kernels *k);   /* short_rows of F32, F16 (after the others) */
 void lorc_kernels_fill_avx2_vec(lorc_kernels *k);     /* attention's P·V, scaled softmax */
+/* AVX-512: the AVX2 family, then ZMM tiles for the float types and (with
+ * VNNI) 16-row packed tiles for the legacy block types */
+void lorc_kernels_fill_avx512_legacy(lorc_kernels *k); /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 */
+void lorc_kernels_fill_avx512_float(lorc_kernels *k);  /* F32, F16, BF16 */
 void lorc_kernels_fill_neon_float(lorc_kernels *k);   /* F32, F16, BF16 + vec dot, axpy */
 void lorc_kernels_fill_neon_legacy(lorc_kernels *k);  /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 */
 void lorc_kernels_fill_neon_kquants(lorc_kernels *k); /* Q4_K, Q5_K, Q6_K */

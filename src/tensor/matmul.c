@@ -97,7 +97,13 @@ static int imin(int64_t a, int64_t b) { return (int)(a < b ? a : b); }
  * more than one activation tile, so the packing is paid back. */
 static bool part_packs(const mm_part *p) {
     return p->kernel && p->kernel->tile_packed && p->kernel->pack && p->n > p->tile_cols &&
-           p->tile_rows == p->kernel->tile_rows;
+           p->tile_rows == p->kernel->tile_rows && lorc_packed_rows(p->kernel) <= MM_TILE_MAX;
+}
+
+/* Rows of one tile of part p: a packed tile may hold more than an unpacked
+ * one (lorc_type_kernel.packed_rows). */
+static int part_tile_rows(const mm_part *p, bool packed) {
+    return packed ? lorc_packed_rows(p->kernel) : p->tile_rows;
 }
 
 /* Columns [j0, j1) of one part's output. Loop order: the chunk's weight rows
@@ -105,8 +111,8 @@ static bool part_packs(const mm_part *p) {
  * rows are first rewritten into `pack_buf` (large enough for a chunk). */
 static void part_run(const mm_part *p, int64_t j0, int64_t j1, uint8_t *pack_buf) {
     float buf[MM_TILE_MAX * MM_TILE_MAX];
-    const int tr = p->tile_rows, tc = p->tile_cols;
     const bool packed = pack_buf && part_packs(p);
+    const int tr = part_tile_rows(p, packed), tc = p->tile_cols;
     const size_t tile_bytes = packed ? p->kernel->pack_bytes(p->n_in) : 0;
     if (packed)
         for (int64_t r0 = j0; r0 < j1; r0 += tr)
@@ -175,7 +181,8 @@ static void plan_pack_buffers(mm_plan *p, lorc_matmul_scratch *s, int n_threads)
         for (int k = 0; k < out->n_parts; k++) {
             const mm_part *part = &p->parts[out->part0 + k];
             if (!part_packs(part)) continue;
-            size_t tiles = (size_t)((out->chunk_rows + part->tile_rows - 1) / part->tile_rows);
+            const int tr = part_tile_rows(part, true);
+            size_t tiles = (size_t)((out->chunk_rows + tr - 1) / tr);
             size_t bytes = tiles * part->kernel->pack_bytes(part->n_in);
             if (bytes > need) need = bytes;
         }
@@ -219,8 +226,9 @@ static void plan_add_part(mm_plan *p, mm_output *o, const mm_part *part) {
         int64_t rows = (int64_t)((streamed ? MM_STREAM_CHUNK_BYTES : MM_CHUNK_BYTES) / stride);
         if (streamed && rows > o->n_out / MM_STREAM_MIN_CHUNKS) rows = o->n_out / MM_STREAM_MIN_CHUNKS;
         if (!streamed && rows > MM_CHUNK_MAX_ROWS) rows = MM_CHUNK_MAX_ROWS;
-        rows -= rows % part->tile_rows;
-        if (rows < part->tile_rows) rows = part->tile_rows;
+        const int unit = part_tile_rows(part, part_packs(part));
+        rows -= rows % unit;
+        if (rows < unit) rows = unit;
         o->chunk_rows = rows;
         p->n_chunks += out_chunks(o);
     }

@@ -277,15 +277,17 @@ double kc_accuracy_ratio(const lorc_kernels *fast, const lorc_kernels *ref, uint
 
 /* The packed tile of `type` against its own unpacked tile, for a type
  * whose kernel packs: random and extreme weight rows, several row lengths,
- * every nr <= tile_rows (the pack's padding rows) and nc <= tile_cols.
- * Each output must have exactly the unpacked tile's bits, and nothing past
- * the nr x nc outputs may be written. */
+ * every nr <= packed rows (the pack's padding rows) and nc <= tile_cols.
+ * Each output must have exactly the unpacked tile's bits (run over the
+ * packed tile's rows tile_rows at a time), and nothing past the nr x nc
+ * outputs may be written. */
 void kc_check_packed(const lorc_kernels *fast, uint32_t type, uint64_t seed) {
     const lorc_type_info *ti = lorc_type_get(type);
     const lorc_type_kernel *fk = &fast->type[type];
     CHECK_MSG(fk->pack && fk->pack_bytes && fk->tile_packed, "%s: no packed tile to check", ti->name);
     if (!fk->pack || !fk->pack_bytes || !fk->tile_packed) return;
-    const int R = fk->tile_rows, C = fk->tile_cols;
+    const int R = lorc_packed_rows(fk), TR = fk->tile_rows, C = fk->tile_cols;
+    CHECK_MSG(R % TR == 0, "%s: %d packed rows, not a multiple of the tile's %d", ti->name, R, TR);
     kc_rng rng = {seed};
     const int64_t block_counts[3] = {1, 7, 64};
     for (int k = 0; k < 3; k++) {
@@ -305,7 +307,9 @@ void kc_check_packed(const lorc_kernels *fast, uint32_t type, uint64_t seed) {
             fk->pack(n, w, wrow, nr, packed);
             for (int nc = 1; nc <= C; nc++) {
                 for (int i = 0; i < R * C; i++) y_tile[i] = y_packed[i] = -12345.0f;
-                fk->tile(n, w, wrow, nr, x, xrow, nc, y_tile, (size_t)R);
+                for (int r0 = 0; r0 < nr; r0 += TR)
+                    fk->tile(n, w + (size_t)r0 * wrow, wrow, nr - r0 < TR ? nr - r0 : TR, x, xrow, nc, y_tile + r0,
+                             (size_t)R);
                 fk->tile_packed(n, packed, 0, nr, x, xrow, nc, y_packed, (size_t)R);
                 int same = 1, untouched = 1;
                 for (int c = 0; c < C; c++)

@@ -4,6 +4,7 @@
 #ifndef LORC_TESTS_KERNEL_CHECK_H
 #define LORC_TESTS_KERNEL_CHECK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "tensor/kernels.h"
@@ -22,6 +23,12 @@ void kc_check_tile(const lorc_kernels *fast, const lorc_kernels *ref, uint32_t t
  * gives exactly the unpacked tile's bits for every nr, nc, and writes
  * nothing else. */
 void kc_check_packed(const lorc_kernels *fast, uint32_t type, uint64_t seed);
+
+/* The AVX-512 family (lorc_kernels_init's, with VNNI) built so that it
+ * runs on any CPU with AVX2: every AVX-512 instruction emulated by SIMDe
+ * (avx512_emulated.c). Slow; for tests on machines without AVX-512. False
+ * when this CPU lacks AVX2 or the build lacked SIMDe (libsimde-dev). */
+bool kc_avx512_emulated(lorc_kernels *k, const lorc_cpu_features *cpu);
 
 /* RMS error of the fast dot against the exact (double) dot with the
  * dequantized weights, divided by the RMS error of the scalar dot against

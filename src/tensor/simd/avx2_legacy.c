@@ -16,6 +16,7 @@
 
 #if defined(__x86_64__)
 #include "../quant_impl.h"
+#include "avx2_legacy_pack.h"
 #include "avx2_row_lanes.h"
 #include "avx2_tile_instances.h"
 
@@ -78,19 +79,8 @@ static void q8_0_pack(int64_t n, const void *w, size_t w_stride, int nr, void *d
     uint8_t *out = dst;
     for (int64_t b = 0; b < n / 32; b++, out += Q8_PACKED_BLOCK) {
         const uint8_t *wb[8];
-        __m256i lo[8], hi[8], groups[8];
-        for (int r = 0; r < 8; r++) {
-            wb[r] = wr[r] + (size_t)b * bb;
-            const __m256i zero = _mm256_setzero_si256();
-            lo[r] = r < nr ? _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb[r] + 2))) : zero;
-            hi[r] = r < nr ? _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb[r] + 18))) : zero;
-        }
-        lorc_rl_transpose8x8(lo, groups);
-        for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(out + 32 * g), groups[g]);
-        lorc_rl_transpose8x8(hi, groups);
-        for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(out + 32 * (8 + g)), groups[g]);
-        _mm256_storeu_ps((float *)(void *)(out + Q8_PACKED_DW),
-                         _mm256_and_ps(lorc_rl_gather_f16x8(wb, 0), _mm256_castsi256_ps(lorc_rl_live(nr))));
+        for (int r = 0; r < 8; r++) wb[r] = wr[r] + (size_t)b * bb;
+        lorc_q8_0_pack_block8(wb, nr, out, 32, out + Q8_PACKED_DW);
     }
 }
 

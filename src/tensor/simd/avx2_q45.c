@@ -32,7 +32,7 @@
 
 #if defined(__x86_64__)
 #include "../quant_impl.h"
-#include "q45_kind.h"
+#include "avx2_legacy_pack.h"
 #include "avx2_row_lanes.h"
 #include "avx2_tile_instances.h"
 
@@ -40,44 +40,12 @@
 
 enum { Q45_ROWS = LORC_ROW_LANES, Q45_COLS = LORC_TILE_COLS_6 };
 
-/* log2 of the _0 types' offset (8 or 16) */
-AI int offset_shift(int kind) { return kind == LORC_KIND_Q4_0 ? 3 : 4; }
-
-/* Two rows' blocks side by side: A in the low 128-bit half, B in the high
- * one. lo gets the values 0..15 of each block, hi the values 16..31, as
- * unsigned bytes (Q5: the fifth bit included). */
-AI void unpack_pair(int kind, const uint8_t *blk_a, const uint8_t *blk_b, __m256i *lo, __m256i *hi) {
-    const size_t qs_off = (size_t)2 + (lorc_q45_has_min(kind) ? 2 : 0) + (lorc_q45_has_high_bit(kind) ? 4 : 0);
-    const __m256i v = _mm256_loadu2_m128i((const __m128i *)(const void *)(blk_b + qs_off),
-                                          (const __m128i *)(const void *)(blk_a + qs_off));
-    const __m256i low_nibble = _mm256_set1_epi8(0x0f);
-    *lo = _mm256_and_si256(v, low_nibble);
-    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_nibble);
-    if (lorc_q45_has_high_bit(kind)) {
-        /* each half holds its block's 32-bit mask in every dword; byte j of
-         * lo takes mask byte j/8 (values 0..15), of hi byte 2 + j/8 (values
-         * 16..31), then tests bit j%8 */
-        const size_t qh_off = (size_t)2 + (lorc_q45_has_min(kind) ? 2 : 0);
-        const __m256i mask =
-            _mm256_blend_epi32(_mm256_castps_si256(_mm256_broadcast_ss((const float *)(const void *)(blk_a + qh_off))),
-                               _mm256_castps_si256(_mm256_broadcast_ss((const float *)(const void *)(blk_b + qh_off))),
-                               0xf0);
-        const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull), five = _mm256_set1_epi8(0x10);
-        const __m256i spread_lo = _mm256_shuffle_epi8(mask, _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0,
-                                                                             0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
-        const __m256i spread_hi = _mm256_shuffle_epi8(mask, _mm256_setr_epi8(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2,
-                                                                             2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-        *lo = _mm256_or_si256(*lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread_lo, bit), bit), five));
-        *hi = _mm256_or_si256(*hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread_hi, bit), bit), five));
-    }
-}
-
 /* One block's float step for 8 pairs (rows in lanes), shared by both tiles
  * so that they give the same bits. */
 AI __m256 block_step(int kind, __m256i isum, const lorc_avx2_act_q8s *xb, __m256 dw, __m256 m, __m256 acc) {
     const __m256 dx = _mm256_broadcast_ss((const float *)(const void *)xb->d);
     if (!lorc_q45_has_min(kind)) {
-        const __m256i off = _mm256_slli_epi32(_mm256_set1_epi32(lorc_avx2_ld_i32(xb->sum)), offset_shift(kind));
+        const __m256i off = _mm256_slli_epi32(_mm256_set1_epi32(lorc_avx2_ld_i32(xb->sum)), lorc_q45_offset_shift(kind));
         return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum, off)), _mm256_mul_ps(dw, dx), acc);
     }
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, dx), acc);
@@ -108,7 +76,7 @@ AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, in
         const __m256 m = lorc_q45_has_min(kind) ? lorc_rl_gather_f16x8(wb, 2) : _mm256_setzero_ps();
         __m256i lo[4], hi[4];
         LORC_UNROLL
-        for (int p = 0; p < 4; p++) unpack_pair(kind, wb[p], wb[p + 4], &lo[p], &hi[p]);
+        for (int p = 0; p < 4; p++) lorc_q45_unpack_pair(kind, wb[p], wb[p + 4], &lo[p], &hi[p]);
         LORC_UNROLL
         for (int c = 0; c < NC; c++) {
             const lorc_avx2_act_q8s *xb = xr[c] + b;
@@ -146,19 +114,7 @@ AI void q45_pack(int kind, int64_t n, const void *w, size_t w_stride, int nr, vo
     for (int64_t b = 0; b < n / 32; b++, out += pb) {
         const uint8_t *wb[8];
         for (int r = 0; r < 8; r++) wb[r] = wr[r] + (size_t)b * bb;
-        __m256i rows[8], groups[8];
-        for (int p = 0; p < 4; p++) {
-            __m256i lo, hi;
-            unpack_pair(kind, wb[p], wb[p + 4], &lo, &hi);
-            const __m256i zero = _mm256_setzero_si256();
-            rows[p] = p < nr ? _mm256_permute2x128_si256(lo, hi, 0x20) : zero;
-            rows[p + 4] = p + 4 < nr ? _mm256_permute2x128_si256(lo, hi, 0x31) : zero;
-        }
-        lorc_rl_transpose8x8(rows, groups);
-        for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(out + 32 * g), groups[g]);
-        const __m256 live = _mm256_castsi256_ps(lorc_rl_live(nr));
-        _mm256_storeu_ps((float *)(void *)(out + PACKED_DW), _mm256_and_ps(lorc_rl_gather_f16x8(wb, 0), live));
-        if (lorc_q45_has_min(kind)) _mm256_storeu_ps((float *)(void *)(out + PACKED_M), _mm256_and_ps(lorc_rl_gather_f16x8(wb, 2), live));
+        lorc_q45_pack_block8(kind, wb, nr, out, 32, out + PACKED_DW, out + PACKED_M);
     }
 }
 

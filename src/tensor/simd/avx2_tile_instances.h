@@ -40,6 +40,22 @@
         inst[nc - 1][nr - 1](LORC_TILE_PASS);                                                                \
     }
 
+/* Defines NAME(LORC_TILE_ARGS) for nr in 1..4, nc in 1..6. */
+#define LORC_TILE_4x6(NAME, BODY)                                                                            \
+    LORC_TILE_ROW_OF_4(NAME, BODY, 1)                                                                        \
+    LORC_TILE_ROW_OF_4(NAME, BODY, 2)                                                                        \
+    LORC_TILE_ROW_OF_4(NAME, BODY, 3)                                                                        \
+    LORC_TILE_ROW_OF_4(NAME, BODY, 4)                                                                        \
+    LORC_TILE_ROW_OF_4(NAME, BODY, 5)                                                                        \
+    LORC_TILE_ROW_OF_4(NAME, BODY, 6)                                                                        \
+    static void NAME(LORC_TILE_ARGS) {                                                                       \
+        static void (*const inst[6][4])(LORC_TILE_ARGS) = {                                                  \
+            {NAME##_1x1, NAME##_2x1, NAME##_3x1, NAME##_4x1}, {NAME##_1x2, NAME##_2x2, NAME##_3x2, NAME##_4x2}, \
+            {NAME##_1x3, NAME##_2x3, NAME##_3x3, NAME##_4x3}, {NAME##_1x4, NAME##_2x4, NAME##_3x4, NAME##_4x4}, \
+            {NAME##_1x5, NAME##_2x5, NAME##_3x5, NAME##_4x5}, {NAME##_1x6, NAME##_2x6, NAME##_3x6, NAME##_4x6}}; \
+        inst[nc - 1][nr - 1](LORC_TILE_PASS);                                                                \
+    }
+
 /* Defines NAME(LORC_TILE_ARGS) for nr in 1..4, nc in 1..2. */
 #define LORC_TILE_4x2(NAME, BODY)                                                                            \
     LORC_TILE_ROW_OF_4(NAME, BODY, 1)                                                                        \

@@ -1,0 +1,150 @@
+/* avx512_float.c — AVX-512 tiles for the float weight types F32, F16, BF16
+ * (activations stay F32), decode and prompt alike.
+ *
+ * The AVX2 tile (avx2_float.c) in ZMM registers: each pair's sum runs over
+ * 16-value steps in order, a masked step for a tail, then one fixed
+ * horizontal sum (hsum16). With 32 registers the tile is 4 weight rows x 6
+ * activation rows: 24 accumulators, each weight vector converted once and
+ * used for 6 FMAs, each activation vector for 4. These are other bits than
+ * the AVX2 family's (16 lanes, not 8), the same for any nr, nc, packed or
+ * not: the tile and the packed tile run the same FMAs on the same values
+ * in the same order.
+ *
+ * Packed tiles (prompts): a tile's rows interleaved per 16-value step —
+ * step s holds row 0's 16 values, then row 1's, ... — so the packed tile
+ * reads one sequential stream; the last step is zero-filled. F16 and BF16
+ * stay 16-bit in the pack and are converted in the tile. */
+#include "avx2_float_legacy.h"
+
+#if defined(__x86_64__)
+#include "avx2_tile_instances.h"
+
+#define AI static inline __attribute__((always_inline))
+
+enum { KIND_F32, KIND_F16, KIND_BF16 };
+enum { TILE_R = 4, TILE_C = 6, STEP = 16 };
+
+AI size_t elem_bytes(int kind) { return kind == KIND_F32 ? 4 : 2; }
+
+/* The first k (<= 16) weights from element i of a row as floats, zeros
+ * past k; nothing past them is read. */
+AI __m512 load_w16(int kind, const uint8_t *row, int64_t i, __mmask16 k) {
+    if (kind == KIND_F32) return _mm512_maskz_loadu_ps(k, row + 4 * i);
+    const __m256i h = _mm256_maskz_loadu_epi16(k, row + 2 * i);
+    if (kind == KIND_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); /* bf16 = top half of f32 */
+}
+
+/* Sum of the 16 lanes in one fixed order (the same for every pair). */
+AI float hsum16(__m512 v) {
+    const __m256 lo = _mm512_castps512_ps256(v);
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    return lorc_avx2_hsum(_mm256_add_ps(lo, hi));
+}
+
+AI void float_tile16(int kind, bool packed, int NR, int NC, int64_t n, const void *w, size_t w_stride, int nr,
+                     const void *x, size_t x_stride, int nc, float *y, size_t y_stride) {
+    (void)nr;
+    (void)nc;
+    const uint8_t *wr[TILE_R], *xr[TILE_C];
+    LORC_UNROLL
+    for (int r = 0; r < NR; r++) wr[r] = (const uint8_t *)w + (packed ? 0 : (size_t)r * w_stride);
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) xr[c] = (const uint8_t *)x + (size_t)c * x_stride;
+    __m512 acc[TILE_R][TILE_C];
+    LORC_UNROLL
+    for (int r = 0; r < NR; r++)
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) acc[r][c] = _mm512_setzero_ps();
+    const size_t eb = elem_bytes(kind);
+    const __mmask16 all = (__mmask16)0xffff;
+    for (int64_t i = 0; i < n; i += STEP) {
+        /* the tail's step is masked: zeros past n, in the activations and
+         * (unpacked) the weights; a packed tile's last step is zero-filled */
+        const __mmask16 live = n - i >= STEP ? all : (__mmask16)((1u << (n - i)) - 1u);
+        __m512 xv[TILE_C];
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) xv[c] = _mm512_maskz_loadu_ps(live, (const float *)(const void *)xr[c] + i);
+        /* once per cache line of the first row: fetch the same place in the
+         * rows two tiles on (see avx2_float.c) */
+        if (!packed && ((size_t)i * eb) % 64 == 0) {
+            LORC_UNROLL
+            for (int r = 0; r < NR; r++)
+                _mm_prefetch((const char *)(wr[r] + (size_t)(2 * NR) * w_stride + (size_t)i * eb), _MM_HINT_T0);
+        }
+        LORC_UNROLL
+        for (int r = 0; r < NR; r++) {
+            const __m512 wv = packed ? load_w16(kind, wr[0], (i / STEP * TILE_R + r) * STEP, all)
+                                     : load_w16(kind, wr[r], i, live);
+            LORC_UNROLL
+            for (int c = 0; c < NC; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
+        }
+    }
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++)
+        LORC_UNROLL
+        for (int r = 0; r < NR; r++) y[(size_t)c * y_stride + (size_t)r] = hsum16(acc[r][c]);
+}
+
+/* Bytes of a packed tile: TILE_R rows x 16 values per step, the last step
+ * zero-filled past n (rows past nr are zeros too). */
+AI size_t pack16_bytes(int kind, int64_t n) { return (size_t)((n + STEP - 1) / STEP) * TILE_R * STEP * elem_bytes(kind); }
+
+AI void float_pack16(int kind, int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
+    const size_t eb = elem_bytes(kind), step_bytes = STEP * eb;
+    uint8_t *out = dst;
+    for (int64_t i = 0; i < n; i += STEP) {
+        const size_t k = (size_t)(n - i < STEP ? n - i : STEP);
+        for (int r = 0; r < TILE_R; r++, out += step_bytes) {
+            if (k < STEP || r >= nr) memset(out, 0, step_bytes);
+            if (r < nr) memcpy(out, (const uint8_t *)w + (size_t)r * w_stride + (size_t)i * eb, k * eb);
+        }
+    }
+}
+
+#define TILE16_BODY(KIND, PACKED, NR, NC, ...) float_tile16(KIND, PACKED, NR, NC, __VA_ARGS__)
+#define F32_BODY(NR, NC, ...) TILE16_BODY(KIND_F32, false, NR, NC, __VA_ARGS__)
+#define F16_BODY(NR, NC, ...) TILE16_BODY(KIND_F16, false, NR, NC, __VA_ARGS__)
+#define BF16_BODY(NR, NC, ...) TILE16_BODY(KIND_BF16, false, NR, NC, __VA_ARGS__)
+#define F32_PACKED_BODY(NR, NC, ...) TILE16_BODY(KIND_F32, true, NR, NC, __VA_ARGS__)
+#define F16_PACKED_BODY(NR, NC, ...) TILE16_BODY(KIND_F16, true, NR, NC, __VA_ARGS__)
+#define BF16_PACKED_BODY(NR, NC, ...) TILE16_BODY(KIND_BF16, true, NR, NC, __VA_ARGS__)
+LORC_TILE_4x6(tile16_f32, F32_BODY)
+LORC_TILE_4x6(tile16_f16, F16_BODY)
+LORC_TILE_4x6(tile16_bf16, BF16_BODY)
+LORC_TILE_4x6(tile16_f32_packed, F32_PACKED_BODY)
+LORC_TILE_4x6(tile16_f16_packed, F16_PACKED_BODY)
+LORC_TILE_4x6(tile16_bf16_packed, BF16_PACKED_BODY)
+
+/* Packing only moves bytes, so F16 and BF16 (both 2 bytes) share one. */
+static void pack16_4_bytes(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
+    float_pack16(KIND_F32, n, w, w_stride, nr, dst);
+}
+static void pack16_2_bytes(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
+    float_pack16(KIND_F16, n, w, w_stride, nr, dst);
+}
+static size_t pack16_bytes_4(int64_t n) { return pack16_bytes(KIND_F32, n); }
+static size_t pack16_bytes_2(int64_t n) { return pack16_bytes(KIND_F16, n); }
+
+/* The entry's tiles only: its activation format (F32 rows) and the short
+ * rows entry the AVX2 fill set stay. */
+static void use_tiles16(lorc_type_kernel *e, lorc_tile_fn tile, lorc_tile_fn tile_packed, bool wide) {
+    e->tile = tile;
+    e->tile_rows = TILE_R;
+    e->tile_cols = TILE_C;
+    e->pack = wide ? pack16_4_bytes : pack16_2_bytes;
+    e->pack_bytes = wide ? pack16_bytes_4 : pack16_bytes_2;
+    e->tile_packed = tile_packed;
+    e->packed_rows = 0;
+}
+
+void lorc_kernels_fill_avx512_float(lorc_kernels *k) {
+    use_tiles16(&k->type[LORC_TYPE_F32], tile16_f32, tile16_f32_packed, true);
+    use_tiles16(&k->type[LORC_TYPE_F16], tile16_f16, tile16_f16_packed, false);
+    use_tiles16(&k->type[LORC_TYPE_BF16], tile16_bf16, tile16_bf16_packed, false);
+}
+
+#else
+#include "../kernels.h"
+void lorc_kernels_fill_avx512_float(lorc_kernels *k) { (void)k; }
+#endif
