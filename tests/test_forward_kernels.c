@@ -4,7 +4,8 @@
  *     family this CPU lacks fail with one-line messages;
  *   - a 45-token prompt (several attention row blocks, GQA) in one batch, in
  *     n_batch chunks, and token by token give bit-identical logits, on 1 and
- *     2 threads, for every kernel family this CPU runs. */
+ *     2 threads, for every kernel family this CPU runs, and for the AVX-512
+ *     family with emulated instructions. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "synth.h"
 #include "tensor/kernels.h"
 #include "tensor/types.h"
+#include "kernel_check.h"
 #include "testutil.h"
 
 enum { N_TOK = 45 };
@@ -79,10 +81,13 @@ static void test_choice(lorc_model *m) {
     lorc_context_free(ctx);
 }
 
-/* All-position logits of the prompt fed in chunks of n_batch tokens. */
-static bool run(lorc_model *m, const char *kernels, int threads, int n_batch, const int32_t *toks, float *out) {
+/* All-position logits of the prompt fed in chunks of n_batch tokens, with
+ * the kernel table `swap` instead of the chosen one when not NULL. */
+static bool run(lorc_model *m, const char *kernels, const lorc_kernels *swap, int threads, int n_batch,
+                const int32_t *toks, float *out) {
     lorc_error err = {0};
     lorc_context *ctx = new_ctx(m, kernels, threads, n_batch, &err);
+    if (ctx && swap) ctx->kern = *swap;
     lorc_sequence *s = NULL;
     bool ok = ctx && lorc_sequence_new(ctx, &s, &err) == LORC_OK &&
               lorc_decode(ctx, s, toks, N_TOK, true, out, &err) == LORC_OK;
@@ -92,17 +97,17 @@ static bool run(lorc_model *m, const char *kernels, int threads, int n_batch, co
     return ok;
 }
 
-static void test_invariance(lorc_model *m, const char *label, const char *kernels) {
+static void test_invariance(lorc_model *m, const char *label, const char *kernels, const lorc_kernels *swap) {
     const int V = lorc_model_n_vocab(m);
     int32_t toks[N_TOK];
     for (int i = 0; i < N_TOK; i++) toks[i] = (int32_t)((i * 37 + 1) % V);
     const size_t n = (size_t)N_TOK * (size_t)V;
     float *ref = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
-    CHECK(run(m, kernels, 1, 1, toks, ref));
+    CHECK(run(m, kernels, swap, 1, 1, toks, ref));
     const int batches[] = {N_TOK, 7, 16};
     for (int t = 1; t <= 2; t++)
         for (size_t k = 0; k < sizeof batches / sizeof *batches; k++) {
-            CHECK(run(m, kernels, t, batches[k], toks, got));
+            CHECK(run(m, kernels, swap, t, batches[k], toks, got));
             CHECK_MSG(memcmp(got, ref, n * sizeof(float)) == 0,
                       "%s/%s: n_batch %d on %d threads differs from token by token", label, kernels, batches[k], t);
         }
@@ -129,7 +134,13 @@ int main(void) {
     lorc_cpu_features cpu;
     lorc_cpu_detect(&cpu);
     for (int isa = 0; isa < LORC_ISA_COUNT; isa++)
-        if (lorc_isa_supported(&cpu, (lorc_isa)isa)) test_invariance(m, "q4_0 gqa", lorc_isa_name((lorc_isa)isa));
+        if (lorc_isa_supported(&cpu, (lorc_isa)isa))
+            test_invariance(m, "q4_0 gqa", lorc_isa_name((lorc_isa)isa), NULL);
+    /* The AVX-512 family with emulated instructions, swapped into an AVX2
+     * context: its 16-row Q4_0 prompt tiles next to the AVX2 decode tile,
+     * its ZMM F16 tiles in attention (the F16 KV cache). */
+    lorc_kernels emulated;
+    if (kc_avx512_emulated(&emulated, &cpu)) test_invariance(m, "q4_0 gqa, emulated avx512", "avx2", &emulated);
     lorc_model_free(m);
     return test_finish("test_forward_kernels");
 }
