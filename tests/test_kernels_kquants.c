@@ -21,6 +21,7 @@
 #include "tensor/kernels.h"
 #include "tensor/quant_impl.h"
 #include "tensor/simd/kq_act.h"
+#include "kernel_check.h"
 #include "testutil.h"
 
 typedef struct { uint64_t s; } rng;
@@ -294,6 +295,16 @@ static void check_nonfinite(const lorc_kernels *k, lorc_type t) {
     free(w), free(xq);
 }
 
+static void check_avx512_q4k(const lorc_kernels *e, const lorc_kernels *ref, const int64_t *lens, size_t n_lens) {
+    const lorc_type_kernel *tk = &e->type[LORC_TYPE_Q4_K];
+    CHECK_MSG(lorc_packed_rows(tk) == 16 && tk->tile_rows == 8, "avx512 Q4_K: %d packed rows, tile of %d",
+              lorc_packed_rows(tk), tk->tile_rows);
+    for (int kase = 0; kase < CASE_COUNT; kase++)
+        for (size_t li = 0; li < n_lens; li++) check_tile(e, ref, LORC_TYPE_Q4_K, kase, lens[li], (unsigned)(77 + 10 * kase + li));
+    kc_check_packed(e, LORC_TYPE_Q4_K, 4242);
+    printf("%s Q4_K: 16-row packed tile checked against the 8-row tile\n", lorc_isa_name(e->isa));
+}
+
 int main(void) {
     lorc_cpu_features cpu;
     lorc_cpu_detect(&cpu);
@@ -341,5 +352,18 @@ int main(void) {
                           ratio);
         }
     }
+    /* The AVX-512 family's 16-row packed Q4_K tile (VNNI): real where the
+     * CPU has it, and with emulated instructions on every CPU with AVX2.
+     * It must give the AVX2 tile's bits (check_tile: rows up to 8, the
+     * extreme cases; kc_check_packed: every nr up to 16). */
+    lorc_kernels e;
+    if (lorc_isa_supported(&cpu, LORC_ISA_AVX512) && cpu.avx512vnni) {
+        lorc_kernels_init(&e, &cpu, LORC_ISA_AVX512);
+        check_avx512_q4k(&e, &ref, lens, sizeof lens / sizeof lens[0]);
+    }
+    if (kc_avx512_emulated(&e, &cpu))
+        check_avx512_q4k(&e, &ref, lens, sizeof lens / sizeof lens[0]);
+    else
+        CHECK_MSG(!lorc_isa_supported(&cpu, LORC_ISA_AVX2), "no emulated AVX-512 family: install libsimde-dev");
     return test_finish("test_kernels_kquants");
 }

@@ -1,17 +1,15 @@
 /* avx512_emulated.c — the AVX-512 family for CPUs without AVX-512: the
- * AVX-512 kernel files built here once more, under other names, with every
- * AVX-512 intrinsic emulated (avx512_emulation.h), on top of the AVX2
- * family. The tests run it next to the AVX2 family on any x86-64 machine;
- * on an AVX-512 machine they also run the real one. CMake builds this file
+ * AVX-512 kernel files built once more (here avx512_legacy.c, in
+ * avx512_emulated_*.c the others), under other names, with every AVX-512
+ * intrinsic emulated (avx512_emulation.h), on top of the AVX2 family.
+ * The tests run it next to the AVX2 family on any x86-64 machine; on an
+ * AVX-512 machine they also run the real one. CMake builds these files
  * with the AVX2 flags and LORC_TEST_AVX512_EMULATION when SIMDe is there. */
 #if defined(LORC_TEST_AVX512_EMULATION) && defined(__x86_64__)
 #include "avx512_emulation.h"
 
-#define lorc_kernels_fill_avx512_legacy lorc_emulated_fill_avx512_legacy
-#define lorc_kernels_fill_avx512_float lorc_emulated_fill_avx512_float
+#include "avx512_emulated.h"
 #include "tensor/simd/avx512_legacy.c"
-#undef AI
-#include "tensor/simd/avx512_float.c"
 
 #include "kernel_check.h"
 
@@ -22,6 +20,7 @@ bool kc_avx512_emulated(lorc_kernels *k, const lorc_cpu_features *cpu) {
     k->cpu.avx512vnni = true;
     lorc_emulated_fill_avx512_float(k);
     lorc_emulated_fill_avx512_legacy(k);
+    lorc_emulated_fill_avx512_kquants(k);
     return true;
 }
 #else

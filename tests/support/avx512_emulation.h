@@ -26,6 +26,12 @@
 #define _mm512_extractf64x4_pd simde_mm512_extractf64x4_pd
 #undef _mm512_castps_pd
 #define _mm512_castps_pd simde_mm512_castps_pd
+#undef _mm512_mullo_epi32
+#define _mm512_mullo_epi32 simde_mm512_mullo_epi32
+#undef _mm512_and_si512
+#define _mm512_and_si512 simde_mm512_and_si512
+#undef _mm512_fnmadd_ps
+#define _mm512_fnmadd_ps simde_mm512_fnmadd_ps
 #undef _mm512_add_epi32
 #define _mm512_add_epi32 simde_mm512_add_epi32
 #undef _mm512_dpbusd_epi32

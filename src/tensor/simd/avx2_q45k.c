@@ -21,45 +21,22 @@
 #include "avx2_kq_common.h"
 
 #if defined(__x86_64__)
+#include "avx2_q4k_pack.h"
 #include "avx2_row_lanes.h"
 #include "avx2_tile_instances.h"
 
 #define AI static inline __attribute__((always_inline))
-
-/* The 12-byte scale field as 8 scale bytes and 8 min bytes (sub-block j in
- * byte j); same unpacking as lorc_kq_unpack_scales_mins, four bytes at once. */
-static inline void q45_scales_mins(const uint8_t p[12], uint64_t *sc, uint64_t *m) {
-    uint32_t a, b, c;
-    memcpy(&a, p, 4);
-    memcpy(&b, p + 4, 4);
-    memcpy(&c, p + 8, 4);
-    const uint32_t sc_lo = a & 0x3f3f3f3fu, m_lo = b & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (c & 0x0f0f0f0fu) | (((a >> 6) & 0x03030303u) << 4);
-    const uint32_t m_hi = ((c >> 4) & 0x0f0f0f0fu) | (((b >> 6) & 0x03030303u) << 4);
-    *sc = sc_lo | ((uint64_t)sc_hi << 32);
-    *m = m_lo | ((uint64_t)m_hi << 32);
-}
 
 /* Scale registers (sub-block j's scale in every 16-bit lane of scv[j]) and
  * the mins as 16 int16, each repeated for the two 16-value halves of its
  * sub-block, to meet the 16 per-16 activation sums. */
 static inline __m256i q45_unpack_scales(const uint8_t p[12], __m256i scv[8]) {
     uint64_t sc, m;
-    q45_scales_mins(p, &sc, &m);
+    lorc_q45k_scales_mins(p, &sc, &m);
     const __m256i scb = _mm256_broadcastsi128_si256(_mm_cvtsi64_si128((long long)sc));
     for (int j = 0; j < 8; j++) scv[j] = lorc_kq_bcast_u8_as_i16(scb, j);
     const __m128i mb = _mm_cvtsi64_si128((long long)m);
     return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mb, mb));
-}
-
-/* wq[j] holds sub-block j's 32 quants, in the order of the values. */
-static inline void q4_unpack_low(const uint8_t *qs, __m256i wq[8]) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    for (int k = 0; k < 4; k++) {
-        const __m256i q = lorc_kq_load(qs + 32 * k);
-        wq[2 * k] = _mm256_and_si256(q, low4);
-        wq[2 * k + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-    }
 }
 
 /* Bit j of each qh byte moved to bit 4 (16-bit shifts: the 0x10 mask drops
@@ -86,7 +63,7 @@ AI void q4k_row_sums(int NC, const lorc_block_q4_K *b, const lorc_act_q8_K256 *c
                      __m256i M[]) {
     __m256i scv[8], wq[8];
     const __m256i mins = q45_unpack_scales(b->scales, scv);
-    q4_unpack_low(b->qs, wq);
+    lorc_q4k_unpack_low(b->qs, wq);
     LORC_UNROLL
     for (int c = 0; c < NC; c++) {
         __m256i s = _mm256_setzero_si256();
@@ -149,42 +126,11 @@ static void q4k_pack(int64_t n, const void *w, size_t w_stride, int nr, void *ds
     const uint8_t *wr[8];
     lorc_rl_rows(w, w_stride, nr, wr);
     uint8_t *out = dst;
-    const __m256i live = lorc_rl_live(nr);
     for (int64_t i = 0; i < n / LORC_QK_K; i++, out += Q4K_PACKED_BLOCK) {
         const uint8_t *wb[8];
-        __m256i wq[8][8]; /* [row][sub-block] */
-        uint16_t sc16[8][8], m16[8][8]; /* [sub-block][row] */
-        for (int r = 0; r < 8; r++) {
-            wb[r] = wr[r] + (size_t)i * bb;
-            const lorc_block_q4_K *b = (const lorc_block_q4_K *)(const void *)wb[r];
-            uint64_t sc, m;
-            q45_scales_mins(b->scales, &sc, &m);
-            q4_unpack_low(b->qs, wq[r]);
-            for (int j = 0; j < 8; j++) {
-                const int keep = r < nr;
-                sc16[j][r] = keep ? (uint16_t)((sc >> (8 * j)) & 0xff) : 0;
-                m16[j][r] = keep ? (uint16_t)((m >> (8 * j)) & 0xff) : 0;
-                if (!keep) wq[r][j] = _mm256_setzero_si256();
-            }
-        }
-        for (int j = 0; j < 8; j++) {
-            __m256i rows[8], groups[8];
-            for (int r = 0; r < 8; r++) rows[r] = wq[r][j];
-            lorc_rl_transpose8x8(rows, groups);
-            for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(out + (size_t)(8 * j + g) * 32), groups[g]);
-            uint32_t scp[8], mp[8];
-            for (int r = 0; r < 8; r++) {
-                scp[r] = (uint32_t)sc16[j][r] * 0x10001u;
-                mp[r] = (uint32_t)m16[j][r] * 0x10001u;
-            }
-            memcpy(out + Q4K_PACKED_SC + 32 * j, scp, sizeof scp);
-            memcpy(out + Q4K_PACKED_MIN + 32 * j, mp, sizeof mp);
-        }
-        const __m256 d = _mm256_and_ps(lorc_rl_gather_f16x8(wb, offsetof(lorc_block_q4_K, d)), _mm256_castsi256_ps(live));
-        const __m256 dmin =
-            _mm256_and_ps(lorc_rl_gather_f16x8(wb, offsetof(lorc_block_q4_K, dmin)), _mm256_castsi256_ps(live));
-        _mm256_storeu_ps((float *)(void *)(out + Q4K_PACKED_D), d);
-        _mm256_storeu_ps((float *)(void *)(out + Q4K_PACKED_DMIN), dmin);
+        for (int r = 0; r < 8; r++) wb[r] = wr[r] + (size_t)i * bb;
+        lorc_q4k_pack_block8(wb, nr, out, 32, out + Q4K_PACKED_SC, out + Q4K_PACKED_MIN, 32, out + Q4K_PACKED_D,
+                             out + Q4K_PACKED_DMIN);
     }
 }
 

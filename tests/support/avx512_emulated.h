@@ -1,0 +1,11 @@
+/* avx512_emulated.h — for the avx512_emulated*.c files only: the names the
+ * AVX-512 fill functions take in their emulated builds (so that they link
+ * next to the real ones). Included before any other header there. */
+#ifndef LORC_TESTS_AVX512_EMULATED_H
+#define LORC_TESTS_AVX512_EMULATED_H
+
+#define lorc_kernels_fill_avx512_legacy lorc_emulated_fill_avx512_legacy
+#define lorc_kernels_fill_avx512_float lorc_emulated_fill_avx512_float
+#define lorc_kernels_fill_avx512_kquants lorc_emulated_fill_avx512_kquants
+
+#endif
