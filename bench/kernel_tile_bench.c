@@ -72,16 +72,18 @@ typedef struct packed_run {
 
 static void pack_all(void *arg) {
     packed_run *p = arg;
-    for (int r = 0, t = 0; r < p->rows; r += p->tk->tile_rows, t++) {
-        const int nr = p->rows - r < p->tk->tile_rows ? p->rows - r : p->tk->tile_rows;
+    const int tr = lorc_packed_rows(p->tk);
+    for (int r = 0, t = 0; r < p->rows; r += tr, t++) {
+        const int nr = p->rows - r < tr ? p->rows - r : tr;
         p->tk->pack(p->n, p->w + p->rb * (size_t)r, p->rb, nr, p->packed + p->tile_bytes * (size_t)t);
     }
 }
 
 static void tiles_packed(void *arg) {
     packed_run *p = arg;
-    for (int r = 0, t = 0; r < p->rows; r += p->tk->tile_rows, t++) {
-        const int nr = p->rows - r < p->tk->tile_rows ? p->rows - r : p->tk->tile_rows;
+    const int tr = lorc_packed_rows(p->tk);
+    for (int r = 0, t = 0; r < p->rows; r += tr, t++) {
+        const int nr = p->rows - r < tr ? p->rows - r : tr;
         p->tk->tile_packed(p->n, p->packed + p->tile_bytes * (size_t)t, 0, nr, p->x, p->xb, p->tk->tile_cols,
                            p->y + r, (size_t)p->rows);
     }
@@ -93,7 +95,7 @@ static void tiles_packed(void *arg) {
 static void bench_packed(const lorc_kernels *k, const lorc_type_kernel *tk, const char *type, const uint8_t *w,
                          size_t rb, int rows, int64_t n, const uint8_t *x, size_t xb, float *y) {
     packed_run p = {tk, w, x, NULL, rb, xb, tk->pack_bytes(n), rows, n, y};
-    p.packed = malloc(p.tile_bytes * (size_t)((rows + tk->tile_rows - 1) / tk->tile_rows));
+    p.packed = malloc(p.tile_bytes * (size_t)((rows + lorc_packed_rows(tk) - 1) / lorc_packed_rows(tk)));
     const double pack_s = best_time(pack_all, &p);
     const double tile_s = best_time(tiles_packed, &p);
     printf("%-6s %-5s packed tiles nc=%d:  %7.2f GB/s weights, %6.2f GMAC/s (packing: %.2f GB/s of weights)\n",
@@ -122,16 +124,18 @@ typedef struct chunked_run {
 static void tiles_chunked(void *arg) {
     chunked_run *p = arg;
     const lorc_type_kernel *tk = p->tk;
+    /* a packed tile may hold more rows than an unpacked one */
+    const int tr = p->packed ? lorc_packed_rows(tk) : tk->tile_rows;
     for (int r0 = 0; r0 < p->rows; r0 += p->chunk_rows) {
         const int r1 = r0 + p->chunk_rows < p->rows ? r0 + p->chunk_rows : p->rows;
         if (p->packed)
-            for (int r = r0, t = 0; r < r1; r += tk->tile_rows, t++)
-                tk->pack(p->n, p->w + p->rb * (size_t)r, p->rb, r1 - r < tk->tile_rows ? r1 - r : tk->tile_rows,
+            for (int r = r0, t = 0; r < r1; r += tr, t++)
+                tk->pack(p->n, p->w + p->rb * (size_t)r, p->rb, r1 - r < tr ? r1 - r : tr,
                          p->packed + p->tile_bytes * (size_t)t);
         for (int c0 = 0; c0 < PROMPT_COLS; c0 += tk->tile_cols) {
             const int nc = PROMPT_COLS - c0 < tk->tile_cols ? PROMPT_COLS - c0 : tk->tile_cols;
-            for (int r = r0, t = 0; r < r1; r += tk->tile_rows, t++) {
-                const int nr = r1 - r < tk->tile_rows ? r1 - r : tk->tile_rows;
+            for (int r = r0, t = 0; r < r1; r += tr, t++) {
+                const int nr = r1 - r < tr ? r1 - r : tr;
                 float *y = p->y + (size_t)c0 * (size_t)p->rows + (size_t)r;
                 if (p->packed)
                     tk->tile_packed(p->n, p->packed + p->tile_bytes * (size_t)t, 0, nr, p->x + p->xb * (size_t)c0,
@@ -147,9 +151,10 @@ static void tiles_chunked(void *arg) {
 static void bench_chunked(const lorc_kernels *k, const lorc_type_kernel *tk, const char *type, const uint8_t *w,
                           size_t rb, int rows, int64_t n) {
     int chunk_rows = (int)(PROMPT_CHUNK_BYTES / rb);
-    chunk_rows -= chunk_rows % tk->tile_rows;
-    if (chunk_rows < tk->tile_rows) chunk_rows = tk->tile_rows;
-    if (chunk_rows > 256) chunk_rows = 256 - 256 % tk->tile_rows;
+    const int unit = lorc_packed_rows(tk); /* a multiple of tile_rows */
+    chunk_rows -= chunk_rows % unit;
+    if (chunk_rows < unit) chunk_rows = unit;
+    if (chunk_rows > 256) chunk_rows = 256 - 256 % unit;
     const size_t xb = (size_t)(n / tk->act->block) * tk->act->block_bytes;
     uint8_t *x = malloc(xb * PROMPT_COLS);
     float *f = malloc((size_t)n * sizeof(float));
@@ -162,7 +167,7 @@ static void bench_chunked(const lorc_kernels *k, const lorc_type_kernel *tk, con
     const double macs = (double)rows * (double)n * PROMPT_COLS;
     for (int packed = 0; packed < (tk->tile_packed ? 2 : 1); packed++) {
         p.tile_bytes = packed ? tk->pack_bytes(n) : 0;
-        p.packed = packed ? malloc(p.tile_bytes * (size_t)((chunk_rows + tk->tile_rows - 1) / tk->tile_rows)) : NULL;
+        p.packed = packed ? malloc(p.tile_bytes * (size_t)((chunk_rows + unit - 1) / unit)) : NULL;
         const double s = best_time(tiles_chunked, &p);
         printf("%-6s %-5s prompt %d rows, chunks of %d weight rows, %s: %6.2f GMAC/s\n", lorc_isa_name(k->isa), type,
                PROMPT_COLS, chunk_rows, packed ? "packed (packing included)" : "unpacked tiles", macs / s / 1e9);
