@@ -42,7 +42,10 @@ for s in "${sources[@]}"; do
 done
 build_one() {
   local s="$1" o="$2" extra=()
-  case "$s" in */simd/avx2_*) extra=(-mavx2 -mfma -mf16c -mbmi2) ;; esac
+  case "$s" in
+  */simd/avx2_*) extra=(-mavx2 -mfma -mf16c -mbmi2) ;;
+  */simd/avx512_*) extra=(-mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512vnni) ;;
+  esac
   if [ ! -f "$o" ] || [ "$s" -nt "$o" ] || [ -n "$(find "$root/src" "$root/tools" "$root/include" -name '*.h' -newer "$o" -print -quit)" ]; then
     "$cc" "${flags[@]}" -fsanitize=fuzzer-no-link "${extra[@]}" -c "$s" -o "$o"
   fi
