@@ -1,5 +1,6 @@
 /* test_kernels_q6k_packed.c — the packed Q6_K tile (lorc_type_kernel.pack /
- * tile_packed) of every kernel family this CPU runs that packs Q6_K:
+ * tile_packed) of every kernel family this CPU runs that packs Q6_K, and of
+ * the AVX-512 family with emulated instructions:
  *  - every pair's result is bit-identical to the unpacked tile's, for every
  *    nr (1..tile_rows), nc (1..tile_cols) and place in the tile, and to the
  *    decode tile (nc = 1) on the same row and column (batch invariance:
@@ -20,6 +21,7 @@
 #include "tensor/kernels.h"
 #include "tensor/quant_impl.h"
 #include "tensor/simd/kq_act.h"
+#include "kernel_check.h"
 #include "testutil.h"
 
 typedef struct { uint64_t s; } rng;
@@ -183,5 +185,19 @@ int main(void) {
     /* the AVX2 family packs Q6_K: on an AVX2 machine this test must not be empty */
     if (cpu.avx2 && cpu.fma && cpu.f16c) CHECK_MSG(tested > 0, "AVX2 CPU, but no packed Q6_K tile was tested");
 #endif
+    /* The AVX-512 family's Q6_K tile (two pairs per ZMM register, VNNI)
+     * with emulated instructions, on CPUs without AVX-512 VNNI. */
+    lorc_kernels e;
+    if (!(lorc_isa_supported(&cpu, LORC_ISA_AVX512) && cpu.avx512vnni)) {
+        if (kc_avx512_emulated(&e, &cpu)) {
+            printf("AVX-512 family with emulated instructions:\n");
+            for (int kase = 0; kase < CASE_COUNT; kase++)
+                for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+                    check_case(&e, kase, lens[li], (unsigned)(100 * kase + li + 1));
+            kc_check_packed(&e, LORC_TYPE_Q6_K, 6060); /* against the AVX2 tile, bit for bit */
+        } else {
+            CHECK_MSG(!lorc_isa_supported(&cpu, LORC_ISA_AVX2), "no emulated AVX-512 family: install libsimde-dev");
+        }
+    }
     return test_finish("test_kernels_q6k_packed");
 }

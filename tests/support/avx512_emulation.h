@@ -32,6 +32,12 @@
 #define _mm512_and_si512 simde_mm512_and_si512
 #undef _mm512_fnmadd_ps
 #define _mm512_fnmadd_ps simde_mm512_fnmadd_ps
+#undef _mm512_broadcast_i64x4
+#define _mm512_broadcast_i64x4 simde_mm512_broadcast_i64x4
+#undef _mm512_insertf64x4
+#define _mm512_insertf64x4 simde_mm512_insertf64x4
+#undef _mm512_castpd_ps
+#define _mm512_castpd_ps simde_mm512_castpd_ps
 #undef _mm512_add_epi32
 #define _mm512_add_epi32 simde_mm512_add_epi32
 #undef _mm512_dpbusd_epi32
