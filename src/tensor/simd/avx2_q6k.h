@@ -44,6 +44,17 @@ static inline void q6_unpack_group(const lorc_block_q6_K *b, __m256i scb, int h,
     *w1 = _mm256_mullo_epi16(_mm256_unpackhi_epi8(q, sign), sc);
 }
 
+/* The q16_K256 values and scale of super-block i of nc activation rows
+ * (x_stride bytes apart), for the packed tiles. */
+static inline void q6_act_rows(const void *x, size_t x_stride, int nc, int64_t i, const uint8_t *xq[],
+                               float da[]) {
+    for (int c = 0; c < nc; c++) {
+        const lorc_act_q16_K256 *a = (const lorc_act_q16_K256 *)(const void *)((const uint8_t *)x + (size_t)c * x_stride) + i;
+        xq[c] = a->qs;
+        da[c] = lorc_kq_rd_f32(a->d);
+    }
+}
+
 /* Packed tiles for prompts (lorc_type_kernel.pack): per super-block, each
  * of the 4 rows' 256 weights as int16 (q-32)*sc in q16_K256's value order
  * (q6_unpack_group: 512 bytes a row; rows past nr are zeros), then the 4

@@ -95,12 +95,7 @@ AI void q6p_tile(int NR, int64_t n, const uint8_t *w, const void *x, size_t x_st
         const uint8_t *pb = w + (size_t)i * LORC_Q6K_PACKED_BLOCK;
         const uint8_t *xq[LORC_KQ_TILE_COLS];
         float da[LORC_KQ_TILE_COLS];
-        for (int c = 0; c < nc; c++) {
-            const lorc_act_q16_K256 *a =
-                (const lorc_act_q16_K256 *)(const void *)((const uint8_t *)x + (size_t)c * x_stride) + i;
-            xq[c] = a->qs;
-            da[c] = lorc_kq_rd_f32(a->d);
-        }
+        q6_act_rows(x, x_stride, nc, i, xq, da);
         int c0 = 0;
         for (; c0 + 2 <= nc; c0 += 2) q6p_block(NR, 2, pb, c0, xq, da, acc);
         if (c0 < nc) q6p_block(NR, 1, pb, c0, xq, da, acc);

@@ -214,12 +214,7 @@ AI void q6z_tile(int NP, int64_t n, const uint8_t *w, int nr, const void *x, siz
         const uint8_t *pb = w + (size_t)i * LORC_Q6K_PACKED_BLOCK;
         const uint8_t *xq[LORC_KQ_TILE_COLS];
         float da[LORC_KQ_TILE_COLS];
-        for (int c = 0; c < nc; c++) {
-            const lorc_act_q16_K256 *a =
-                (const lorc_act_q16_K256 *)(const void *)((const uint8_t *)x + (size_t)c * x_stride) + i;
-            xq[c] = a->qs;
-            da[c] = lorc_kq_rd_f32(a->d);
-        }
+        q6_act_rows(x, x_stride, nc, i, xq, da);
         for (int c0 = 0; c0 < nc; c0 += Q6_COLS) {
             switch (nc - c0 < Q6_COLS ? nc - c0 : Q6_COLS) {
             case 1: q6z_block(NP, 1, pb, c0, xq, da, acc); break;
