@@ -65,6 +65,39 @@ static inline void q6_act_rows(const void *x, size_t x_stride, int nc, int64_t i
  * packed weight load then stays inside one line */
 #define LORC_Q6K_PACKED_BLOCK (LORC_Q6K_PACKED_D + 64)
 
+/* Packs nr <= LORC_KQ_TILE_ROWS rows (rows past nr: zeros) into the layout
+ * above, except where each row's weights go: step k (16 weights, 32 bytes)
+ * of row r at row_offset[r] + k * step_stride in its super-block. The AVX2
+ * tile keeps rows one after another (512 r, 32); the AVX-512 one
+ * interleaves the rows of a pair per step (avx512_kquants.c). */
+static inline void q6_pack_rows(int64_t n, const void *w, size_t w_stride, int nr, uint8_t *dst,
+                                const size_t row_offset[LORC_KQ_TILE_ROWS], size_t step_stride) {
+    uint8_t *out = dst;
+    for (int64_t i = 0; i < n / LORC_QK_K; i++, out += LORC_Q6K_PACKED_BLOCK) {
+        float d[LORC_KQ_TILE_ROWS] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int r = 0; r < LORC_KQ_TILE_ROWS; r++) {
+            uint8_t *o = out + row_offset[r];
+            if (r >= nr) {
+                for (int k = 0; k < 16; k++) memset(o + step_stride * (size_t)k, 0, 32);
+                continue;
+            }
+            const lorc_block_q6_K *b = (const lorc_block_q6_K *)(const void *)((const uint8_t *)w + (size_t)r * w_stride) + i;
+            const __m256i scb = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)b->scales));
+            for (int h = 0; h < 2; h++)
+                for (int g = 0; g < 4; g++) {
+                    __m256i w0, w1;
+                    q6_unpack_group(b, scb, h, g, &w0, &w1);
+                    const size_t k = (size_t)(8 * h + 2 * g); /* w0 is step k, w1 step k + 1 */
+                    _mm256_storeu_si256((__m256i *)(void *)(o + step_stride * k), w0);
+                    _mm256_storeu_si256((__m256i *)(void *)(o + step_stride * (k + 1)), w1);
+                }
+            d[r] = lorc_kq_half(b->d);
+        }
+        memset(out + LORC_Q6K_PACKED_D, 0, LORC_Q6K_PACKED_BLOCK - LORC_Q6K_PACKED_D); /* no stale bytes in the padding */
+        memcpy(out + LORC_Q6K_PACKED_D, d, sizeof d);
+    }
+}
+
 size_t lorc_avx2_pack_bytes_q6_K(int64_t n);
 void lorc_avx2_pack_q6_K(int64_t n, const void *w, size_t w_stride, int nr, void *dst);
 void lorc_avx2_tile_packed_q6_K(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,

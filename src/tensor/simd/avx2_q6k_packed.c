@@ -26,29 +26,9 @@
 size_t lorc_avx2_pack_bytes_q6_K(int64_t n) { return (size_t)(n / LORC_QK_K) * LORC_Q6K_PACKED_BLOCK; }
 
 void lorc_avx2_pack_q6_K(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
-    uint8_t *out = dst;
-    for (int64_t i = 0; i < n / LORC_QK_K; i++, out += LORC_Q6K_PACKED_BLOCK) {
-        float d[LORC_KQ_TILE_ROWS] = {0.0f, 0.0f, 0.0f, 0.0f};
-        for (int r = 0; r < LORC_KQ_TILE_ROWS; r++) {
-            uint8_t *o = out + (size_t)r * LORC_Q6K_PACKED_ROW;
-            if (r >= nr) {
-                memset(o, 0, LORC_Q6K_PACKED_ROW);
-                continue;
-            }
-            const lorc_block_q6_K *b = (const lorc_block_q6_K *)(const void *)((const uint8_t *)w + (size_t)r * w_stride) + i;
-            const __m256i scb = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)b->scales));
-            for (int h = 0; h < 2; h++)
-                for (int g = 0; g < 4; g++) {
-                    __m256i w0, w1;
-                    q6_unpack_group(b, scb, h, g, &w0, &w1);
-                    _mm256_storeu_si256((__m256i *)(void *)(o + 256 * h + 64 * g), w0);
-                    _mm256_storeu_si256((__m256i *)(void *)(o + 256 * h + 64 * g + 32), w1);
-                }
-            d[r] = lorc_kq_half(b->d);
-        }
-        memset(out + LORC_Q6K_PACKED_D, 0, LORC_Q6K_PACKED_BLOCK - LORC_Q6K_PACKED_D); /* no stale bytes in the padding */
-        memcpy(out + LORC_Q6K_PACKED_D, d, sizeof d);
-    }
+    static const size_t rows_in_order[LORC_KQ_TILE_ROWS] = {0, LORC_Q6K_PACKED_ROW, 2 * LORC_Q6K_PACKED_ROW,
+                                                           3 * LORC_Q6K_PACKED_ROW};
+    q6_pack_rows(n, w, w_stride, nr, dst, rows_in_order, 32);
 }
 
 /* The NR rows against columns c0..c0+CC-1, one super-block: pb is the

@@ -139,30 +139,8 @@ LORC_TILE_UP_TO_6_COLS(q4k_packed16_any, Q4K_PACKED16, 0)
 enum { Q6_PAIR_BYTES = 2 * LORC_Q6K_PACKED_ROW, Q6_COLS = 4 };
 
 static void q6k_pack_pairs(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
-    uint8_t *out = dst;
-    for (int64_t i = 0; i < n / LORC_QK_K; i++, out += LORC_Q6K_PACKED_BLOCK) {
-        float d[LORC_KQ_TILE_ROWS] = {0.0f, 0.0f, 0.0f, 0.0f};
-        for (int r = 0; r < LORC_KQ_TILE_ROWS; r++) {
-            uint8_t *o = out + (size_t)(r / 2) * Q6_PAIR_BYTES + 32 * (size_t)(r % 2);
-            if (r >= nr) {
-                for (int k = 0; k < 16; k++) memset(o + 64 * k, 0, 32);
-                continue;
-            }
-            const lorc_block_q6_K *b = (const lorc_block_q6_K *)(const void *)((const uint8_t *)w + (size_t)r * w_stride) + i;
-            const __m256i scb = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)b->scales));
-            for (int h = 0; h < 2; h++)
-                for (int g = 0; g < 4; g++) {
-                    __m256i w0, w1;
-                    q6_unpack_group(b, scb, h, g, &w0, &w1);
-                    const int k = 8 * h + 2 * g; /* w0 is step k, w1 step k + 1 */
-                    _mm256_storeu_si256((__m256i *)(void *)(o + 64 * k), w0);
-                    _mm256_storeu_si256((__m256i *)(void *)(o + 64 * (k + 1)), w1);
-                }
-            d[r] = lorc_kq_half(b->d);
-        }
-        memset(out + LORC_Q6K_PACKED_D, 0, LORC_Q6K_PACKED_BLOCK - LORC_Q6K_PACKED_D);
-        memcpy(out + LORC_Q6K_PACKED_D, d, sizeof d);
-    }
+    static const size_t pairs_interleaved[LORC_KQ_TILE_ROWS] = {0, 32, Q6_PAIR_BYTES, Q6_PAIR_BYTES + 32};
+    q6_pack_rows(n, w, w_stride, nr, dst, pairs_interleaved, 64);
 }
 
 /* Low (h = 0) or high (h = 1) 8 lanes of v. */
