@@ -21,11 +21,12 @@
 #include "avx2_q6k.h"
 #include "avx2_row_lanes.h"
 #include "avx2_tile_instances.h"
+#include "avx512_row_lanes.h"
 
 #define AI static inline __attribute__((always_inline))
 
 enum {
-    ROWS = 16,
+    ROWS = LORC_ZMM_ROW_LANES,
     COLS = LORC_TILE_COLS_6,
     GROUP = 64,
     Q4K16_SC = 8 * 8 * GROUP,
@@ -39,7 +40,7 @@ static size_t q4k_pack16_bytes(int64_t n) { return (size_t)(n / LORC_QK_K) * Q4K
 
 static void q4k_pack16(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
     const uint8_t *wr[ROWS];
-    for (int r = 0; r < ROWS; r++) wr[r] = (const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
+    lorc_zl_rows(w, w_stride, nr, wr);
     uint8_t *out = dst;
     for (int64_t i = 0; i < n / LORC_QK_K; i++, out += Q4K16_BLOCK)
         for (int h = 0; h < 2; h++) {
@@ -113,9 +114,7 @@ AI void q4k_tile_packed16(int NC, int64_t n, const void *w, int nr, const void *
             acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(M[c]), _mm512_mul_ps(dmin, da), acc[c]);
         }
     }
-    const __mmask16 live = (__mmask16)((1u << nr) - 1u);
-    LORC_UNROLL
-    for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(y + (size_t)c * y_stride, live, acc[c]);
+    lorc_zl_store(NC, acc, nr, y, y_stride);
 }
 
 #define Q4K_PACKED16(UNUSED, NC) q4k_tile_packed16(NC, n, w, nr, x, x_stride, y, y_stride)

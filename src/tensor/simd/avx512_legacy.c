@@ -27,24 +27,11 @@
 #include "avx2_legacy_pack.h"
 #include "avx2_row_lanes.h"
 #include "avx2_tile_instances.h"
+#include "avx512_row_lanes.h"
 
 #define AI static inline __attribute__((always_inline))
 
-enum { ROWS = 16, COLS = LORC_TILE_COLS_6, GROUP = 64 };
-
-/* Rows past nr repeat the last one (in bounds; packs zero their lanes). */
-AI void rows16(const void *w, size_t w_stride, int nr, const uint8_t *wr[ROWS]) {
-    for (int r = 0; r < ROWS; r++) wr[r] = (const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
-}
-
-AI __mmask16 live16(int nr) { return (__mmask16)((1u << nr) - 1u); }
-
-/* y[c * y_stride + r] = lane r of acc[c], for r < nr and c < NC. */
-AI void store16(int NC, const __m512 *acc, int nr, float *y, size_t y_stride) {
-    const __mmask16 live = live16(nr);
-    LORC_UNROLL
-    for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(y + (size_t)c * y_stride, live, acc[c]);
-}
+enum { ROWS = LORC_ZMM_ROW_LANES, COLS = LORC_TILE_COLS_6, GROUP = 64 };
 
 /* ------------------------------------------------------ Q4_0 .. Q5_1 */
 
@@ -55,7 +42,7 @@ AI size_t q45_block_bytes16(int kind) { return (size_t)Q45_M + (lorc_q45_has_min
 AI void q45_pack16(int kind, int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
     const size_t bb = lorc_q45_block_bytes(kind), pb = q45_block_bytes16(kind);
     const uint8_t *wr[ROWS];
-    rows16(w, w_stride, nr, wr);
+    lorc_zl_rows(w, w_stride, nr, wr);
     uint8_t *out = dst;
     for (int64_t b = 0; b < n / 32; b++, out += pb)
         for (int h = 0; h < 2; h++) {
@@ -111,7 +98,7 @@ AI void q45_tile_packed16(int kind, int NC, int64_t n, const void *w, int nr, co
         LORC_UNROLL
         for (int c = 0; c < NC; c++) acc[c] = q45_step16(kind, _mm512_add_epi32(even[c], odd[c]), xr[c] + b, dw, m, acc[c]);
     }
-    store16(NC, acc, nr, y, y_stride);
+    lorc_zl_store(NC, acc, nr, y, y_stride);
 }
 
 #define Q45_PACKED16(KIND, NC) q45_tile_packed16(KIND, NC, n, w, nr, x, x_stride, y, y_stride)
@@ -135,7 +122,7 @@ static size_t q8_0_pack16_bytes(int64_t n) { return (size_t)(n / 32) * Q8_BLOCK;
 
 static void q8_0_pack16(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
     const uint8_t *wr[ROWS];
-    rows16(w, w_stride, nr, wr);
+    lorc_zl_rows(w, w_stride, nr, wr);
     uint8_t *out = dst;
     for (int64_t b = 0; b < n / 32; b++, out += Q8_BLOCK)
         for (int h = 0; h < 2; h++) {
@@ -177,7 +164,7 @@ AI void q8_0_tile_packed16(int NC, int64_t n, const void *w, int nr, const void 
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even[c], odd[c])), _mm512_mul_ps(dw, dx), acc[c]);
         }
     }
-    store16(NC, acc, nr, y, y_stride);
+    lorc_zl_store(NC, acc, nr, y, y_stride);
 }
 
 #define Q8_PACKED16(UNUSED, NC) q8_0_tile_packed16(NC, n, w, nr, x, x_stride, y, y_stride)
