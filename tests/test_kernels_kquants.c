@@ -295,14 +295,22 @@ static void check_nonfinite(const lorc_kernels *k, lorc_type t) {
     free(w), free(xq);
 }
 
-static void check_avx512_q4k(const lorc_kernels *e, const lorc_kernels *ref, const int64_t *lens, size_t n_lens) {
-    const lorc_type_kernel *tk = &e->type[LORC_TYPE_Q4_K];
-    CHECK_MSG(lorc_packed_rows(tk) == 16 && tk->tile_rows == 8, "avx512 Q4_K: %d packed rows, tile of %d",
-              lorc_packed_rows(tk), tk->tile_rows);
-    for (int kase = 0; kase < CASE_COUNT; kase++)
-        for (size_t li = 0; li < n_lens; li++) check_tile(e, ref, LORC_TYPE_Q4_K, kase, lens[li], (unsigned)(77 + 10 * kase + li));
-    kc_check_packed(e, LORC_TYPE_Q4_K, 4242);
-    printf("%s Q4_K: 16-row packed tile checked against the 8-row tile\n", lorc_isa_name(e->isa));
+/* The AVX-512 family's packed tiles (VNNI): Q4_K's 16 rows in lanes, and
+ * the others' row pairs. Each must give the AVX2 tile's bits (check_tile:
+ * the extreme cases, every nr and nc of the tile; kc_check_packed: every
+ * nr up to the packed rows, more blocks). */
+static void check_avx512_kquants(const lorc_kernels *e, const lorc_kernels *ref, const int64_t *lens, size_t n_lens) {
+    const lorc_type_kernel *q4k = &e->type[LORC_TYPE_Q4_K];
+    CHECK_MSG(lorc_packed_rows(q4k) == 16 && q4k->tile_rows == 8, "avx512 Q4_K: %d packed rows, tile of %d",
+              lorc_packed_rows(q4k), q4k->tile_rows);
+    for (size_t ti = 0; ti < N_KQ; ti++) {
+        const lorc_type t = kq_types[ti];
+        for (int kase = 0; kase < CASE_COUNT; kase++)
+            for (size_t li = 0; li < n_lens; li++) check_tile(e, ref, t, kase, lens[li], (unsigned)(77 + 10 * kase + li));
+        kc_check_packed(e, t, 4242 + ti);
+        printf("%s %s: %d-row packed tile checked against the %d-row tile\n", lorc_isa_name(e->isa),
+               lorc_type_name(t), lorc_packed_rows(&e->type[t]), e->type[t].tile_rows);
+    }
 }
 
 int main(void) {
@@ -352,17 +360,15 @@ int main(void) {
                           ratio);
         }
     }
-    /* The AVX-512 family's 16-row packed Q4_K tile (VNNI): real where the
-     * CPU has it, and with emulated instructions on every CPU with AVX2.
-     * It must give the AVX2 tile's bits (check_tile: rows up to 8, the
-     * extreme cases; kc_check_packed: every nr up to 16). */
+    /* The AVX-512 family's packed tiles: real where the CPU has AVX-512
+     * VNNI, and with emulated instructions on every CPU with AVX2. */
     lorc_kernels e;
     if (lorc_isa_supported(&cpu, LORC_ISA_AVX512) && cpu.avx512vnni) {
         lorc_kernels_init(&e, &cpu, LORC_ISA_AVX512);
-        check_avx512_q4k(&e, &ref, lens, sizeof lens / sizeof lens[0]);
+        check_avx512_kquants(&e, &ref, lens, sizeof lens / sizeof lens[0]);
     }
     if (kc_avx512_emulated(&e, &cpu))
-        check_avx512_q4k(&e, &ref, lens, sizeof lens / sizeof lens[0]);
+        check_avx512_kquants(&e, &ref, lens, sizeof lens / sizeof lens[0]);
     else
         CHECK_MSG(!lorc_isa_supported(&cpu, LORC_ISA_AVX2), "no emulated AVX-512 family: install libsimde-dev");
     return test_finish("test_kernels_kquants");

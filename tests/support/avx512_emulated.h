@@ -6,6 +6,7 @@
 
 #define lorc_kernels_fill_avx512_legacy lorc_emulated_fill_avx512_legacy
 #define lorc_kernels_fill_avx512_float lorc_emulated_fill_avx512_float
-#define lorc_kernels_fill_avx512_kquants lorc_emulated_fill_avx512_kquants
+#define lorc_kernels_fill_avx512_q4k lorc_emulated_fill_avx512_q4k
+#define lorc_kernels_fill_avx512_kq_pairs lorc_emulated_fill_avx512_kq_pairs
 
 #endif

@@ -42,6 +42,10 @@
 #define _mm512_add_epi32 simde_mm512_add_epi32
 #undef _mm512_dpbusd_epi32
 #define _mm512_dpbusd_epi32 simde_mm512_dpbusd_epi32
+#undef _mm512_mask_dpbusd_epi32
+#define _mm512_mask_dpbusd_epi32 simde_mm512_mask_dpbusd_epi32
+#undef _mm512_madd_epi16
+#define _mm512_madd_epi16 simde_mm512_madd_epi16
 #undef _mm512_dpwssd_epi32
 #define _mm512_dpwssd_epi32 simde_mm512_dpwssd_epi32
 #undef _mm512_fmadd_ps

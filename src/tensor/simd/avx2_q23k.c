@@ -5,21 +5,9 @@
  * Register t holds values 32t..32t+31 (2 bits of qs[32*(t/4) + l] at shift
  * 2*(t%4)): sub-block 2t in its low 128-bit half, 2t+1 in the high half, so
  * vpmaddwd meets them with a register holding the two scales side by side. */
-#include "avx2_kq_common.h"
+#include "avx2_q23k.h"
 
 #if defined(__x86_64__)
-
-/* The 2-bit fields of the 64 qs bytes, in value order. */
-static inline void q2_unpack(const uint8_t *qs, __m256i wq[8]) {
-    const __m256i low2 = _mm256_set1_epi8(3);
-    for (int h = 0; h < 2; h++) {
-        const __m256i q = lorc_kq_load(qs + 32 * h);
-        wq[4 * h + 0] = _mm256_and_si256(q, low2);
-        wq[4 * h + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 2), low2);
-        wq[4 * h + 2] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low2);
-        wq[4 * h + 3] = _mm256_and_si256(_mm256_srli_epi16(q, 6), low2);
-    }
-}
 
 /* Sum over the 8 registers of scale * (wq . a), exact in int32. */
 static inline __m256i q23_scaled_sum(const __m256i wq[8], const __m256i scv[8], const int8_t *aq) {
@@ -39,7 +27,7 @@ static inline void q2_K_block(const lorc_block_q2_K *b, const uint8_t *x, size_t
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), low4));
     __m256i scv[8], wq[8];
     for (int t = 0; t < 8; t++) scv[t] = lorc_kq_bcast2_u8_as_i16(scb, 2 * t, 2 * t + 1);
-    q2_unpack(b->qs, wq);
+    lorc_q2_unpack(b->qs, wq);
     const float d = lorc_kq_half(b->d), dmin = lorc_kq_half(b->dmin);
     for (int c = 0; c < nc; c++) {
         const lorc_act_q8_K256 *a = (const lorc_act_q8_K256 *)(x + (size_t)c * x_stride);
@@ -51,38 +39,15 @@ static inline void q2_K_block(const lorc_block_q2_K *b, const uint8_t *x, size_t
     }
 }
 
-/* Q3_K's 16 scales as bytes 0..63 (value + 32); the same unpacking as
- * lorc_q3_K_unpack_scales, four scales per 32-bit operation. */
-static inline __m128i q3_scales_biased(const uint8_t p[12]) {
-    uint32_t a, b, c;
-    memcpy(&a, p, 4);
-    memcpy(&b, p + 4, 4);
-    memcpy(&c, p + 8, 4);
-    const uint32_t m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
-    const uint32_t s0 = (a & m4) | ((c & m2) << 4);
-    const uint32_t s1 = (b & m4) | (((c >> 2) & m2) << 4);
-    const uint32_t s2 = ((a >> 4) & m4) | (((c >> 4) & m2) << 4);
-    const uint32_t s3 = ((b >> 4) & m4) | (((c >> 6) & m2) << 4);
-    return _mm_setr_epi32((int)s0, (int)s1, (int)s2, (int)s3);
-}
-
-/* hmask bit t of each byte moved to bit 2 (adds 4 to the 2-bit quant). */
-static inline __m256i q3_third_bit(__m256i hm, int t) {
-    const __m256i moved = t <= 2 ? _mm256_slli_epi16(hm, 2 - t) : _mm256_srli_epi16(hm, t - 2);
-    return _mm256_and_si256(moved, _mm256_set1_epi8(4));
-}
-
 /* Q3_K: x = d*sc*v with v = q - 4 (q = 0..7 here): the dot is computed with
  * the unsigned q and corrected by 4 * sum(sc * per-16 activation sums). */
 static inline void q3_K_block(const lorc_block_q3_K *b, const uint8_t *x, size_t x_stride, int nc, __m256 *acc) {
-    const __m128i sc8 = _mm_sub_epi8(q3_scales_biased(b->scales), _mm_set1_epi8(32));
+    const __m128i sc8 = _mm_sub_epi8(lorc_q3_scales_biased(b->scales), _mm_set1_epi8(32));
     const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
     const __m256i scb = _mm256_broadcastsi128_si256(sc8);
     __m256i scv[8], wq[8];
     for (int t = 0; t < 8; t++) scv[t] = lorc_kq_bcast2_i8_as_i16(scb, 2 * t, 2 * t + 1);
-    q2_unpack(b->qs, wq);
-    const __m256i hm = lorc_kq_load(b->hmask);
-    for (int t = 0; t < 8; t++) wq[t] = _mm256_or_si256(wq[t], q3_third_bit(hm, t));
+    lorc_q3_unpack(b, wq);
     const float d = lorc_kq_half(b->d);
     for (int c = 0; c < nc; c++) {
         const lorc_act_q8_K256 *a = (const lorc_act_q8_K256 *)(x + (size_t)c * x_stride);

@@ -1,7 +1,7 @@
 /* avx2_q4k_pack.h — private to src/tensor/simd: Q4_K's scale unpacking and
  * its packed-tile layout of 8 rows, shared by the AVX2 tiles (avx2_q45k.c)
  * and the AVX-512 ones, which pack 16 rows as two such halves
- * (avx512_kquants.c). Only included from files built with at least -mavx2
+ * (avx512_q4k.c). Only included from files built with at least -mavx2
  * -mfma -mf16c on x86-64. */
 #ifndef LORC_TENSOR_SIMD_AVX2_Q4K_PACK_H
 #define LORC_TENSOR_SIMD_AVX2_Q4K_PACK_H

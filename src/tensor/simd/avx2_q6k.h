@@ -69,7 +69,7 @@ static inline void q6_act_rows(const void *x, size_t x_stride, int nc, int64_t i
  * above, except where each row's weights go: step k (16 weights, 32 bytes)
  * of row r at row_offset[r] + k * step_stride in its super-block. The AVX2
  * tile keeps rows one after another (512 r, 32); the AVX-512 one
- * interleaves the rows of a pair per step (avx512_kquants.c). */
+ * interleaves the rows of a pair per step (avx512_kq_pairs.c). */
 static inline void q6_pack_rows(int64_t n, const void *w, size_t w_stride, int nr, uint8_t *dst,
                                 const size_t row_offset[LORC_KQ_TILE_ROWS], size_t step_stride) {
     uint8_t *out = dst;

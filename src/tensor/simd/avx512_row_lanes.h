@@ -1,6 +1,6 @@
 /* avx512_row_lanes.h — private to src/tensor/simd: the AVX-512 packed
  * tiles' 16 weight rows in the 16 lanes of a ZMM register
- * (avx512_legacy.c, avx512_kquants.c); avx2_row_lanes.h is the 8-lane
+ * (avx512_legacy.c, avx512_q4k.c); avx2_row_lanes.h is the 8-lane
  * form. Only included from files built with the AVX-512 flags. */
 #ifndef LORC_TENSOR_SIMD_AVX512_ROW_LANES_H
 #define LORC_TENSOR_SIMD_AVX512_ROW_LANES_H

@@ -1,5 +1,5 @@
-/* avx512_kquants.c — AVX-512 VNNI packed tiles (prompts, batches) for Q4_K
- * and Q6_K, the two types of a Q4_K_M file (Q6_K below).
+/* avx512_q4k.c — the AVX-512 VNNI packed tile (prompts, batches) for
+ * Q4_K, the bulk of a Q4_K_M file (its Q6_K: avx512_kq_pairs.c).
  *
  * As avx512_legacy.c does for the legacy types: 16 weight rows in the 16
  * lanes of a ZMM register, a group of 4 quants of 16 rows against 4
@@ -18,7 +18,6 @@
 
 #if defined(__x86_64__)
 #include "avx2_q4k_pack.h"
-#include "avx2_q6k.h"
 #include "avx2_row_lanes.h"
 #include "avx2_tile_instances.h"
 #include "avx512_row_lanes.h"
@@ -120,117 +119,16 @@ AI void q4k_tile_packed16(int NC, int64_t n, const void *w, int nr, const void *
 #define Q4K_PACKED16(UNUSED, NC) q4k_tile_packed16(NC, n, w, nr, x, x_stride, y, y_stride)
 LORC_TILE_UP_TO_6_COLS(q4k_packed16_any, Q4K_PACKED16, 0)
 
-/* ------------------------------------------------------ Q6_K
- *
- * The AVX2 packed Q6_K tile (avx2_q6k_packed.c) keeps one pair's super-block
- * sum in the 8 int32 lanes of a YMM register: vpmaddwd of 16 int16 weights
- * (q - 32) * sc with 16 int16 activations, then vpaddd. Here a ZMM register
- * holds two pairs side by side — rows 2p and 2p + 1 against the same
- * activation row — and one vpdpwssd does both multiply-adds. Each half
- * sums the same products in the same lanes as the AVX2 tile, and the float
- * step and horizontal sum run on each half as there: the same bits.
- *
- * Packed super-block: the AVX2 one (avx2_q6k.h: int16 weights in
- * q16_K256's order, 4 rows, then their d), with the rows of each pair
- * interleaved per 16-value step, so that one 64-byte load brings a step of
- * both rows: step k of row r at (r / 2) * 1024 + 64 k + 32 (r % 2). */
-
-enum { Q6_PAIR_BYTES = 2 * LORC_Q6K_PACKED_ROW, Q6_COLS = 4 };
-
-static void q6k_pack_pairs(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
-    static const size_t pairs_interleaved[LORC_KQ_TILE_ROWS] = {0, 32, Q6_PAIR_BYTES, Q6_PAIR_BYTES + 32};
-    q6_pack_rows(n, w, w_stride, nr, dst, pairs_interleaved, 64);
-}
-
-/* Low (h = 0) or high (h = 1) 8 lanes of v. */
-AI __m256 half8(__m512 v, int h) {
-    return h ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)) : _mm512_castps512_ps256(v);
-}
-
-/* NP row pairs against columns c0..c0+CC-1, one super-block (pb), into the
- * pairs' float accumulators acc[p][c]. */
-AI void q6z_block(int NP, int CC, const uint8_t *pb, int c0, const uint8_t *const xq[LORC_KQ_TILE_COLS],
-                  const float da[LORC_KQ_TILE_COLS], __m512 acc[2][LORC_KQ_TILE_COLS]) {
-    __m512i s[2][Q6_COLS];
-    LORC_UNROLL
-    for (int p = 0; p < NP; p++)
-        LORC_UNROLL
-        for (int c = 0; c < CC; c++) s[p][c] = _mm512_setzero_si512();
-    for (int k = 0; k < 16; k++) {
-        __m512i wv[2], xv[Q6_COLS];
-        LORC_UNROLL
-        for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(pb + (size_t)p * Q6_PAIR_BYTES + 64 * (size_t)k));
-        LORC_UNROLL
-        for (int c = 0; c < CC; c++) /* the same 16 activations for both rows of a pair */
-            xv[c] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(xq[c0 + c] + 32 * k)));
-        LORC_UNROLL
-        for (int p = 0; p < NP; p++)
-            LORC_UNROLL
-            for (int c = 0; c < CC; c++) s[p][c] = _mm512_dpwssd_epi32(s[p][c], wv[p], xv[c]);
-    }
-    float d[LORC_KQ_TILE_ROWS];
-    memcpy(d, pb + LORC_Q6K_PACKED_D, sizeof d);
-    LORC_UNROLL
-    for (int p = 0; p < NP; p++)
-        LORC_UNROLL
-        for (int c = 0; c < CC; c++) {
-            /* the AVX2 tile's scale, d[r] * da[c] in float, for each half */
-            const __m512 scale = _mm512_castpd_ps(_mm512_insertf64x4(
-                _mm512_castps_pd(_mm512_set1_ps(d[2 * p] * da[c0 + c])),
-                _mm256_castps_pd(_mm256_set1_ps(d[2 * p + 1] * da[c0 + c])), 1));
-            acc[p][c0 + c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[p][c]), scale, acc[p][c0 + c]);
-        }
-}
-
-AI void q6z_tile(int NP, int64_t n, const uint8_t *w, int nr, const void *x, size_t x_stride, int nc, float *y,
-                 size_t y_stride) {
-    __m512 acc[2][LORC_KQ_TILE_COLS];
-    for (int p = 0; p < NP; p++)
-        for (int c = 0; c < nc; c++) acc[p][c] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n / LORC_QK_K; i++) {
-        const uint8_t *pb = w + (size_t)i * LORC_Q6K_PACKED_BLOCK;
-        const uint8_t *xq[LORC_KQ_TILE_COLS];
-        float da[LORC_KQ_TILE_COLS];
-        q6_act_rows(x, x_stride, nc, i, xq, da);
-        for (int c0 = 0; c0 < nc; c0 += Q6_COLS) {
-            switch (nc - c0 < Q6_COLS ? nc - c0 : Q6_COLS) {
-            case 1: q6z_block(NP, 1, pb, c0, xq, da, acc); break;
-            case 2: q6z_block(NP, 2, pb, c0, xq, da, acc); break;
-            case 3: q6z_block(NP, 3, pb, c0, xq, da, acc); break;
-            default: q6z_block(NP, 4, pb, c0, xq, da, acc); break;
-            }
-        }
-    }
-    for (int c = 0; c < nc; c++)
-        for (int r = 0; r < nr; r++) y[(size_t)c * y_stride + (size_t)r] = lorc_kq_hsum(half8(acc[r / 2][c], r % 2));
-}
-
-static void q6z_tile_1(int64_t n, const uint8_t *w, int nr, const void *x, size_t xs, int nc, float *y, size_t ys) {
-    q6z_tile(1, n, w, nr, x, xs, nc, y, ys);
-}
-static void q6z_tile_2(int64_t n, const uint8_t *w, int nr, const void *x, size_t xs, int nc, float *y, size_t ys) {
-    q6z_tile(2, n, w, nr, x, xs, nc, y, ys);
-}
-
-static void q6k_tile_pairs(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
-                           float *y, size_t y_stride) {
-    (void)w_stride;
-    (nr <= 2 ? q6z_tile_1 : q6z_tile_2)(n, w, nr, x, x_stride, nc, y, y_stride);
-}
-
-void lorc_kernels_fill_avx512_kquants(lorc_kernels *k) {
+void lorc_kernels_fill_avx512_q4k(lorc_kernels *k) {
     if (!k->cpu.avx512vnni) return; /* without VNNI the AVX2 tiles stay */
     lorc_type_kernel *e = &k->type[LORC_TYPE_Q4_K];
     e->pack = q4k_pack16;
     e->pack_bytes = q4k_pack16_bytes;
     e->tile_packed = q4k_packed16_any;
     e->packed_rows = ROWS;
-    e = &k->type[LORC_TYPE_Q6_K]; /* same pack size and rows as AVX2's */
-    e->pack = q6k_pack_pairs;
-    e->tile_packed = q6k_tile_pairs;
 }
 
 #else
 #include "../kernels.h"
-void lorc_kernels_fill_avx512_kquants(lorc_kernels *k) { (void)k; }
+void lorc_kernels_fill_avx512_q4k(lorc_kernels *k) { (void)k; }
 #endif
