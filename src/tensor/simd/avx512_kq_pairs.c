@@ -22,13 +22,14 @@
  * (masked vpdpbusd), subtracted at the end.
  *
  * Packed super-block of 4 rows (pair p: rows 2p, 2p + 1; rows past nr are
- * zeros), every row's 32-byte pieces at p * pair_bytes + 64 k + 32 (r % 2)
- * of their part:
- *   weights: 8 steps of 32 quants (Q2_K, Q3_K) or 16 steps of 16 int16
+ * zeros). Each part below holds the pairs one after another, and piece k
+ * (32 bytes) of row r sits 64 k + 32 (r % 2) into its pair (piece_at), so
+ * one 64-byte load brings piece k of both rows:
+ *   weights: 8 pieces of 32 quants (Q2_K, Q3_K) or 16 pieces of 16 int16
  *            (Q5_K, Q6_K; Q6_K's layout is avx2_q6k.h's, interleaved);
  *   extras:  Q2_K the 16 mins as int16, Q3_K the 16 scales as int16 (for
  *            the AVX2 tiles' min and offset terms), Q5_K the mins as int32
- *            per lane of the int32 per-16 sums (two steps);
+ *            per lane of the int32 per-16 sums (two pieces);
  *   masks:   Q3_K, the negative lanes of each pair and step (16 bits);
  *   then d (and dmin) of the 4 rows as floats, padded to whole lines. */
 #include "avx2_kq_common.h"
