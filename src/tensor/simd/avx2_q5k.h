@@ -54,5 +54,53 @@ static inline void lorc_q5k_mins_i32(__m256i mins, __m256i *lo, __m256i *hi) {
     *hi = _mm256_cvtepu16_epi32(_mm256_extracti128_si256(mins, 1));
 }
 
+/* Packed tiles for prompts (lorc_type_kernel.pack), AVX2 (avx2_kq16_packed.c)
+ * and AVX-512 (avx512_kq_pairs.c): per super-block, each of the 4 rows'
+ * 256 weights as int16 q*sc in q16_K256's value order (512 bytes a row),
+ * then each row's mins as int32 for the int32 per-16 sums (two 32-byte
+ * pieces, lorc_q5k_mins_i32), then the 4 rows' d and dmin as floats,
+ * padded to whole cache lines. Rows past nr are zeros. */
+#define LORC_Q5K_PACKED_MINS (LORC_KQ_TILE_ROWS * 512)
+#define LORC_Q5K_PACKED_D (LORC_Q5K_PACKED_MINS + LORC_KQ_TILE_ROWS * 64)
+#define LORC_Q5K_PACKED_DMIN (LORC_Q5K_PACKED_D + LORC_KQ_TILE_ROWS * 4)
+#define LORC_Q5K_PACKED_BLOCK (LORC_Q5K_PACKED_DMIN + LORC_KQ_TILE_ROWS * 4 + 32)
+
+/* Packs nr <= LORC_KQ_TILE_ROWS rows into the layout above, with the
+ * places the two tiles read them from: step k (16 weights, 32 bytes) of
+ * row r at row_offset[r] + k * step_stride, its low mins piece at
+ * mins_offset[r] and the high one mins_hi_delta bytes further. */
+static inline void lorc_q5k_pack_rows(int64_t n, const void *w, size_t w_stride, int nr, uint8_t *dst,
+                                      const size_t row_offset[LORC_KQ_TILE_ROWS], size_t step_stride,
+                                      const size_t mins_offset[LORC_KQ_TILE_ROWS], size_t mins_hi_delta) {
+    uint8_t *out = dst;
+    for (int64_t i = 0; i < n / LORC_QK_K; i++, out += LORC_Q5K_PACKED_BLOCK) {
+        memset(out, 0, LORC_Q5K_PACKED_BLOCK);
+        float d[LORC_KQ_TILE_ROWS] = {0}, dmin[LORC_KQ_TILE_ROWS] = {0};
+        for (int r = 0; r < nr; r++) {
+            const lorc_block_q5_K *b = (const lorc_block_q5_K *)(const void *)((const uint8_t *)w + (size_t)r * w_stride) + i;
+            __m256i scv[8], lo, hi;
+            lorc_q5k_mins_i32(lorc_q45k_unpack_scales(b->scales, scv), &lo, &hi);
+            const __m256i qh = lorc_kq_load(b->qh);
+            for (int h = 0; h < 2; h++) {
+                __m256i wk[8];
+                lorc_q5k_unpack_half(b, qh, scv, h, wk);
+                for (int k = 0; k < 8; k++)
+                    _mm256_storeu_si256((__m256i *)(void *)(out + row_offset[r] + step_stride * (size_t)(8 * h + k)), wk[k]);
+            }
+            _mm256_storeu_si256((__m256i *)(void *)(out + mins_offset[r]), lo);
+            _mm256_storeu_si256((__m256i *)(void *)(out + mins_offset[r] + mins_hi_delta), hi);
+            d[r] = lorc_kq_half(b->d);
+            dmin[r] = lorc_kq_half(b->dmin);
+        }
+        memcpy(out + LORC_Q5K_PACKED_D, d, sizeof d);
+        memcpy(out + LORC_Q5K_PACKED_DMIN, dmin, sizeof dmin);
+    }
+}
+
+size_t lorc_avx2_pack_bytes_q5_K(int64_t n);
+void lorc_avx2_pack_q5_K(int64_t n, const void *w, size_t w_stride, int nr, void *dst);
+void lorc_avx2_tile_packed_q5_K(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
+                                int nc, float *y, size_t y_stride);
+
 #endif
 #endif

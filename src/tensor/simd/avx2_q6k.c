@@ -9,7 +9,7 @@
  * both with vpmullw, then a column costs one vpmaddwd and one add per 16
  * values. One column (decode, q6_K_block_decode): the scale comes after
  * the dot, one vpmulld per 32 values. Prompts with more rows than a tile
- * use the packed tile (avx2_q6k_packed.c). All three put the same products
+ * use the packed tile (avx2_kq16_packed.c). All three put the same products
  * into the same int32 lane of a pair's super-block sum, exactly
  * (|(q-32)*sc| <= 4096: kq_act.h), then run the same float step, so a pair
  * gets the same bits from each. */

@@ -1,5 +1,5 @@
 /* avx2_q6k.h — private to the AVX2 Q6_K tiles (avx2_q6k.c: the tile;
- * avx2_q6k_packed.c: the packed prompt tile): the weight unpacking both use,
+ * avx2_kq16_packed.c: the packed prompt tile): the weight unpacking both use,
  * so both see the same int16 weights, and the packed entry points. */
 #ifndef LORC_TENSOR_SIMD_AVX2_Q6K_H
 #define LORC_TENSOR_SIMD_AVX2_Q6K_H

@@ -26,7 +26,7 @@
  * (32 bytes) of row r sits 64 k + 32 (r % 2) into its pair (piece_at), so
  * one 64-byte load brings piece k of both rows:
  *   weights: 8 pieces of 32 quants (Q2_K, Q3_K) or 16 pieces of 16 int16
- *            (Q5_K, Q6_K; Q6_K's layout is avx2_q6k.h's, interleaved);
+ *            (Q5_K, Q6_K: avx2_q5k.h's and avx2_q6k.h's layouts, interleaved);
  *   extras:  Q2_K the 16 mins as int16, Q3_K the 16 scales as int16 (for
  *            the AVX2 tiles' min and offset terms), Q5_K the mins as int32
  *            per lane of the int32 per-16 sums (two pieces);
@@ -60,19 +60,19 @@ enum {
     B_BLOCK = B_DMIN + ROWS * 4,
     /* Q5_K, Q6_K */
     W_PAIR = 16 * 64,
-    W_EXTRA = 2 * W_PAIR,
-    Q5_D = W_EXTRA + 2 * 2 * 64,
-    Q5_DMIN = Q5_D + ROWS * 4,
-    Q5_BLOCK = Q5_DMIN + ROWS * 4 + 32
+    W_EXTRA = 2 * W_PAIR
 };
-_Static_assert(B_BLOCK % 64 == 0 && Q5_BLOCK % 64 == 0, "packed super-blocks fill whole cache lines");
-_Static_assert(LORC_Q6K_PACKED_D == W_EXTRA && ROWS == 4, "the Q6_K pack is avx2_q6k.h's");
+_Static_assert(B_BLOCK % 64 == 0 && LORC_Q5K_PACKED_BLOCK % 64 == 0, "packed super-blocks fill whole cache lines");
+_Static_assert(LORC_Q6K_PACKED_D == W_EXTRA && LORC_Q5K_PACKED_MINS == W_EXTRA && ROWS == 4,
+               "the Q5_K and Q6_K packs are avx2_q5k.h's and avx2_q6k.h's");
 
 AI int words(int K) { return K >= KIND_Q5; }
 AI size_t pair_bytes(int K) { return words(K) ? W_PAIR : B_PAIR; }
-AI size_t d_at(int K) { return K == KIND_Q6 ? LORC_Q6K_PACKED_D : K == KIND_Q5 ? Q5_D : B_D; }
-AI size_t dmin_at(int K) { return K == KIND_Q5 ? Q5_DMIN : B_DMIN; }
-AI size_t block_bytes(int K) { return K == KIND_Q6 ? LORC_Q6K_PACKED_BLOCK : K == KIND_Q5 ? Q5_BLOCK : B_BLOCK; }
+AI size_t d_at(int K) { return K == KIND_Q6 ? LORC_Q6K_PACKED_D : K == KIND_Q5 ? LORC_Q5K_PACKED_D : B_D; }
+AI size_t dmin_at(int K) { return K == KIND_Q5 ? LORC_Q5K_PACKED_DMIN : B_DMIN; }
+AI size_t block_bytes(int K) {
+    return K == KIND_Q6 ? LORC_Q6K_PACKED_BLOCK : K == KIND_Q5 ? LORC_Q5K_PACKED_BLOCK : B_BLOCK;
+}
 
 /* Where row r's piece k of a part goes (see the layout above). */
 static size_t piece_at(size_t part, size_t pair, int r, int k) {
@@ -99,7 +99,6 @@ static __m256i scaled_step(__m256i q, int m_lo, int m_hi) {
 static void put_floats(uint8_t *p, const float v[ROWS]) { memcpy(p, v, ROWS * sizeof(float)); }
 
 static size_t q23_pack_bytes(int64_t n) { return (size_t)(n / LORC_QK_K) * B_BLOCK; }
-static size_t q5_pack_bytes(int64_t n) { return (size_t)(n / LORC_QK_K) * Q5_BLOCK; }
 
 static void q2k_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
     uint8_t *out = dst;
@@ -152,28 +151,9 @@ static void q3k_pack(int64_t n, const void *w, size_t w_stride, int nr, void *ds
 }
 
 static void q5k_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
-    uint8_t *out = dst;
-    for (int64_t i = 0; i < n / LORC_QK_K; i++, out += Q5_BLOCK) {
-        memset(out, 0, Q5_BLOCK);
-        float d[ROWS] = {0}, dmin[ROWS] = {0};
-        for (int r = 0; r < nr; r++) {
-            const lorc_block_q5_K *b = (const lorc_block_q5_K *)(const void *)((const uint8_t *)w + (size_t)r * w_stride) + i;
-            __m256i scv[8], lo, hi;
-            lorc_q5k_mins_i32(lorc_q45k_unpack_scales(b->scales, scv), &lo, &hi);
-            const __m256i qh = lorc_kq_load(b->qh);
-            for (int h = 0; h < 2; h++) {
-                __m256i wk[8];
-                lorc_q5k_unpack_half(b, qh, scv, h, wk);
-                for (int k = 0; k < 8; k++) store_piece(out + piece_at(0, W_PAIR, r, 8 * h + k), wk[k]);
-            }
-            store_piece(out + piece_at(W_EXTRA, 128, r, 0), lo);
-            store_piece(out + piece_at(W_EXTRA, 128, r, 1), hi);
-            d[r] = lorc_kq_half(b->d);
-            dmin[r] = lorc_kq_half(b->dmin);
-        }
-        put_floats(out + Q5_D, d);
-        put_floats(out + Q5_DMIN, dmin);
-    }
+    static const size_t pairs_interleaved[ROWS] = {0, 32, W_PAIR, W_PAIR + 32};
+    static const size_t mins_pairs[ROWS] = {W_EXTRA, W_EXTRA + 32, W_EXTRA + 128, W_EXTRA + 160};
+    lorc_q5k_pack_rows(n, w, w_stride, nr, dst, pairs_interleaved, 64, mins_pairs, 64);
 }
 
 static void q6k_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
@@ -260,7 +240,7 @@ AI void pair_block(int K, int NP, int CC, const uint8_t *pb, int c0, const uint8
                 r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[p][c]), scale, r);
                 if (K == KIND_Q5) {
                     const uint8_t *sums = a + offsetof(lorc_act_q16_K256, sums);
-                    const uint8_t *e = pb + W_EXTRA + 128 * (size_t)p;
+                    const uint8_t *e = pb + LORC_Q5K_PACKED_MINS + 128 * (size_t)p;
                     const __m512i m = _mm512_add_epi32(
                         _mm512_mullo_epi32(both_halves(sums), _mm512_loadu_si512((const void *)e)),
                         _mm512_mullo_epi32(both_halves(sums + 32), _mm512_loadu_si512((const void *)(e + 64))));
@@ -328,7 +308,7 @@ void lorc_kernels_fill_avx512_kq_pairs(lorc_kernels *k) {
     if (!k->cpu.avx512vnni) return; /* without VNNI the AVX2 tiles stay */
     set_packed(&k->type[LORC_TYPE_Q2_K], q2k_pack, q23_pack_bytes, q2k_tile_pairs);
     set_packed(&k->type[LORC_TYPE_Q3_K], q3k_pack, q23_pack_bytes, q3k_tile_pairs);
-    set_packed(&k->type[LORC_TYPE_Q5_K], q5k_pack, q5_pack_bytes, q5k_tile_pairs);
+    set_packed(&k->type[LORC_TYPE_Q5_K], q5k_pack, lorc_avx2_pack_bytes_q5_K, q5k_tile_pairs);
     set_packed(&k->type[LORC_TYPE_Q6_K], q6k_pack, lorc_avx2_pack_bytes_q6_K, q6k_tile_pairs);
 }
 
