@@ -11,6 +11,7 @@
  *    dot <= 0.3 x the scalar path's RMS error against the unquantized weights.
  * Cases: several row lengths, unaligned rows and strides, random bytes,
  * tiny / huge / zero scales, max-magnitude quants, extreme activations. */
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -114,6 +115,54 @@ static void act_to_float(const lorc_act_format *a, const void *src, float *dst, 
         lorc_act_q16_K256_to_float(src, dst, n);
     else
         memcpy(dst, src, (size_t)n * sizeof(float));
+}
+
+/* A family may pack q8_K256 / q16_K256 with its own instructions; the
+ * bytes must be kq_act.c's (the formats are one definition, kq_act.h).
+ * Rows: make_act's cases, half-integer ties after scaling (amax = qmax, so
+ * the scale is 1), NaN and infinities, subnormal blocks (their inverse
+ * scale overflows), FLT_MAX and -0. */
+static void check_act_bytes(const lorc_kernels *k) {
+    enum { N = 256 * 11, CASES = 16 };
+    float *x = malloc(N * sizeof *x);
+    uint8_t *got = malloc(N * 4), *want = malloc(N * 4);
+    int bad = 0, checked = 0;
+    for (size_t ti = 0; ti < N_KQ; ti++) {
+        const lorc_act_format *f = k->type[kq_types[ti]].act, *ref = NULL;
+        if (strcmp(f->name, "q8_K256") == 0) ref = &lorc_act_fmt_q8_K256;
+        if (strcmp(f->name, "q16_K256") == 0) ref = &lorc_act_fmt_q16_K256;
+        if (!ref) continue;
+        const float qmax = ref == &lorc_act_fmt_q8_K256 ? LORC_KQ8_MAX : LORC_KQ16_MAX;
+        const size_t bytes = (size_t)(N / ref->block) * ref->block_bytes;
+        for (int kase = 0; kase < CASES; kase++) {
+            rng r = {4000u + (unsigned)kase};
+            make_act(kase, x, N, &r);
+            for (int64_t i = 0; i < N; i++) {
+                const int64_t in_block = i % LORC_QK_K;
+                switch (kase) {
+                case 8: x[i] = in_block == 0 ? qmax : (float)(i % (2 * (int64_t)qmax)) * 0.5f - qmax * 0.5f; break;
+                case 9: x[i] = i == 300 ? NAN : x[i]; break;
+                case 10: x[i] = i == 600 ? INFINITY : (i == 2000 ? -INFINITY : x[i]); break;
+                case 11: x[i] = i < 2 * LORC_QK_K ? x[i] * 1e-40f : x[i]; break;
+                case 12: x[i] = in_block == 5 ? FLT_MAX : (in_block == 6 ? -FLT_MAX : x[i]); break;
+                case 13: x[i] = i % 3 == 0 ? -0.0f : x[i]; break;
+                case 14: x[i] = i < LORC_QK_K ? 0x1p-149f * (float)(i % 5) : x[i]; break;
+                default: break;
+                }
+            }
+            memset(got, 0xa5, bytes);
+            memset(want, 0x5a, bytes);
+            f->from_float(x, got, N);
+            ref->from_float(x, want, N);
+            checked++;
+            if (memcmp(got, want, bytes) != 0 && bad++ < 3)
+                fprintf(stderr, "%s %s: packing case %d differs from kq_act.c's bytes\n", lorc_isa_name(k->isa),
+                        f->name, kase);
+        }
+    }
+    CHECK_MSG(bad == 0, "%s: %d k-quant activation packings differ from kq_act.c's", lorc_isa_name(k->isa), bad);
+    if (k->isa != LORC_ISA_SCALAR) CHECK_MSG(checked > 0, "%s: no k-quant activation format checked", lorc_isa_name(k->isa));
+    free(x), free(got), free(want);
 }
 
 /* Checks one family's tile for type t on one case and row length. */
@@ -330,6 +379,7 @@ int main(void) {
             printf("%s: not built into this binary, not tested\n", lorc_isa_name((lorc_isa)isa));
             continue;
         }
+        check_act_bytes(&k);
         for (size_t ti = 0; ti < N_KQ; ti++) {
             const lorc_type t = kq_types[ti];
             const lorc_type_kernel *tk = &k.type[t];

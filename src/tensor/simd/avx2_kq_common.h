@@ -24,6 +24,11 @@
 /* 4 weight rows: enough independent streams for decode. 8 activation rows:
  * unpacking a super-block costs about as much as 2-4 column dots, so 8
  * columns make it small; the accumulators live in L1, not registers. */
+/* kq_act.h's q8_K256 and q16_K256, the same bytes packed with AVX2
+ * (avx2_kq_act.c): the formats the AVX2 and AVX-512 k-quant tiles take. */
+extern const lorc_act_format lorc_avx2_act_fmt_q8_K256;
+extern const lorc_act_format lorc_avx2_act_fmt_q16_K256;
+
 #define LORC_KQ_TILE_ROWS 4
 #define LORC_KQ_TILE_COLS 8
 

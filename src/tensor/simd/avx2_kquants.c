@@ -9,7 +9,7 @@
 
 void lorc_kernels_fill_avx2_kquants(lorc_kernels *k) {
 #if defined(__x86_64__)
-    const lorc_act_format *q8 = &lorc_act_fmt_q8_K256, *q16 = &lorc_act_fmt_q16_K256;
+    const lorc_act_format *q8 = &lorc_avx2_act_fmt_q8_K256, *q16 = &lorc_avx2_act_fmt_q16_K256;
     k->type[LORC_TYPE_Q2_K] = lorc_tile_entry(q8, lorc_avx2_tile_q2_K, LORC_KQ_TILE_ROWS, LORC_KQ_TILE_COLS);
     k->type[LORC_TYPE_Q3_K] = lorc_tile_entry(q8, lorc_avx2_tile_q3_K, LORC_KQ_TILE_ROWS, LORC_KQ_TILE_COLS);
     k->type[LORC_TYPE_Q4_K] = lorc_avx2_q4_K_entry();

@@ -170,7 +170,7 @@ LORC_TILE_UP_TO_6_COLS(q4k_tile_any, Q4K_STREAMING, 0)
 LORC_TILE_UP_TO_6_COLS(q4k_packed_any, Q4K_PACKED, 0)
 
 lorc_type_kernel lorc_avx2_q4_K_entry(void) {
-    return (lorc_type_kernel){.act = &lorc_act_fmt_q8_K256, .tile = q4k_tile_any, .tile_rows = Q4K_ROWS,
+    return (lorc_type_kernel){.act = &lorc_avx2_act_fmt_q8_K256, .tile = q4k_tile_any, .tile_rows = Q4K_ROWS,
                               .tile_cols = Q4K_COLS, .pack = q4k_pack, .pack_bytes = q4k_pack_bytes,
                               .tile_packed = q4k_packed_any};
 }
