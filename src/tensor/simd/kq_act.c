@@ -1,6 +1,7 @@
 /* kq_act.c — packing F32 activation rows into the k-quant kernels' formats
- * (see kq_act.h). Portable C: it runs once per row per batch, far from the
- * hot loop, and must give the same bytes on every family. */
+ * (see kq_act.h). Portable C, and the reference: the NEON family packs with
+ * it, the AVX2 and AVX-512 families with avx2_kq_act.c, which must give
+ * these bytes (test_kernels_kquants compares them). */
 #include "kq_act.h"
 
 #include <float.h>
