@@ -27,6 +27,8 @@
 
 #define AI static inline __attribute__((always_inline))
 
+_Static_assert(LORC_Q5K_PACKED_ROW == LORC_Q6K_PACKED_ROW, "one weight loop reads both packs");
+
 size_t lorc_avx2_pack_bytes_q6_K(int64_t n) { return (size_t)(n / LORC_QK_K) * LORC_Q6K_PACKED_BLOCK; }
 
 void lorc_avx2_pack_q6_K(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
@@ -38,7 +40,8 @@ void lorc_avx2_pack_q6_K(int64_t n, const void *w, size_t w_stride, int nr, void
 size_t lorc_avx2_pack_bytes_q5_K(int64_t n) { return (size_t)(n / LORC_QK_K) * LORC_Q5K_PACKED_BLOCK; }
 
 void lorc_avx2_pack_q5_K(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
-    static const size_t rows_in_order[LORC_KQ_TILE_ROWS] = {0, 512, 2 * 512, 3 * 512};
+    static const size_t rows_in_order[LORC_KQ_TILE_ROWS] = {0, LORC_Q5K_PACKED_ROW, 2 * LORC_Q5K_PACKED_ROW,
+                                                           3 * LORC_Q5K_PACKED_ROW};
     static const size_t mins_in_order[LORC_KQ_TILE_ROWS] = {LORC_Q5K_PACKED_MINS, LORC_Q5K_PACKED_MINS + 64,
                                                            LORC_Q5K_PACKED_MINS + 128, LORC_Q5K_PACKED_MINS + 192};
     lorc_q5k_pack_rows(n, w, w_stride, nr, dst, rows_in_order, 32, mins_in_order, 32);
@@ -68,7 +71,7 @@ AI void kq16p_block(int MINS, int NR, int CC, const uint8_t *pb, int c0, const u
     for (int k = 0; k < 16; k++) {
         __m256i wv[LORC_KQ_TILE_ROWS], xv[2];
         for (int r = 0; r < NR; r++) {
-            wv[r] = lorc_kq_load(pb + (size_t)r * 512 + 32 * k);
+            wv[r] = lorc_kq_load(pb + (size_t)r * LORC_Q6K_PACKED_ROW + 32 * k);
             q6_keep(&wv[r]);
         }
         for (int c = 0; c < CC; c++) {

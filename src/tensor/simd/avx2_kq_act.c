@@ -43,29 +43,34 @@ static float block_scale8(const float *x, float qmax, __m256 v[32], uint8_t d_ou
     return m > 0.0f ? qmax / m : 0.0f;
 }
 
-/* v * id clamped to [-qmax, qmax] and rounded half to even. */
-static inline __m256i quantize8(__m256 v, __m256 id, __m256 lo, __m256 hi) {
-    __m256 s = _mm256_mul_ps(v, id);
-    s = _mm256_max_ps(s, lo); /* NaN -> -qmax */
-    s = _mm256_min_ps(s, hi);
-    return _mm256_cvtps_epi32(s);
+/* Step t of a block (values 32t..32t+31, sub-blocks 2t and 2t + 1) as
+ * int32 quants q[4]: v * id clamped to [-qmax, qmax] and rounded half to
+ * even; and the two sub-blocks' sums of quants. */
+static inline void quantize_step(const __m256 v[32], int t, __m256 id, float qmax, __m256i q[4], int32_t sums[2]) {
+    const __m256 lo = _mm256_set1_ps(-qmax), hi = _mm256_set1_ps(qmax);
+    for (int k = 0; k < 4; k++) {
+        __m256 s = _mm256_mul_ps(v[4 * t + k], id);
+        s = _mm256_max_ps(s, lo); /* NaN -> -qmax */
+        s = _mm256_min_ps(s, hi);
+        q[k] = _mm256_cvtps_epi32(s);
+    }
+    sums[0] = lorc_avx2_hsum_i32(_mm256_add_epi32(q[0], q[1]));
+    sums[1] = lorc_avx2_hsum_i32(_mm256_add_epi32(q[2], q[3]));
 }
 
 static void q8_K256_pack(const float *x, void *dst, int64_t n) {
     /* packs interleave 128-bit lanes; this puts the 4-byte groups back in order */
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    const __m256 lo = _mm256_set1_ps(-(float)LORC_KQ8_MAX), hi = _mm256_set1_ps((float)LORC_KQ8_MAX);
     lorc_act_q8_K256 *b = dst;
     for (int64_t i = 0; i < n / 256; i++, b++, x += 256) {
         __m256 v[32];
         const __m256 id = _mm256_set1_ps(block_scale8(x, (float)LORC_KQ8_MAX, v, b->d));
         for (int t = 0; t < 8; t++) { /* 32 values: sub-blocks 2t and 2t + 1 */
             __m256i q[4];
-            for (int k = 0; k < 4; k++) q[k] = quantize8(v[4 * t + k], id, lo, hi);
-            const int16_t s0 = (int16_t)lorc_avx2_hsum_i32(_mm256_add_epi32(q[0], q[1]));
-            const int16_t s1 = (int16_t)lorc_avx2_hsum_i32(_mm256_add_epi32(q[2], q[3]));
-            memcpy(b->bsums + 4 * t, &s0, 2);
-            memcpy(b->bsums + 4 * t + 2, &s1, 2);
+            int32_t s[2];
+            quantize_step(v, t, id, (float)LORC_KQ8_MAX, q, s);
+            const int16_t s16[2] = {(int16_t)s[0], (int16_t)s[1]};
+            memcpy(b->bsums + 4 * t, s16, sizeof s16);
             const __m256i q16a = _mm256_packs_epi32(q[0], q[1]), q16b = _mm256_packs_epi32(q[2], q[3]);
             const __m256i q8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16a, q16b), order);
             _mm256_storeu_si256((__m256i *)(void *)(b->qs + 32 * t), q8);
@@ -74,16 +79,14 @@ static void q8_K256_pack(const float *x, void *dst, int64_t n) {
 }
 
 static void q16_K256_pack(const float *x, void *dst, int64_t n) {
-    const __m256 lo = _mm256_set1_ps(-(float)LORC_KQ16_MAX), hi = _mm256_set1_ps((float)LORC_KQ16_MAX);
     lorc_act_q16_K256 *b = dst;
     for (int64_t i = 0; i < n / 256; i++, b++, x += 256) {
         __m256 v[32];
         const __m256 id = _mm256_set1_ps(block_scale8(x, (float)LORC_KQ16_MAX, v, b->d));
         for (int t = 0; t < 8; t++) { /* 32 values: sub-blocks 2t and 2t + 1 */
             __m256i q[4];
-            for (int k = 0; k < 4; k++) q[k] = quantize8(v[4 * t + k], id, lo, hi);
-            const int32_t s[2] = {lorc_avx2_hsum_i32(_mm256_add_epi32(q[0], q[1])),
-                                  lorc_avx2_hsum_i32(_mm256_add_epi32(q[2], q[3]))};
+            int32_t s[2];
+            quantize_step(v, t, id, (float)LORC_KQ16_MAX, q, s);
             memcpy(b->sums + 8 * t, s, sizeof s);
             /* q16_K256's order within 32 values (lorc_kq16_slot): 0-7, 16-23,
              * then 8-15, 24-31; vpackssdw of (0-7, 16-23) gives 0-3, 16-19 |

@@ -60,7 +60,8 @@ static inline void lorc_q5k_mins_i32(__m256i mins, __m256i *lo, __m256i *hi) {
  * then each row's mins as int32 for the int32 per-16 sums (two 32-byte
  * pieces, lorc_q5k_mins_i32), then the 4 rows' d and dmin as floats,
  * padded to whole cache lines. Rows past nr are zeros. */
-#define LORC_Q5K_PACKED_MINS (LORC_KQ_TILE_ROWS * 512)
+#define LORC_Q5K_PACKED_ROW 512
+#define LORC_Q5K_PACKED_MINS (LORC_KQ_TILE_ROWS * LORC_Q5K_PACKED_ROW)
 #define LORC_Q5K_PACKED_D (LORC_Q5K_PACKED_MINS + LORC_KQ_TILE_ROWS * 64)
 #define LORC_Q5K_PACKED_DMIN (LORC_Q5K_PACKED_D + LORC_KQ_TILE_ROWS * 4)
 #define LORC_Q5K_PACKED_BLOCK (LORC_Q5K_PACKED_DMIN + LORC_KQ_TILE_ROWS * 4 + 32)
