@@ -44,6 +44,11 @@
 /* Below this many multiply-adds a dispatch runs on the calling thread:
  * waking the pool would cost more than it saves. Results are identical. */
 #define MM_PARALLEL_MIN_WORK 32768
+/* An output runs in column blocks (output_run) with at most this many
+ * parts (base and LoRA terms), in blocks of at least this many activation
+ * rows. */
+#define MM_FUSED_PARTS_MAX 8
+#define MM_COL_BLOCK_MIN 24
 /* Packing is split across the pool from this many rows on. */
 #define MM_PACK_PARALLEL_ROWS 8
 
@@ -77,6 +82,7 @@ typedef struct mm_output {
     int64_t chunk_rows;
     int64_t first_chunk;
     int part0, n_parts;
+    int64_t col_block; /* > 0: the parts run block by block of this many activation rows (output_run) */
 } mm_output;
 
 typedef struct mm_plan {
@@ -106,26 +112,50 @@ static int part_tile_rows(const mm_part *p, bool packed) {
     return packed ? lorc_packed_rows(p->kernel) : p->tile_rows;
 }
 
-/* Columns [j0, j1) of one part's output. Loop order: the chunk's weight rows
- * (cache-sized) are reused by every activation tile. With packing, those
- * rows are first rewritten into `pack_buf` (large enough for a chunk). */
-static void part_run(const mm_part *p, int64_t j0, int64_t j1, uint8_t *pack_buf) {
+/* Bytes of part p's packed tiles for a chunk of `rows` weight rows, rounded
+ * up to whole cache lines (0 when it does not pack). */
+static size_t part_pack_bytes(const mm_part *p, int64_t rows) {
+    if (!part_packs(p)) return 0;
+    const int tr = part_tile_rows(p, true);
+    const size_t bytes = (size_t)((rows + tr - 1) / tr) * p->kernel->pack_bytes(p->n_in);
+    return (bytes + 63) & ~(size_t)63;
+}
+
+/* Rewrites weight rows [j0, j1) of part p into its packed tiles at pack_buf
+ * (NULL: the part runs unpacked). */
+static void part_pack(const mm_part *p, int64_t j0, int64_t j1, uint8_t *pack_buf) {
+    if (!pack_buf || !part_packs(p)) return;
+    const int tr = part_tile_rows(p, true);
+    const size_t tile_bytes = p->kernel->pack_bytes(p->n_in);
+    for (int64_t r0 = j0; r0 < j1; r0 += tr)
+        p->kernel->pack(p->n_in, p->w + (size_t)r0 * p->w_stride, p->w_stride, imin(tr, j1 - r0),
+                        pack_buf + (size_t)((r0 - j0) / tr) * tile_bytes);
+}
+
+/* Columns [j0, j1) of one part's output, for its activation rows
+ * [c_begin, c_end). Loop order: the chunk's weight rows (cache-sized;
+ * packed by part_pack into pack_buf when it is not NULL) are reused by
+ * every activation tile. */
+static void part_run(const mm_part *p, int64_t j0, int64_t j1, int64_t c_begin, int64_t c_end,
+                     const uint8_t *pack_buf) {
     float buf[MM_TILE_MAX * MM_TILE_MAX];
     const bool packed = pack_buf && part_packs(p);
     const int tr = part_tile_rows(p, packed), tc = p->tile_cols;
     const size_t tile_bytes = packed ? p->kernel->pack_bytes(p->n_in) : 0;
-    if (packed)
-        for (int64_t r0 = j0; r0 < j1; r0 += tr)
-            p->kernel->pack(p->n_in, p->w + (size_t)r0 * p->w_stride, p->w_stride, imin(tr, j1 - r0),
-                            pack_buf + (size_t)((r0 - j0) / tr) * tile_bytes);
     /* plain outputs (no bias, no scattering, no adding): the tile writes
      * them in place; otherwise through buf */
     const bool direct = !p->y_rows && !p->accumulate && !p->bias;
-    for (int64_t c0 = 0; c0 < p->n; c0 += tc) {
-        const int nc = imin(tc, p->n - c0);
+    for (int64_t c0 = c_begin; c0 < c_end; c0 += tc) {
+        const int nc = imin(tc, c_end - c0);
         const uint8_t *xc = p->x + (size_t)c0 * p->x_stride;
         for (int64_t r0 = j0; r0 < j1; r0 += tr) {
             const int nr = imin(tr, j1 - r0);
+            if (packed && p->accumulate && !p->y_rows && p->kernel->tile_packed_acc) { /* adds in place */
+                p->kernel->tile_packed_acc(p->n_in, pack_buf + (size_t)((r0 - j0) / tr) * tile_bytes, nr, xc,
+                                           p->x_stride, nc, p->alpha + c0, p->y + c0 * p->y_stride + r0,
+                                           (size_t)p->y_stride);
+                continue;
+            }
             float *out = direct ? p->y + c0 * p->y_stride + r0 : buf;
             const size_t out_stride = direct ? (size_t)p->y_stride : (size_t)tr;
             if (packed)
@@ -152,6 +182,34 @@ static void part_run(const mm_part *p, int64_t j0, int64_t j1, uint8_t *pack_buf
     }
 }
 
+/* Output columns [j0, j1) of output o: its parts in order. When the output
+ * runs in column blocks (o->col_block: every part covers the same
+ * activation rows in order, e.g. a prompt with its LoRA terms), each block
+ * of activation rows gets all parts before the next block, so a term adds
+ * to base outputs that are still in L1 — the output rows lie a whole row
+ * of the matrix apart, and read back after the whole chunk they came from
+ * L3. Each element still gets base, then the terms in list order. */
+static void output_run(const mm_plan *plan, const mm_output *o, int64_t j0, int64_t j1, uint8_t *pack_buf) {
+    const mm_part *parts = plan->parts + o->part0;
+    uint8_t *bufs[MM_FUSED_PARTS_MAX]; /* each part's packed tiles, side by side in pack_buf */
+    size_t off = 0;
+    for (int k = 0; k < o->n_parts; k++) {
+        if (!o->col_block) {
+            part_pack(&parts[k], j0, j1, pack_buf);
+            part_run(&parts[k], j0, j1, 0, parts[k].n, pack_buf);
+            continue;
+        }
+        bufs[k] = pack_buf ? pack_buf + off : NULL;
+        part_pack(&parts[k], j0, j1, bufs[k]);
+        off += part_pack_bytes(&parts[k], o->chunk_rows);
+    }
+    if (!o->col_block) return;
+    const int64_t n = parts[0].n;
+    for (int64_t c0 = 0; c0 < n; c0 += o->col_block)
+        for (int k = 0; k < o->n_parts; k++)
+            part_run(&parts[k], j0, j1, c0, c0 + o->col_block < n ? c0 + o->col_block : n, bufs[k]);
+}
+
 static int64_t out_chunks(const mm_output *o) { return (o->n_out + o->chunk_rows - 1) / o->chunk_rows; }
 
 static void plan_worker(void *user, int ith, int nth) {
@@ -167,27 +225,50 @@ static void plan_worker(void *user, int ith, int nth) {
         const mm_output *out = &p->outs[o];
         const int64_t j0 = (c - out->first_chunk) * out->chunk_rows;
         const int64_t j1 = j0 + out->chunk_rows < out->n_out ? j0 + out->chunk_rows : out->n_out;
-        for (int k = 0; k < out->n_parts; k++) part_run(&p->parts[out->part0 + k], j0, j1, pack_buf);
+        output_run(p, out, j0, j1, pack_buf);
+    }
+}
+
+static int64_t gcd64(int64_t a, int64_t b) { return b ? gcd64(b, a % b) : a; }
+
+/* Decides which outputs run in column blocks (output_run): those with LoRA
+ * terms (or other parts) that all cover the same activation rows in order,
+ * with more than one tile of them. The block is a multiple of every part's
+ * tile width, so no tile is cut short. */
+static void plan_col_blocks(mm_plan *p) {
+    for (int o = 0; o < p->n_outs; o++) {
+        mm_output *out = &p->outs[o];
+        const mm_part *parts = p->parts + out->part0;
+        out->col_block = 0;
+        if (out->n_parts < 2 || out->n_parts > MM_FUSED_PARTS_MAX) continue;
+        int64_t block = 1;
+        bool same = true;
+        for (int k = 0; k < out->n_parts && same; k++) {
+            same = !parts[k].y_rows && parts[k].n == parts[0].n && parts[k].n > parts[k].tile_cols;
+            block = block / gcd64(block, parts[k].tile_cols) * parts[k].tile_cols;
+        }
+        if (!same) continue;
+        out->col_block = block * ((MM_COL_BLOCK_MIN + block - 1) / block);
     }
 }
 
 /* One packing buffer per thread, as large as the largest chunk any packing
- * part of the plan packs. Without memory for it the plan runs unpacked
- * (same results). */
+ * part of the plan packs (for an output in column blocks: all its parts'
+ * chunks together). Without memory for it the plan runs unpacked (same
+ * results). */
 static void plan_pack_buffers(mm_plan *p, lorc_matmul_scratch *s, int n_threads) {
     size_t need = 0;
     for (int o = 0; o < p->n_outs; o++) {
         const mm_output *out = &p->outs[o];
+        size_t sum = 0;
         for (int k = 0; k < out->n_parts; k++) {
-            const mm_part *part = &p->parts[out->part0 + k];
-            if (!part_packs(part)) continue;
-            const int tr = part_tile_rows(part, true);
-            size_t tiles = (size_t)((out->chunk_rows + tr - 1) / tr);
-            size_t bytes = tiles * part->kernel->pack_bytes(part->n_in);
+            const size_t bytes = part_pack_bytes(&p->parts[out->part0 + k], out->chunk_rows);
+            sum += bytes;
             if (bytes > need) need = bytes;
         }
+        if (out->col_block && sum > need) need = sum;
     }
-    p->pack_bytes = (need + 63) & ~(size_t)63;
+    p->pack_bytes = need;
     p->pack_buf = need ? mm_scratch_alloc(s, p->pack_bytes * (size_t)n_threads) : NULL;
 }
 
@@ -195,6 +276,7 @@ static void plan_run(mm_plan *p, lorc_threadpool *pool, lorc_matmul_scratch *s) 
     if (p->n_chunks == 0) return;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
     const bool alone = !pool || p->work < MM_PARALLEL_MIN_WORK || p->n_chunks < 2 || lorc_threadpool_size(pool) == 1;
+    plan_col_blocks(p);
     plan_pack_buffers(p, s, alone ? 1 : lorc_threadpool_size(pool));
     if (alone)
         plan_worker(p, 0, 1);

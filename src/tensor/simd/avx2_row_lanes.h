@@ -86,10 +86,19 @@ static inline __m256i lorc_rl_live(int nr) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/* y[c * y_stride + r] = lane r of acc[c], for r < nr and c < nc. */
-static inline void lorc_rl_store(int nc, const __m256 *acc, int nr, float *y, size_t y_stride) {
+/* y[c * y_stride + r] = lane r of acc[c], for r < nr and c < nc. A full
+ * tile stores plainly: Zen 3's masked store costs several times an FMA
+ * tile's work when the rows are short (LoRA B). The loop is unrolled so that
+ * acc[] stays in registers in the tiles' loops (with an index known only
+ * at run time, GCC keeps a copy of every accumulator in memory). */
+static inline __attribute__((always_inline)) void lorc_rl_store(int nc, const __m256 *acc, int nr, float *y,
+                                                                size_t y_stride) {
+    if (nr == LORC_ROW_LANES) {
+        _Pragma("GCC unroll 16") for (int c = 0; c < nc; c++) _mm256_storeu_ps(y + (size_t)c * y_stride, acc[c]);
+        return;
+    }
     const __m256i live = lorc_rl_live(nr);
-    for (int c = 0; c < nc; c++) _mm256_maskstore_ps(y + (size_t)c * y_stride, live, acc[c]);
+    _Pragma("GCC unroll 16") for (int c = 0; c < nc; c++) _mm256_maskstore_ps(y + (size_t)c * y_stride, live, acc[c]);
 }
 
 #endif

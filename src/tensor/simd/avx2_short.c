@@ -95,13 +95,12 @@ AI void short_pack(int is_f16, int64_t n, const void *w, size_t w_stride, int nr
     }
 }
 
-AI void short_tile_packed(int NC, int64_t n, const void *w, int nr, const void *x, size_t x_stride, float *y,
-                          size_t y_stride) {
+/* The packed tile's sums for NC activation rows into acc. */
+AI void short_sums_packed(int NC, int64_t n, const void *w, const void *x, size_t x_stride, __m256 *acc) {
     const float *cols = w;
     const float *xr[SHORT_COLS];
     LORC_UNROLL
     for (int c = 0; c < NC; c++) xr[c] = (const float *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
-    __m256 acc[SHORT_COLS];
     LORC_UNROLL
     for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
     for (int64_t k = 0; k < n; k++) {
@@ -109,7 +108,31 @@ AI void short_tile_packed(int NC, int64_t n, const void *w, int nr, const void *
         LORC_UNROLL
         for (int c = 0; c < NC; c++) acc[c] = _mm256_fmadd_ps(col, _mm256_broadcast_ss(xr[c] + k), acc[c]);
     }
+}
+
+AI void short_tile_packed(int NC, int64_t n, const void *w, int nr, const void *x, size_t x_stride, float *y,
+                          size_t y_stride) {
+    __m256 acc[SHORT_COLS];
+    short_sums_packed(NC, n, w, x, x_stride, acc);
     lorc_rl_store(NC, acc, nr, y, y_stride);
+}
+
+/* y += alpha[c] * sum, rounded as the C statement y[r] += alpha * d[r]
+ * (this file is built without FP contraction: the product, then the sum). */
+AI void short_tile_packed_acc(int NC, int64_t n, const void *w, int nr, const void *x, size_t x_stride,
+                              const float *alpha, float *y, size_t y_stride) {
+    __m256 acc[SHORT_COLS];
+    short_sums_packed(NC, n, w, x, x_stride, acc);
+    const __m256i live = lorc_rl_live(nr);
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) {
+        float *yc = y + (size_t)c * y_stride;
+        const __m256 add = _mm256_mul_ps(_mm256_broadcast_ss(alpha + c), acc[c]);
+        if (nr == SHORT_ROWS)
+            _mm256_storeu_ps(yc, _mm256_add_ps(_mm256_loadu_ps(yc), add));
+        else
+            _mm256_maskstore_ps(yc, live, _mm256_add_ps(_mm256_maskload_ps(yc, live), add));
+    }
 }
 
 #define SHORT_STREAMING(IS_F16, NC) short_tile(IS_F16, NC, n, w, w_stride, nr, x, x_stride, y, y_stride)
@@ -117,6 +140,28 @@ AI void short_tile_packed(int NC, int64_t n, const void *w, int nr, const void *
 LORC_TILE_UP_TO_6_COLS(short_f32, SHORT_STREAMING, 0)
 LORC_TILE_UP_TO_6_COLS(short_f16, SHORT_STREAMING, 1)
 LORC_TILE_UP_TO_6_COLS(short_packed, SHORT_PACKED, 0)
+
+#define SHORT_ACC_ARGS                                                                                    \
+    int64_t n, const void *w, int nr, const void *x, size_t x_stride, int nc, const float *alpha, float *y, \
+        size_t y_stride
+#define SHORT_ACC_INSTANCE(NC)                                                \
+    static void short_packed_acc_c##NC(SHORT_ACC_ARGS) {                      \
+        (void)nc;                                                             \
+        short_tile_packed_acc(NC, n, w, nr, x, x_stride, alpha, y, y_stride); \
+    }
+SHORT_ACC_INSTANCE(1)
+SHORT_ACC_INSTANCE(2)
+SHORT_ACC_INSTANCE(3)
+SHORT_ACC_INSTANCE(4)
+SHORT_ACC_INSTANCE(5)
+SHORT_ACC_INSTANCE(6)
+
+static void short_packed_acc(SHORT_ACC_ARGS) {
+    static void (*const by_cols[SHORT_COLS])(SHORT_ACC_ARGS) = {short_packed_acc_c1, short_packed_acc_c2,
+                                                               short_packed_acc_c3, short_packed_acc_c4,
+                                                               short_packed_acc_c5, short_packed_acc_c6};
+    by_cols[nc - 1](n, w, nr, x, x_stride, nc, alpha, y, y_stride);
+}
 
 static void short_f32_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
     short_pack(0, n, w, w_stride, nr, dst);
@@ -128,10 +173,12 @@ static void short_f16_pack(int64_t n, const void *w, size_t w_stride, int nr, vo
 
 static const lorc_type_kernel short_f32_entry = {
     .act = &lorc_avx2_act_f32_format, .tile = short_f32, .tile_rows = SHORT_ROWS, .tile_cols = SHORT_COLS,
-    .pack = short_f32_pack, .pack_bytes = short_pack_bytes, .tile_packed = short_packed};
+    .pack = short_f32_pack, .pack_bytes = short_pack_bytes, .tile_packed = short_packed,
+    .tile_packed_acc = short_packed_acc};
 static const lorc_type_kernel short_f16_entry = {
     .act = &lorc_avx2_act_f32_format, .tile = short_f16, .tile_rows = SHORT_ROWS, .tile_cols = SHORT_COLS,
-    .pack = short_f16_pack, .pack_bytes = short_pack_bytes, .tile_packed = short_packed};
+    .pack = short_f16_pack, .pack_bytes = short_pack_bytes, .tile_packed = short_packed,
+    .tile_packed_acc = short_packed_acc};
 
 void lorc_kernels_fill_avx2_short(lorc_kernels *k) {
     /* only where the activation rows are plain F32 */
