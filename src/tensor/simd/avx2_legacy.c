@@ -104,8 +104,8 @@ AI void q8_0_tile_packed(int NC, int64_t n, const void *w, int nr, const void *x
             for (int c = 0; c < NC; c++) {
                 int32_t xg;
                 memcpy(&xg, xr[c][b].q + 4 * g, sizeof xg);
-                isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(wg, _mm256_set1_epi32(xg)));
-                __asm__("" : "+x"(isum[c])); /* keeps the running sum (see avx2_q45.c) */
+                const __m256i prod = _mm256_madd_epi16(wg, _mm256_set1_epi32(xg));
+                __asm__("vpaddd %1, %0, %0" : "+x"(isum[c]) : "x"(prod));
             }
         }
         const __m256 dw = _mm256_loadu_ps((const float *)(const void *)(pb + Q8_PACKED_DW));
