@@ -38,12 +38,12 @@ typedef struct lorc_act_format {
 typedef void (*lorc_tile_fn)(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
                              int nc, float *y, size_t y_stride);
 
-/* A packed tile that adds its results into the output:
+/* A tile that adds its results into the output:
  *   y[c * y_stride + r] += alpha[c] * dot(row r, x + c * x_stride)
  * the dot rounded to float, times alpha rounded, then the sum rounded: the
  * bits of the tile's dot followed by that C statement. */
-typedef void (*lorc_tile_acc_fn)(int64_t n, const void *w, int nr, const void *x, size_t x_stride, int nc,
-                                 const float *alpha, float *y, size_t y_stride);
+typedef void (*lorc_tile_acc_fn)(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
+                                 int nc, const float *alpha, float *y, size_t y_stride);
 
 /* Rewrites nr <= tile_rows weight rows into one packed tile (see below). */
 typedef void (*lorc_pack_fn)(int64_t n, const void *w, size_t w_stride, int nr, void *dst);
@@ -73,9 +73,9 @@ typedef struct lorc_type_kernel {
      * that avoid a horizontal sum per output. Used for every such product
      * whatever the batch, so a row's bits do not depend on it. */
     const struct lorc_type_kernel *short_rows;
-    /* Optional, with tile_packed: the same tile adding into the output (a
-     * LoRA term's B·t, scaled per activation row) instead of writing it. */
-    lorc_tile_acc_fn tile_packed_acc;
+    /* Optional: tile and tile_packed adding into the output (a LoRA term's
+     * B·t, scaled per activation row) instead of writing it. */
+    lorc_tile_acc_fn tile_acc, tile_packed_acc;
 } lorc_type_kernel;
 
 #define LORC_SHORT_ROW_MAX 64

@@ -145,15 +145,21 @@ static void part_run(const mm_part *p, int64_t j0, int64_t j1, int64_t c_begin, 
     /* plain outputs (no bias, no scattering, no adding): the tile writes
      * them in place; otherwise through buf */
     const bool direct = !p->y_rows && !p->accumulate && !p->bias;
+    /* LoRA terms whose kernel can add in place: no buf either */
+    const lorc_tile_acc_fn add_tile =
+        p->accumulate && !p->y_rows ? (packed ? p->kernel->tile_packed_acc : p->kernel->tile_acc) : NULL;
     for (int64_t c0 = c_begin; c0 < c_end; c0 += tc) {
         const int nc = imin(tc, c_end - c0);
         const uint8_t *xc = p->x + (size_t)c0 * p->x_stride;
         for (int64_t r0 = j0; r0 < j1; r0 += tr) {
             const int nr = imin(tr, j1 - r0);
-            if (packed && p->accumulate && !p->y_rows && p->kernel->tile_packed_acc) { /* adds in place */
-                p->kernel->tile_packed_acc(p->n_in, pack_buf + (size_t)((r0 - j0) / tr) * tile_bytes, nr, xc,
-                                           p->x_stride, nc, p->alpha + c0, p->y + c0 * p->y_stride + r0,
-                                           (size_t)p->y_stride);
+            if (add_tile) {
+                if (packed)
+                    add_tile(p->n_in, pack_buf + (size_t)((r0 - j0) / tr) * tile_bytes, 0, nr, xc, p->x_stride, nc,
+                             p->alpha + c0, p->y + c0 * p->y_stride + r0, (size_t)p->y_stride);
+                else
+                    add_tile(p->n_in, p->w + (size_t)r0 * p->w_stride, p->w_stride, nr, xc, p->x_stride, nc,
+                             p->alpha + c0, p->y + c0 * p->y_stride + r0, (size_t)p->y_stride);
                 continue;
             }
             float *out = direct ? p->y + c0 * p->y_stride + r0 : buf;

@@ -10,7 +10,11 @@
  * nothing padded). The streaming tile transposes 8 x 8 blocks of the rows
  * as it goes; for prompts the rows are packed once per chunk into columns
  * (as floats), which is the same chain on the same values: a row's result
- * has the same bits alone or in a batch, packed or not. */
+ * has the same bits alone or in a batch, packed or not.
+ *
+ * A tile holds 16 rows in two vectors; the tiles that add into the output
+ * (tile_acc, tile_packed_acc: a LoRA term's B·t) do y += alpha * sum right
+ * there, without lorc_matmul's buffer. */
 #include "avx2_float_legacy.h"
 
 #if defined(__x86_64__)
@@ -20,7 +24,10 @@
 
 #define AI static inline __attribute__((always_inline))
 
-enum { SHORT_ROWS = LORC_ROW_LANES, SHORT_COLS = LORC_TILE_COLS_6 };
+/* A tile holds 16 rows, two halves of 8 (one vector each): two FMA chains
+ * per activation row, so that one activation row (decode) is not bound by
+ * the FMA latency of a single chain. */
+enum { HALF = LORC_ROW_LANES, SHORT_ROWS = 2 * HALF, SHORT_COLS = LORC_TILE_COLS_6 };
 
 /* 8 rows of 8 floats -> 8 columns (column k: value k of rows 0..7). */
 AI void transpose8x8_ps(__m256 v[8]) {
@@ -56,112 +63,176 @@ AI __m256 load8(int is_f16, const uint8_t *row, int64_t k0, int64_t n) {
     return _mm256_loadu_ps(f);
 }
 
-AI void short_tile(int is_f16, int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x,
-                   size_t x_stride, float *y, size_t y_stride) {
-    const uint8_t *wr[8];
-    lorc_rl_rows(w, w_stride, nr, wr);
+/* FMAs for values k0 .. k0+7 of 8 rows (rows + r w_stride; those past
+ * `valid` repeat the last valid one, in bounds, their lanes never stored):
+ * the rows' blocks transposed into columns, then each column times the
+ * activations' value k broadcast. */
+AI void half_step(int is_f16, int NC, const uint8_t *rows, size_t w_stride, int valid, int64_t k0, int64_t n,
+                  const float *const xr[SHORT_COLS], __m256 *acc) {
+    __m256 col[8];
+    LORC_UNROLL
+    for (int r = 0; r < 8; r++) col[r] = load8(is_f16, rows + (size_t)(r < valid ? r : valid - 1) * w_stride, k0, n);
+    transpose8x8_ps(col);
+    const int kn = n - k0 < 8 ? (int)(n - k0) : 8;
+    for (int k = 0; k < kn; k++)
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) acc[c] = _mm256_fmadd_ps(col[k], _mm256_broadcast_ss(xr[c] + k0 + k), acc[c]);
+}
+
+/* Half h's outputs: written (lorc_rl_store), or added with each column's
+ * factor (half_add, below). */
+AI void half_add(int NC, const __m256 *acc, int nr, const float *alpha, float *y, size_t y_stride);
+AI void half_out(int add, int NC, const __m256 *acc, int nr, const float *alpha, float *y, size_t y_stride) {
+    if (add)
+        half_add(NC, acc, nr, alpha, y, y_stride);
+    else
+        lorc_rl_store(NC, acc, nr, y, y_stride);
+}
+
+/* The streaming tile, writing its outputs or (add) adding them. A second
+ * half only when the tile has its rows. With few columns the halves
+ * alternate block by block (their chains overlap); with more, the
+ * accumulators of both would not fit the 16 registers next to the 8
+ * columns, and each half runs and stores before the next. */
+AI void short_streaming(int is_f16, int NC, int add, int64_t n, const void *w, size_t w_stride, int nr, const void *x,
+                        size_t x_stride, const float *alpha, float *y, size_t y_stride) {
+    const uint8_t *rows0 = w, *rows1 = rows0 + HALF * w_stride;
     const float *xr[SHORT_COLS];
     LORC_UNROLL
     for (int c = 0; c < NC; c++) xr[c] = (const float *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
-    __m256 acc[SHORT_COLS];
-    LORC_UNROLL
-    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
-    for (int64_t k0 = 0; k0 < n; k0 += 8) {
-        __m256 col[8];
+    const int nr0 = nr < HALF ? nr : HALF, nr1 = nr - nr0;
+    if (2 * NC + 8 <= 16 && nr1 > 0) {
+        __m256 acc0[SHORT_COLS], acc1[SHORT_COLS];
         LORC_UNROLL
-        for (int r = 0; r < 8; r++) col[r] = load8(is_f16, wr[r], k0, n);
-        transpose8x8_ps(col);
-        const int kn = n - k0 < 8 ? (int)(n - k0) : 8;
-        for (int k = 0; k < kn; k++)
-            LORC_UNROLL
-            for (int c = 0; c < NC; c++) acc[c] = _mm256_fmadd_ps(col[k], _mm256_broadcast_ss(xr[c] + k0 + k), acc[c]);
+        for (int c = 0; c < NC; c++) acc0[c] = acc1[c] = _mm256_setzero_ps();
+        for (int64_t k0 = 0; k0 < n; k0 += 8) {
+            half_step(is_f16, NC, rows0, w_stride, nr0, k0, n, xr, acc0);
+            half_step(is_f16, NC, rows1, w_stride, nr1, k0, n, xr, acc1);
+        }
+        half_out(add, NC, acc0, nr0, alpha, y, y_stride);
+        half_out(add, NC, acc1, nr1, alpha, y + HALF, y_stride);
+        return;
     }
-    lorc_rl_store(NC, acc, nr, y, y_stride);
+    for (int h = 0; h < (nr1 > 0 ? 2 : 1); h++) {
+        __m256 acc[SHORT_COLS];
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+        for (int64_t k0 = 0; k0 < n; k0 += 8)
+            half_step(is_f16, NC, h ? rows1 : rows0, w_stride, h ? nr1 : nr0, k0, n, xr, acc);
+        half_out(add, NC, acc, h ? nr1 : nr0, alpha, y + h * HALF, y_stride);
+    }
 }
 
-/* Packed: the n columns of 8 floats (rows past nr are zeros). */
-static size_t short_pack_bytes(int64_t n) { return (size_t)n * 32; }
+/* y[c * y_stride + r] = row r of column c, for r < nr, c < NC. */
+AI void store16(int NC, const __m256 *acc0, const __m256 *acc1, int nr, float *y, size_t y_stride) {
+    lorc_rl_store(NC, acc0, nr < HALF ? nr : HALF, y, y_stride);
+    if (nr > HALF) lorc_rl_store(NC, acc1, nr - HALF, y + HALF, y_stride);
+}
+
+/* Packed: per value k, the column of 16 floats (rows past nr are zeros). */
+static size_t short_pack_bytes(int64_t n) { return (size_t)n * SHORT_ROWS * sizeof(float); }
 
 AI void short_pack(int is_f16, int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
-    const uint8_t *wr[8];
-    lorc_rl_rows(w, w_stride, nr, wr);
     float *out = dst;
-    for (int64_t k0 = 0; k0 < n; k0 += 8) {
-        __m256 col[8];
-        for (int r = 0; r < 8; r++) col[r] = r < nr ? load8(is_f16, wr[r], k0, n) : _mm256_setzero_ps();
-        transpose8x8_ps(col);
-        const int kn = n - k0 < 8 ? (int)(n - k0) : 8;
-        for (int k = 0; k < kn; k++) _mm256_storeu_ps(out + 8 * (k0 + k), col[k]);
-    }
+    for (int h = 0; h < 2; h++)
+        for (int64_t k0 = 0; k0 < n; k0 += 8) {
+            __m256 col[8];
+            for (int r = 0; r < 8; r++) {
+                const int row = h * HALF + r;
+                col[r] = row < nr ? load8(is_f16, (const uint8_t *)w + (size_t)row * w_stride, k0, n) : _mm256_setzero_ps();
+            }
+            transpose8x8_ps(col);
+            const int kn = n - k0 < 8 ? (int)(n - k0) : 8;
+            for (int k = 0; k < kn; k++) _mm256_storeu_ps(out + SHORT_ROWS * (k0 + k) + h * HALF, col[k]);
+        }
 }
 
-/* The packed tile's sums for NC activation rows into acc. */
-AI void short_sums_packed(int NC, int64_t n, const void *w, const void *x, size_t x_stride, __m256 *acc) {
+/* The packed tile's sums for NC activation rows into acc (as short_sums). */
+AI void short_sums_packed(int NC, int64_t n, const void *w, const void *x, size_t x_stride, __m256 *acc0,
+                          __m256 *acc1) {
     const float *cols = w;
     const float *xr[SHORT_COLS];
     LORC_UNROLL
     for (int c = 0; c < NC; c++) xr[c] = (const float *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
     LORC_UNROLL
-    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    for (int c = 0; c < NC; c++) acc0[c] = acc1[c] = _mm256_setzero_ps();
     for (int64_t k = 0; k < n; k++) {
-        const __m256 col = _mm256_loadu_ps(cols + 8 * k);
+        const __m256 col0 = _mm256_loadu_ps(cols + SHORT_ROWS * k), col1 = _mm256_loadu_ps(cols + SHORT_ROWS * k + HALF);
         LORC_UNROLL
-        for (int c = 0; c < NC; c++) acc[c] = _mm256_fmadd_ps(col, _mm256_broadcast_ss(xr[c] + k), acc[c]);
+        for (int c = 0; c < NC; c++) {
+            const __m256 xk = _mm256_broadcast_ss(xr[c] + k);
+            acc0[c] = _mm256_fmadd_ps(col0, xk, acc0[c]);
+            acc1[c] = _mm256_fmadd_ps(col1, xk, acc1[c]);
+        }
     }
 }
 
 AI void short_tile_packed(int NC, int64_t n, const void *w, int nr, const void *x, size_t x_stride, float *y,
                           size_t y_stride) {
-    __m256 acc[SHORT_COLS];
-    short_sums_packed(NC, n, w, x, x_stride, acc);
-    lorc_rl_store(NC, acc, nr, y, y_stride);
+    __m256 acc0[SHORT_COLS], acc1[SHORT_COLS];
+    short_sums_packed(NC, n, w, x, x_stride, acc0, acc1);
+    store16(NC, acc0, acc1, nr, y, y_stride);
 }
 
-/* y += alpha[c] * sum, rounded as the C statement y[r] += alpha * d[r]
- * (this file is built without FP contraction: the product, then the sum). */
-AI void short_tile_packed_acc(int NC, int64_t n, const void *w, int nr, const void *x, size_t x_stride,
-                              const float *alpha, float *y, size_t y_stride) {
-    __m256 acc[SHORT_COLS];
-    short_sums_packed(NC, n, w, x, x_stride, acc);
+/* y[c * y_stride + r] += alpha[c] * lane r of acc[c] for r < nr <= 8,
+ * rounded as the C statement y[r] += alpha * d[r] of lorc_matmul's other
+ * terms (this file is built without FP contraction: the product, then the
+ * sum). */
+AI void half_add(int NC, const __m256 *acc, int nr, const float *alpha, float *y, size_t y_stride) {
     const __m256i live = lorc_rl_live(nr);
     LORC_UNROLL
     for (int c = 0; c < NC; c++) {
         float *yc = y + (size_t)c * y_stride;
         const __m256 add = _mm256_mul_ps(_mm256_broadcast_ss(alpha + c), acc[c]);
-        if (nr == SHORT_ROWS)
+        if (nr == HALF)
             _mm256_storeu_ps(yc, _mm256_add_ps(_mm256_loadu_ps(yc), add));
         else
             _mm256_maskstore_ps(yc, live, _mm256_add_ps(_mm256_maskload_ps(yc, live), add));
     }
 }
 
-#define SHORT_STREAMING(IS_F16, NC) short_tile(IS_F16, NC, n, w, w_stride, nr, x, x_stride, y, y_stride)
+AI void short_tile_packed_add(int NC, int64_t n, const void *w, int nr, const void *x, size_t x_stride,
+                              const float *alpha, float *y, size_t y_stride) {
+    __m256 acc0[SHORT_COLS], acc1[SHORT_COLS];
+    short_sums_packed(NC, n, w, x, x_stride, acc0, acc1);
+    half_add(NC, acc0, nr < HALF ? nr : HALF, alpha, y, y_stride);
+    if (nr > HALF) half_add(NC, acc1, nr - HALF, alpha, y + HALF, y_stride);
+}
+
+#define SHORT_STREAMING(IS_F16, NC) short_streaming(IS_F16, NC, 0, n, w, w_stride, nr, x, x_stride, NULL, y, y_stride)
 #define SHORT_PACKED(UNUSED, NC) short_tile_packed(NC, n, w, nr, x, x_stride, y, y_stride)
 LORC_TILE_UP_TO_6_COLS(short_f32, SHORT_STREAMING, 0)
 LORC_TILE_UP_TO_6_COLS(short_f16, SHORT_STREAMING, 1)
 LORC_TILE_UP_TO_6_COLS(short_packed, SHORT_PACKED, 0)
 
-#define SHORT_ACC_ARGS                                                                                    \
-    int64_t n, const void *w, int nr, const void *x, size_t x_stride, int nc, const float *alpha, float *y, \
-        size_t y_stride
-#define SHORT_ACC_INSTANCE(NC)                                                \
-    static void short_packed_acc_c##NC(SHORT_ACC_ARGS) {                      \
-        (void)nc;                                                             \
-        short_tile_packed_acc(NC, n, w, nr, x, x_stride, alpha, y, y_stride); \
+/* The adding tiles (lorc_tile_acc_fn), one instance per column count. */
+#define SHORT_ACC_ARGS                                                                                   \
+    int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,            \
+        const float *alpha, float *y, size_t y_stride
+#define SHORT_ACC_INSTANCES(NAME, BODY)                                                                  \
+    SHORT_ACC_INSTANCE(NAME, BODY, 1)                                                                    \
+    SHORT_ACC_INSTANCE(NAME, BODY, 2)                                                                    \
+    SHORT_ACC_INSTANCE(NAME, BODY, 3)                                                                    \
+    SHORT_ACC_INSTANCE(NAME, BODY, 4)                                                                    \
+    SHORT_ACC_INSTANCE(NAME, BODY, 5)                                                                    \
+    SHORT_ACC_INSTANCE(NAME, BODY, 6)                                                                    \
+    static void NAME(SHORT_ACC_ARGS) {                                                                   \
+        static void (*const by_cols[SHORT_COLS])(SHORT_ACC_ARGS) = {NAME##_c1, NAME##_c2, NAME##_c3,     \
+                                                                   NAME##_c4, NAME##_c5, NAME##_c6};    \
+        by_cols[nc - 1](n, w, w_stride, nr, x, x_stride, nc, alpha, y, y_stride);                        \
     }
-SHORT_ACC_INSTANCE(1)
-SHORT_ACC_INSTANCE(2)
-SHORT_ACC_INSTANCE(3)
-SHORT_ACC_INSTANCE(4)
-SHORT_ACC_INSTANCE(5)
-SHORT_ACC_INSTANCE(6)
-
-static void short_packed_acc(SHORT_ACC_ARGS) {
-    static void (*const by_cols[SHORT_COLS])(SHORT_ACC_ARGS) = {short_packed_acc_c1, short_packed_acc_c2,
-                                                               short_packed_acc_c3, short_packed_acc_c4,
-                                                               short_packed_acc_c5, short_packed_acc_c6};
-    by_cols[nc - 1](n, w, nr, x, x_stride, nc, alpha, y, y_stride);
-}
+#define SHORT_ACC_INSTANCE(NAME, BODY, NC)      \
+    static void NAME##_c##NC(SHORT_ACC_ARGS) { \
+        (void)w_stride;                         \
+        (void)nc;                               \
+        BODY(NC);                               \
+    }
+#define ADD_F32(NC) short_streaming(0, NC, 1, n, w, w_stride, nr, x, x_stride, alpha, y, y_stride)
+#define ADD_F16(NC) short_streaming(1, NC, 1, n, w, w_stride, nr, x, x_stride, alpha, y, y_stride)
+#define ADD_PACKED(NC) short_tile_packed_add(NC, n, w, nr, x, x_stride, alpha, y, y_stride)
+SHORT_ACC_INSTANCES(short_f32_acc, ADD_F32)
+SHORT_ACC_INSTANCES(short_f16_acc, ADD_F16)
+SHORT_ACC_INSTANCES(short_packed_acc, ADD_PACKED)
 
 static void short_f32_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
     short_pack(0, n, w, w_stride, nr, dst);
@@ -174,11 +245,11 @@ static void short_f16_pack(int64_t n, const void *w, size_t w_stride, int nr, vo
 static const lorc_type_kernel short_f32_entry = {
     .act = &lorc_avx2_act_f32_format, .tile = short_f32, .tile_rows = SHORT_ROWS, .tile_cols = SHORT_COLS,
     .pack = short_f32_pack, .pack_bytes = short_pack_bytes, .tile_packed = short_packed,
-    .tile_packed_acc = short_packed_acc};
+    .tile_acc = short_f32_acc, .tile_packed_acc = short_packed_acc};
 static const lorc_type_kernel short_f16_entry = {
     .act = &lorc_avx2_act_f32_format, .tile = short_f16, .tile_rows = SHORT_ROWS, .tile_cols = SHORT_COLS,
     .pack = short_f16_pack, .pack_bytes = short_pack_bytes, .tile_packed = short_packed,
-    .tile_packed_acc = short_packed_acc};
+    .tile_acc = short_f16_acc, .tile_packed_acc = short_packed_acc};
 
 void lorc_kernels_fill_avx2_short(lorc_kernels *k) {
     /* only where the activation rows are plain F32 */
