@@ -148,28 +148,22 @@ static void part_run(const mm_part *p, int64_t j0, int64_t j1, int64_t c_begin, 
     /* LoRA terms whose kernel can add in place: no buf either */
     const lorc_tile_acc_fn add_tile =
         p->accumulate && !p->y_rows ? (packed ? p->kernel->tile_packed_acc : p->kernel->tile_acc) : NULL;
+    const lorc_tile_fn tile = packed ? p->kernel->tile_packed : p->tile;
+    const size_t w_stride = packed ? 0 : p->w_stride; /* a packed tile reads its own layout */
     for (int64_t c0 = c_begin; c0 < c_end; c0 += tc) {
         const int nc = imin(tc, c_end - c0);
         const uint8_t *xc = p->x + (size_t)c0 * p->x_stride;
         for (int64_t r0 = j0; r0 < j1; r0 += tr) {
             const int nr = imin(tr, j1 - r0);
+            const uint8_t *w =
+                packed ? pack_buf + (size_t)((r0 - j0) / tr) * tile_bytes : p->w + (size_t)r0 * p->w_stride;
             if (add_tile) {
-                if (packed)
-                    add_tile(p->n_in, pack_buf + (size_t)((r0 - j0) / tr) * tile_bytes, 0, nr, xc, p->x_stride, nc,
-                             p->alpha + c0, p->y + c0 * p->y_stride + r0, (size_t)p->y_stride);
-                else
-                    add_tile(p->n_in, p->w + (size_t)r0 * p->w_stride, p->w_stride, nr, xc, p->x_stride, nc,
-                             p->alpha + c0, p->y + c0 * p->y_stride + r0, (size_t)p->y_stride);
+                add_tile(p->n_in, w, w_stride, nr, xc, p->x_stride, nc, p->alpha + c0, p->y + c0 * p->y_stride + r0,
+                         (size_t)p->y_stride);
                 continue;
             }
             float *out = direct ? p->y + c0 * p->y_stride + r0 : buf;
-            const size_t out_stride = direct ? (size_t)p->y_stride : (size_t)tr;
-            if (packed)
-                p->kernel->tile_packed(p->n_in, pack_buf + (size_t)((r0 - j0) / tr) * tile_bytes, 0, nr, xc,
-                                       p->x_stride, nc, out, out_stride);
-            else
-                p->tile(p->n_in, p->w + (size_t)r0 * p->w_stride, p->w_stride, nr, xc, p->x_stride, nc, out,
-                        out_stride);
+            tile(p->n_in, w, w_stride, nr, xc, p->x_stride, nc, out, direct ? (size_t)p->y_stride : (size_t)tr);
             if (direct) continue;
             for (int c = 0; c < nc; c++) {
                 const int64_t row = p->y_rows ? p->y_rows[c0 + c] : c0 + c;
@@ -197,19 +191,20 @@ static void part_run(const mm_part *p, int64_t j0, int64_t j1, int64_t c_begin, 
  * L3. Each element still gets base, then the terms in list order. */
 static void output_run(const mm_plan *plan, const mm_output *o, int64_t j0, int64_t j1, uint8_t *pack_buf) {
     const mm_part *parts = plan->parts + o->part0;
+    if (!o->col_block) {
+        for (int k = 0; k < o->n_parts; k++) {
+            part_pack(&parts[k], j0, j1, pack_buf);
+            part_run(&parts[k], j0, j1, 0, parts[k].n, pack_buf);
+        }
+        return;
+    }
     uint8_t *bufs[MM_FUSED_PARTS_MAX]; /* each part's packed tiles, side by side in pack_buf */
     size_t off = 0;
     for (int k = 0; k < o->n_parts; k++) {
-        if (!o->col_block) {
-            part_pack(&parts[k], j0, j1, pack_buf);
-            part_run(&parts[k], j0, j1, 0, parts[k].n, pack_buf);
-            continue;
-        }
         bufs[k] = pack_buf ? pack_buf + off : NULL;
         part_pack(&parts[k], j0, j1, bufs[k]);
         off += part_pack_bytes(&parts[k], o->chunk_rows);
     }
-    if (!o->col_block) return;
     const int64_t n = parts[0].n;
     for (int64_t c0 = 0; c0 < n; c0 += o->col_block)
         for (int k = 0; k < o->n_parts; k++)

@@ -79,101 +79,6 @@ AI void half_step(int is_f16, int NC, const uint8_t *rows, size_t w_stride, int 
         for (int c = 0; c < NC; c++) acc[c] = _mm256_fmadd_ps(col[k], _mm256_broadcast_ss(xr[c] + k0 + k), acc[c]);
 }
 
-/* Half h's outputs: written (lorc_rl_store), or added with each column's
- * factor (half_add, below). */
-AI void half_add(int NC, const __m256 *acc, int nr, const float *alpha, float *y, size_t y_stride);
-AI void half_out(int add, int NC, const __m256 *acc, int nr, const float *alpha, float *y, size_t y_stride) {
-    if (add)
-        half_add(NC, acc, nr, alpha, y, y_stride);
-    else
-        lorc_rl_store(NC, acc, nr, y, y_stride);
-}
-
-/* The streaming tile, writing its outputs or (add) adding them. A second
- * half only when the tile has its rows. With few columns the halves
- * alternate block by block (their chains overlap); with more, the
- * accumulators of both would not fit the 16 registers next to the 8
- * columns, and each half runs and stores before the next. */
-AI void short_streaming(int is_f16, int NC, int add, int64_t n, const void *w, size_t w_stride, int nr, const void *x,
-                        size_t x_stride, const float *alpha, float *y, size_t y_stride) {
-    const uint8_t *rows0 = w, *rows1 = rows0 + HALF * w_stride;
-    const float *xr[SHORT_COLS];
-    LORC_UNROLL
-    for (int c = 0; c < NC; c++) xr[c] = (const float *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
-    const int nr0 = nr < HALF ? nr : HALF, nr1 = nr - nr0;
-    if (2 * NC + 8 <= 16 && nr1 > 0) {
-        __m256 acc0[SHORT_COLS], acc1[SHORT_COLS];
-        LORC_UNROLL
-        for (int c = 0; c < NC; c++) acc0[c] = acc1[c] = _mm256_setzero_ps();
-        for (int64_t k0 = 0; k0 < n; k0 += 8) {
-            half_step(is_f16, NC, rows0, w_stride, nr0, k0, n, xr, acc0);
-            half_step(is_f16, NC, rows1, w_stride, nr1, k0, n, xr, acc1);
-        }
-        half_out(add, NC, acc0, nr0, alpha, y, y_stride);
-        half_out(add, NC, acc1, nr1, alpha, y + HALF, y_stride);
-        return;
-    }
-    for (int h = 0; h < (nr1 > 0 ? 2 : 1); h++) {
-        __m256 acc[SHORT_COLS];
-        LORC_UNROLL
-        for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
-        for (int64_t k0 = 0; k0 < n; k0 += 8)
-            half_step(is_f16, NC, h ? rows1 : rows0, w_stride, h ? nr1 : nr0, k0, n, xr, acc);
-        half_out(add, NC, acc, h ? nr1 : nr0, alpha, y + h * HALF, y_stride);
-    }
-}
-
-/* y[c * y_stride + r] = row r of column c, for r < nr, c < NC. */
-AI void store16(int NC, const __m256 *acc0, const __m256 *acc1, int nr, float *y, size_t y_stride) {
-    lorc_rl_store(NC, acc0, nr < HALF ? nr : HALF, y, y_stride);
-    if (nr > HALF) lorc_rl_store(NC, acc1, nr - HALF, y + HALF, y_stride);
-}
-
-/* Packed: per value k, the column of 16 floats (rows past nr are zeros). */
-static size_t short_pack_bytes(int64_t n) { return (size_t)n * SHORT_ROWS * sizeof(float); }
-
-AI void short_pack(int is_f16, int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
-    float *out = dst;
-    for (int h = 0; h < 2; h++)
-        for (int64_t k0 = 0; k0 < n; k0 += 8) {
-            __m256 col[8];
-            for (int r = 0; r < 8; r++) {
-                const int row = h * HALF + r;
-                col[r] = row < nr ? load8(is_f16, (const uint8_t *)w + (size_t)row * w_stride, k0, n) : _mm256_setzero_ps();
-            }
-            transpose8x8_ps(col);
-            const int kn = n - k0 < 8 ? (int)(n - k0) : 8;
-            for (int k = 0; k < kn; k++) _mm256_storeu_ps(out + SHORT_ROWS * (k0 + k) + h * HALF, col[k]);
-        }
-}
-
-/* The packed tile's sums for NC activation rows into acc (as short_sums). */
-AI void short_sums_packed(int NC, int64_t n, const void *w, const void *x, size_t x_stride, __m256 *acc0,
-                          __m256 *acc1) {
-    const float *cols = w;
-    const float *xr[SHORT_COLS];
-    LORC_UNROLL
-    for (int c = 0; c < NC; c++) xr[c] = (const float *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
-    LORC_UNROLL
-    for (int c = 0; c < NC; c++) acc0[c] = acc1[c] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < n; k++) {
-        const __m256 col0 = _mm256_loadu_ps(cols + SHORT_ROWS * k), col1 = _mm256_loadu_ps(cols + SHORT_ROWS * k + HALF);
-        LORC_UNROLL
-        for (int c = 0; c < NC; c++) {
-            const __m256 xk = _mm256_broadcast_ss(xr[c] + k);
-            acc0[c] = _mm256_fmadd_ps(col0, xk, acc0[c]);
-            acc1[c] = _mm256_fmadd_ps(col1, xk, acc1[c]);
-        }
-    }
-}
-
-AI void short_tile_packed(int NC, int64_t n, const void *w, int nr, const void *x, size_t x_stride, float *y,
-                          size_t y_stride) {
-    __m256 acc0[SHORT_COLS], acc1[SHORT_COLS];
-    short_sums_packed(NC, n, w, x, x_stride, acc0, acc1);
-    store16(NC, acc0, acc1, nr, y, y_stride);
-}
-
 /* y[c * y_stride + r] += alpha[c] * lane r of acc[c] for r < nr <= 8,
  * rounded as the C statement y[r] += alpha * d[r] of lorc_matmul's other
  * terms (this file is built without FP contraction: the product, then the
@@ -191,16 +96,101 @@ AI void half_add(int NC, const __m256 *acc, int nr, const float *alpha, float *y
     }
 }
 
-AI void short_tile_packed_add(int NC, int64_t n, const void *w, int nr, const void *x, size_t x_stride,
-                              const float *alpha, float *y, size_t y_stride) {
+/* Half h's outputs (nr <= 8 rows): written (lorc_rl_store), or added with
+ * each column's factor (half_add). */
+AI void half_out(int add, int NC, const __m256 *acc, int nr, const float *alpha, float *y, size_t y_stride) {
+    if (add)
+        half_add(NC, acc, nr, alpha, y, y_stride);
+    else
+        lorc_rl_store(NC, acc, nr, y, y_stride);
+}
+
+/* Both halves' outputs of a tile of nr rows. */
+AI void halves_out(int add, int NC, const __m256 *acc0, const __m256 *acc1, int nr, const float *alpha, float *y,
+                   size_t y_stride) {
+    half_out(add, NC, acc0, nr < HALF ? nr : HALF, alpha, y, y_stride);
+    if (nr > HALF) half_out(add, NC, acc1, nr - HALF, alpha, y + HALF, y_stride);
+}
+
+/* The streaming tile, writing its outputs or (add) adding them. A second
+ * half only when the tile has its rows. With few columns the halves
+ * alternate block by block (their chains overlap); with more, the
+ * accumulators of both would not fit the 16 registers next to the 8
+ * columns, and each half runs and stores before the next. */
+AI void short_streaming(int is_f16, int NC, int add, int64_t n, const void *w, size_t w_stride, int nr, const void *x,
+                        size_t x_stride, const float *alpha, float *y, size_t y_stride) {
+    const float *xr[SHORT_COLS];
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) xr[c] = (const float *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
+    const int nr0 = nr < HALF ? nr : HALF, nr1 = nr - nr0;
+    /* the second half's rows, only formed when the tile has them */
+    const uint8_t *rows0 = w, *rows1 = nr1 > 0 ? rows0 + HALF * w_stride : rows0;
+    if (2 * NC + 8 <= 16 && nr1 > 0) {
+        __m256 acc0[SHORT_COLS], acc1[SHORT_COLS];
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) acc0[c] = acc1[c] = _mm256_setzero_ps();
+        for (int64_t k0 = 0; k0 < n; k0 += 8) {
+            half_step(is_f16, NC, rows0, w_stride, nr0, k0, n, xr, acc0);
+            half_step(is_f16, NC, rows1, w_stride, nr1, k0, n, xr, acc1);
+        }
+        halves_out(add, NC, acc0, acc1, nr, alpha, y, y_stride);
+        return;
+    }
+    for (int h = 0; h < (nr1 > 0 ? 2 : 1); h++) {
+        __m256 acc[SHORT_COLS];
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+        for (int64_t k0 = 0; k0 < n; k0 += 8)
+            half_step(is_f16, NC, h ? rows1 : rows0, w_stride, h ? nr1 : nr0, k0, n, xr, acc);
+        half_out(add, NC, acc, h ? nr1 : nr0, alpha, y + h * HALF, y_stride);
+    }
+}
+
+/* Packed: per value k, the column of 16 floats (rows past nr are zeros). */
+static size_t short_pack_bytes(int64_t n) { return (size_t)n * SHORT_ROWS * sizeof(float); }
+
+AI void short_pack(int is_f16, int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
+    float *out = dst;
+    for (int h = 0; h < 2; h++)
+        for (int64_t k0 = 0; k0 < n; k0 += 8) {
+            __m256 col[8];
+            for (int r = 0; r < 8; r++) {
+                const int row = h * HALF + r;
+                col[r] = row < nr ? load8(is_f16, (const uint8_t *)w + (size_t)row * w_stride, k0, n)
+                                  : _mm256_setzero_ps();
+            }
+            transpose8x8_ps(col);
+            const int kn = n - k0 < 8 ? (int)(n - k0) : 8;
+            for (int k = 0; k < kn; k++) _mm256_storeu_ps(out + SHORT_ROWS * (k0 + k) + h * HALF, col[k]);
+        }
+}
+
+/* The packed tile, writing its outputs or (add) adding them: per value k,
+ * one FMA per half and activation row. */
+AI void short_tile_packed(int NC, int add, int64_t n, const void *w, int nr, const void *x, size_t x_stride,
+                          const float *alpha, float *y, size_t y_stride) {
+    const float *cols = w;
+    const float *xr[SHORT_COLS];
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) xr[c] = (const float *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
     __m256 acc0[SHORT_COLS], acc1[SHORT_COLS];
-    short_sums_packed(NC, n, w, x, x_stride, acc0, acc1);
-    half_add(NC, acc0, nr < HALF ? nr : HALF, alpha, y, y_stride);
-    if (nr > HALF) half_add(NC, acc1, nr - HALF, alpha, y + HALF, y_stride);
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) acc0[c] = acc1[c] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < n; k++) {
+        const __m256 col0 = _mm256_loadu_ps(cols + SHORT_ROWS * k);
+        const __m256 col1 = _mm256_loadu_ps(cols + SHORT_ROWS * k + HALF);
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++) {
+            const __m256 xk = _mm256_broadcast_ss(xr[c] + k);
+            acc0[c] = _mm256_fmadd_ps(col0, xk, acc0[c]);
+            acc1[c] = _mm256_fmadd_ps(col1, xk, acc1[c]);
+        }
+    }
+    halves_out(add, NC, acc0, acc1, nr, alpha, y, y_stride);
 }
 
 #define SHORT_STREAMING(IS_F16, NC) short_streaming(IS_F16, NC, 0, n, w, w_stride, nr, x, x_stride, NULL, y, y_stride)
-#define SHORT_PACKED(UNUSED, NC) short_tile_packed(NC, n, w, nr, x, x_stride, y, y_stride)
+#define SHORT_PACKED(UNUSED, NC) short_tile_packed(NC, 0, n, w, nr, x, x_stride, NULL, y, y_stride)
 LORC_TILE_UP_TO_6_COLS(short_f32, SHORT_STREAMING, 0)
 LORC_TILE_UP_TO_6_COLS(short_f16, SHORT_STREAMING, 1)
 LORC_TILE_UP_TO_6_COLS(short_packed, SHORT_PACKED, 0)
@@ -229,7 +219,7 @@ LORC_TILE_UP_TO_6_COLS(short_packed, SHORT_PACKED, 0)
     }
 #define ADD_F32(NC) short_streaming(0, NC, 1, n, w, w_stride, nr, x, x_stride, alpha, y, y_stride)
 #define ADD_F16(NC) short_streaming(1, NC, 1, n, w, w_stride, nr, x, x_stride, alpha, y, y_stride)
-#define ADD_PACKED(NC) short_tile_packed_add(NC, n, w, nr, x, x_stride, alpha, y, y_stride)
+#define ADD_PACKED(NC) short_tile_packed(NC, 1, n, w, nr, x, x_stride, alpha, y, y_stride)
 SHORT_ACC_INSTANCES(short_f32_acc, ADD_F32)
 SHORT_ACC_INSTANCES(short_f16_acc, ADD_F16)
 SHORT_ACC_INSTANCES(short_packed_acc, ADD_PACKED)
