@@ -33,7 +33,7 @@ def is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-proc = run_bench(["--lora-ranks", "16", "--json"])
+proc = run_bench(["--lora-ranks", "16", "--scaling", "--json"])
 if proc.returncode != 0:
     fail("bench exited %d: %s" % (proc.returncode, proc.stderr))
     sys.exit(1)
@@ -49,7 +49,7 @@ if not isinstance(report, dict):
 expected = {
     "model": str, "type": str, "threads": int, "kernels": str, "bandwidth_gbs": "number",
     "pp_tps": "number", "tg_tps": "number", "tg_roofline_fraction": "number", "lora": list,
-    "load_ms": "number", "attach_ms": "number", "mixed": type(None), "lora_type": str,
+    "load_ms": "number", "attach_ms": "number", "mixed": type(None), "lora_type": str, "thread_scaling": dict,
 }
 for key, kind in expected.items():
     if key not in report:
@@ -91,6 +91,22 @@ for e in lora:
         if not (is_number(e.get(k)) and e[k] > 0):
             fail("lora %s = %r" % (k, e.get(k)))
 
+# --scaling: tg with 1 thread and with -t 2, and the read bandwidth with each
+scaling = report.get("thread_scaling")
+if isinstance(scaling, dict):
+    keys = {"threads", "tg_tps_1", "tg_tps_n", "tg_ratio", "bandwidth_gbs_1", "bandwidth_gbs_n", "bandwidth_ratio"}
+    if set(scaling) != keys:
+        fail("thread_scaling keys %s" % sorted(scaling))
+    if scaling.get("threads") != 2:
+        fail("thread_scaling threads %r, asked for 2" % scaling.get("threads"))
+    for k in keys - {"threads"}:
+        if not (is_number(scaling.get(k)) and scaling[k] > 0):
+            fail("thread_scaling %s = %r" % (k, scaling.get(k)))
+    for num, den, ratio in (("tg_tps_n", "tg_tps_1", "tg_ratio"), ("bandwidth_gbs_n", "bandwidth_gbs_1", "bandwidth_ratio")):
+        if all(is_number(scaling.get(k)) and scaling[k] > 0 for k in (num, den, ratio)):
+            if abs(scaling[num] / scaling[den] - scaling[ratio]) > 1e-3 * scaling[ratio]:
+                fail("thread_scaling %s %r is not %s / %s" % (ratio, scaling[ratio], num, den))
+
 for name in ("llama-150m-Q4_0-v1.gguf", "llama-150m-lora-r16-qv-F16-v1.gguf", "llama-150m-lora-r16-all-F16-v1.gguf"):
     if not os.path.isfile(os.path.join(CACHE, name)):
         fail("cache lacks %s" % name)
@@ -105,15 +121,21 @@ else:
         fail("second run wrote files again: %s" % proc.stderr)
     r2 = json.loads(proc.stdout)
     if (r2.get("lora", 0) is not None or r2.get("attach_ms", 0) is not None or r2.get("pp_tps", 0) is not None
-            or r2.get("lora_type", 0) is not None):
-        fail("not measured should be null: lora %r attach_ms %r pp_tps %r lora_type %r"
-             % (r2.get("lora"), r2.get("attach_ms"), r2.get("pp_tps"), r2.get("lora_type")))
+            or r2.get("lora_type", 0) is not None or r2.get("thread_scaling", 0) is not None):
+        fail("not measured should be null: lora %r attach_ms %r pp_tps %r lora_type %r thread_scaling %r"
+             % (r2.get("lora"), r2.get("attach_ms"), r2.get("pp_tps"), r2.get("lora_type"),
+                r2.get("thread_scaling")))
     if not (is_number(r2.get("tg_tps")) and r2["tg_tps"] > 0):
         fail("second run tg_tps %r" % r2.get("tg_tps"))
 
-proc = run_bench(["--lora-ranks", "none", "-p", "0", "--bw-mib", "0"])
-if proc.returncode != 0 or "tg1" not in proc.stdout or "read bandwidth         not measured" not in proc.stdout:
+proc = run_bench(["--lora-ranks", "none", "-p", "0", "--bw-mib", "0", "--scaling"])
+if (proc.returncode != 0 or "tg1" not in proc.stdout or "read bandwidth         not measured" not in proc.stdout
+        or "tg1 with 1 and 2 threads" not in proc.stdout):
     fail("table form: rc %d, stdout %r" % (proc.returncode, proc.stdout))
+
+proc = run_bench(["--lora-ranks", "none", "-n", "0", "--scaling"])
+if proc.returncode != 1 or "--scaling" not in proc.stderr:
+    fail("--scaling with -n 0: rc %d, %r" % (proc.returncode, proc.stderr))
 
 # --mixed: N sequences on the base, on one adapter, each on its own (two
 # distinct random adapters: the second is written on demand).

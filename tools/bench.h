@@ -62,6 +62,21 @@ typedef struct bench_mixed_result {
 lorc_status bench_mixed_run(const lorc_model *model, lorc_context *ctx, lorc_adapter *const *adapters, int n,
                             int n_prompt, int n_gen, int reps, bench_mixed_result *out, lorc_error *err);
 
+/* ------------------------------------------------ bench_scaling.c */
+
+/* Decode with 1 thread against ctx_n's N threads; negative: not measured. */
+typedef struct bench_scaling_result {
+    int threads; /* N */
+    double tg_tps_1, tg_tps_n;
+    double bandwidth_gbs_1, bandwidth_gbs_n; /* read bandwidth, best of 5 passes each */
+} bench_scaling_result;
+
+/* `reps` pairs of n_gen-token rounds, one thread then N, on a one-thread
+ * context of its own; then the read bandwidth with 1 and N threads over
+ * bw_bytes (0: not measured). */
+lorc_status bench_scaling_run(lorc_model *model, lorc_context *ctx_n, int n_gen, int reps, size_t bw_bytes,
+                              bench_scaling_result *out, lorc_error *err);
+
 /* ------------------------------------------------ bench_files.c */
 
 /* Bytes of weights one decoded token reads from `model_path`: every tensor
@@ -125,6 +140,8 @@ typedef struct bench_report {
     bool lora_measured; /* false: the JSON says "lora": null */
     const char *lora_type; /* the synthetic adapters' type; NULL: none, or --lora FILE (its own types) */
     double load_ms, attach_ms;
+    bench_scaling_result scaling;
+    bool scaling_measured; /* false: the JSON says "thread_scaling": null */
 #define BENCH_MAX_MIXED 8
     bench_mixed_result mixed[BENCH_MAX_MIXED];
     int n_mixed; /* 0: the JSON says "mixed": null */

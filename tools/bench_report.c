@@ -8,6 +8,22 @@
 
 static json_t *number_or_null(double v) { return v >= 0 ? json_real(v) : json_null(); }
 
+static double ratio_or_none(double num, double den) { return num > 0 && den > 0 ? num / den : -1; }
+
+static json_t *scaling_json(const bench_report *r) {
+    if (!r->scaling_measured) return json_null();
+    const bench_scaling_result *s = &r->scaling;
+    json_t *e = json_object();
+    json_object_set_new(e, "threads", json_integer(s->threads));
+    json_object_set_new(e, "tg_tps_1", number_or_null(s->tg_tps_1));
+    json_object_set_new(e, "tg_tps_n", number_or_null(s->tg_tps_n));
+    json_object_set_new(e, "tg_ratio", number_or_null(ratio_or_none(s->tg_tps_n, s->tg_tps_1)));
+    json_object_set_new(e, "bandwidth_gbs_1", number_or_null(s->bandwidth_gbs_1));
+    json_object_set_new(e, "bandwidth_gbs_n", number_or_null(s->bandwidth_gbs_n));
+    json_object_set_new(e, "bandwidth_ratio", number_or_null(ratio_or_none(s->bandwidth_gbs_n, s->bandwidth_gbs_1)));
+    return e;
+}
+
 bool bench_print_json(const bench_report *r, FILE *fp) {
     json_t *o = json_object();
     if (!o) return false;
@@ -62,6 +78,7 @@ bool bench_print_json(const bench_report *r, FILE *fp) {
     } else {
         json_object_set_new(o, "mixed", json_null());
     }
+    json_object_set_new(o, "thread_scaling", scaling_json(r));
     json_object_set_new(o, "load_ms", number_or_null(r->load_ms));
     json_object_set_new(o, "attach_ms", number_or_null(r->attach_ms));
     char *text = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
@@ -84,6 +101,7 @@ static void line(FILE *fp, const char *label, double v, const char *fmt_unit) {
 
 static void print_lora(const bench_report *r, FILE *fp);
 static void print_mixed(const bench_report *r, FILE *fp);
+static void print_scaling(const bench_report *r, FILE *fp);
 
 void bench_print_table(const bench_report *r, FILE *fp) {
     fprintf(fp, "%-22s %s\n", "model", r->model);
@@ -102,6 +120,7 @@ void bench_print_table(const bench_report *r, FILE *fp) {
     line(fp, "load", r->load_ms, "%.1f ms (model load + context)");
     line(fp, "adapter attach", r->attach_ms, "%.1f ms (adapter load + attach, first adapter)");
     fprintf(fp, "(best of %d rounds)\n", r->reps);
+    if (r->scaling_measured) print_scaling(r, fp);
     if (r->lora_measured) print_lora(r, fp);
     if (r->n_mixed > 0) print_mixed(r, fp);
 }
@@ -134,4 +153,17 @@ static void print_mixed(const bench_report *r, FILE *fp) {
         fprintf(fp, "%-5d %-12.2f %-12.2f %-12.2f %-12.3f %-12.3f %.3f\n", m->n, m->tg_tps[0], m->tg_tps[1],
                 m->tg_tps[2], tg_ratio, pp_ratio, m->switch_ms);
     }
+}
+
+static void print_scaling(const bench_report *r, FILE *fp) {
+    const bench_scaling_result *s = &r->scaling;
+    fprintf(fp, "\nThreads: tg%d with 1 and %d threads (rounds alternate), read bandwidth with each\n", r->n_gen,
+            s->threads);
+    fprintf(fp, "%-22s %.2f -> %.2f tokens/s (x%.2f)\n", "tg", s->tg_tps_1, s->tg_tps_n,
+            ratio_or_none(s->tg_tps_n, s->tg_tps_1));
+    if (s->bandwidth_gbs_1 > 0 && s->bandwidth_gbs_n > 0)
+        fprintf(fp, "%-22s %.2f -> %.2f GB/s (x%.2f: the ceiling of a decode bound by memory)\n", "read bandwidth",
+                s->bandwidth_gbs_1, s->bandwidth_gbs_n, s->bandwidth_gbs_n / s->bandwidth_gbs_1);
+    else
+        fprintf(fp, "%-22s not measured\n", "read bandwidth");
 }

@@ -44,6 +44,8 @@ static void usage(FILE *fp) {
             "  --lora-type TYPE      their A and B: F16 (the default, as llama.cpp's\n"
             "                        convert_lora_to_gguf.py writes them), F32 or BF16\n"
             "  --bw-mib N            bandwidth buffer in MiB (default 1024)\n"
+            "  --scaling             also tgN with 1 thread against -t threads (rounds\n"
+            "                        alternate) and the read bandwidth with each\n"
             "  --mixed LIST          multi-adapter throughput for each N in LIST (e.g. 8,32):\n"
             "                        N sequences decoding together on the base, on one adapter,\n"
             "                        and each on its own adapter (random, --synthetic only),\n"
@@ -59,7 +61,7 @@ static void usage(FILE *fp) {
 typedef struct bench_args {
     const char *model, *synthetic, *type, *dir, *lora;
     uint32_t lora_type;
-    bool pure, json;
+    bool pure, json, scaling;
     long threads, n_prompt, n_gen, reps, bw_mib;
     int ranks[MAX_RANKS];
     int n_ranks;
@@ -114,6 +116,8 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             return 2;
         } else if (!strcmp(argv[i], "--json")) {
             a->json = true;
+        } else if (!strcmp(argv[i], "--scaling")) {
+            a->scaling = true;
         } else if (!strcmp(argv[i], "--pure")) {
             a->pure = true;
         } else if (cli_opt(argc, argv, &i, "-m", &val, &missing)) {
@@ -167,6 +171,9 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     }
     if (a->synthetic && !a->type) {
         return cli_usage_error("bench", "--synthetic needs --type TYPE");
+    }
+    if (a->scaling && a->n_gen == 0) {
+        return cli_usage_error("bench", "--scaling measures generation: it needs -n N > 0");
     }
     if (a->n_mixed > 0 && !a->synthetic) {
         return cli_usage_error("bench", "--mixed needs --synthetic NAME (its random adapters fit only those shapes)");
@@ -339,6 +346,12 @@ static lorc_status run(bench_run *b) {
     r->tg_tps = best.tg_tps;
     if (best.tg_tps > 0 && weight_bytes > 0 && r->bandwidth_gbs > 0)
         r->tg_roofline_fraction = weight_bytes * best.tg_tps / (r->bandwidth_gbs * 1e9);
+    if (a->scaling) {
+        st = bench_scaling_run(b->model, b->ctx, (int)a->n_gen, (int)a->reps, (size_t)a->bw_mib << 20, &r->scaling,
+                               &b->err);
+        if (st != LORC_OK) return st;
+        r->scaling_measured = true;
+    }
     if ((st = bench_loras(b))) return st;
     return bench_mixed(b);
 }
