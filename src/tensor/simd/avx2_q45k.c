@@ -9,10 +9,11 @@
  * and the result is acc. The streaming tile (decode) reads the 8 rows'
  * scales, mins, d and dmin with the rows in lanes, gets S of each row with
  * vpmaddubsw/vpmaddwd along the row and folds the 8 rows' lanes into one
- * vector, and gets M of the 8 rows in lanes directly; the packed tile (prompts) multiplies groups of 4 quants
- * of 8 rows against 4 broadcast activation bytes, adds a sub-block's int16
- * products up before one vpmaddwd with the 8 rows' scales. Both give the
- * same S, M and float steps: the same bits.
+ * vector, and gets M of the 8 rows in lanes directly. The packed tile
+ * (prompts) multiplies groups of 4 quants of 8 rows against 4 broadcast
+ * activation bytes, adds a sub-block's int16 products up before one
+ * vpmaddwd with the 8 rows' scales. Both give the same S, M and float
+ * steps: the same bits.
  * Q5_K, against q16_K256 activations (8-bit ones would cost too much of
  * its accuracy, kq_act.h): the quants are widened to int16 in lane and
  * multiplied by their scale once per tile row, then one vpmaddwd per 16
