@@ -29,6 +29,8 @@ lorc_status bench_scaling_run(lorc_model *model, lorc_context *ctx_n, int n_gen,
     if (st != LORC_OK) return st;
     out->tg_tps_1 = one.tg_tps;
     out->tg_tps_n = many.tg_tps;
+    /* N threads measured again beside 1, not taken from the run's earlier
+     * figure: here the bandwidth drifts by 20% within minutes */
     if (bw_bytes > 0) {
         const double bw_1 = bench_read_bandwidth(1, bw_bytes, 5), bw_n = bench_read_bandwidth(out->threads, bw_bytes, 5);
         out->bandwidth_gbs_1 = bw_1 > 0 ? bw_1 / 1e9 : -1;

@@ -197,32 +197,14 @@ LORC_TILE_UP_TO_6_COLS(short_packed, SHORT_PACKED, 0)
 
 /* The adding tiles (lorc_tile_acc_fn), one instance per column count. */
 #define SHORT_ACC_ARGS                                                                                   \
-    int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,            \
-        const float *alpha, float *y, size_t y_stride
-#define SHORT_ACC_INSTANCES(NAME, BODY)                                                                  \
-    SHORT_ACC_INSTANCE(NAME, BODY, 1)                                                                    \
-    SHORT_ACC_INSTANCE(NAME, BODY, 2)                                                                    \
-    SHORT_ACC_INSTANCE(NAME, BODY, 3)                                                                    \
-    SHORT_ACC_INSTANCE(NAME, BODY, 4)                                                                    \
-    SHORT_ACC_INSTANCE(NAME, BODY, 5)                                                                    \
-    SHORT_ACC_INSTANCE(NAME, BODY, 6)                                                                    \
-    static void NAME(SHORT_ACC_ARGS) {                                                                   \
-        static void (*const by_cols[SHORT_COLS])(SHORT_ACC_ARGS) = {NAME##_c1, NAME##_c2, NAME##_c3,     \
-                                                                   NAME##_c4, NAME##_c5, NAME##_c6};    \
-        by_cols[nc - 1](n, w, w_stride, nr, x, x_stride, nc, alpha, y, y_stride);                        \
-    }
-#define SHORT_ACC_INSTANCE(NAME, BODY, NC)      \
-    static void NAME##_c##NC(SHORT_ACC_ARGS) { \
-        (void)w_stride;                         \
-        (void)nc;                               \
-        BODY(NC);                               \
-    }
-#define ADD_F32(NC) short_streaming(0, NC, 1, n, w, w_stride, nr, x, x_stride, alpha, y, y_stride)
-#define ADD_F16(NC) short_streaming(1, NC, 1, n, w, w_stride, nr, x, x_stride, alpha, y, y_stride)
-#define ADD_PACKED(NC) short_tile_packed(NC, 1, n, w, nr, x, x_stride, alpha, y, y_stride)
-SHORT_ACC_INSTANCES(short_f32_acc, ADD_F32)
-SHORT_ACC_INSTANCES(short_f16_acc, ADD_F16)
-SHORT_ACC_INSTANCES(short_packed_acc, ADD_PACKED)
+    (int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,           \
+     const float *alpha, float *y, size_t y_stride)
+#define SHORT_ACC_PASS (n, w, w_stride, nr, x, x_stride, nc, alpha, y, y_stride)
+#define ADD_STREAMING(IS_F16, NC) short_streaming(IS_F16, NC, 1, n, w, w_stride, nr, x, x_stride, alpha, y, y_stride)
+#define ADD_PACKED(UNUSED, NC) short_tile_packed(NC, 1, n, w, nr, x, x_stride, alpha, y, y_stride)
+LORC_COLS_INSTANCES(short_f32_acc, SHORT_ACC_ARGS, SHORT_ACC_PASS, ADD_STREAMING, 0)
+LORC_COLS_INSTANCES(short_f16_acc, SHORT_ACC_ARGS, SHORT_ACC_PASS, ADD_STREAMING, 1)
+LORC_COLS_INSTANCES(short_packed_acc, SHORT_ACC_ARGS, SHORT_ACC_PASS, ADD_PACKED, 0)
 
 static void short_f32_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
     short_pack(0, n, w, w_stride, nr, dst);

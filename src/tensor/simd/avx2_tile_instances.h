@@ -66,29 +66,34 @@
         inst[nc - 1][nr - 1](LORC_TILE_PASS);                                                                \
     }
 
-/* Defines NAME(LORC_TILE_ARGS) for nc in 1..LORC_TILE_COLS_6, one instance
- * per column count (the row-lane tiles keep their 8 rows in lanes, so only
- * the column count is compiled in). BODY(ARG, NC) is a call of the tile
- * body that uses the LORC_TILE_ARGS names; ARG is passed through (a block
- * kind, ...). */
+/* Defines NAME PARAMS for nc in 1..LORC_TILE_COLS_6, one instance per
+ * column count (the row-lane tiles keep their 8 rows in lanes, so only the
+ * column count is compiled in). PARAMS is a parenthesized parameter list
+ * that names w_stride and nc (LORC_TILE_ARGS, or a tile type with more
+ * arguments), PASS the same names as arguments. BODY(ARG, NC) is a call of
+ * the tile body that uses those names; ARG is passed through (a block kind,
+ * ...). */
 #define LORC_TILE_COLS_6 6
-#define LORC_TILE_COL_INSTANCE(NAME, BODY, ARG, NC) \
-    static void NAME##_c##NC(LORC_TILE_ARGS) {      \
-        (void)w_stride;                             \
-        (void)nc;                                   \
-        BODY(ARG, NC);                              \
+#define LORC_COL_INSTANCE(NAME, PARAMS, BODY, ARG, NC) \
+    static void NAME##_c##NC PARAMS {                \
+        (void)w_stride;                              \
+        (void)nc;                                    \
+        BODY(ARG, NC);                               \
     }
-#define LORC_TILE_UP_TO_6_COLS(NAME, BODY, ARG)                                                               \
-    LORC_TILE_COL_INSTANCE(NAME, BODY, ARG, 1)                                                                \
-    LORC_TILE_COL_INSTANCE(NAME, BODY, ARG, 2)                                                                \
-    LORC_TILE_COL_INSTANCE(NAME, BODY, ARG, 3)                                                                \
-    LORC_TILE_COL_INSTANCE(NAME, BODY, ARG, 4)                                                                \
-    LORC_TILE_COL_INSTANCE(NAME, BODY, ARG, 5)                                                                \
-    LORC_TILE_COL_INSTANCE(NAME, BODY, ARG, 6)                                                                \
-    static void NAME(LORC_TILE_ARGS) {                                                                        \
-        static void (*const by_cols[LORC_TILE_COLS_6])(LORC_TILE_ARGS) = {NAME##_c1, NAME##_c2, NAME##_c3,    \
-                                                                          NAME##_c4, NAME##_c5, NAME##_c6};   \
-        by_cols[nc - 1](LORC_TILE_PASS);                                                                      \
+#define LORC_COLS_INSTANCES(NAME, PARAMS, PASS, BODY, ARG)                                                      \
+    LORC_COL_INSTANCE(NAME, PARAMS, BODY, ARG, 1)                                                               \
+    LORC_COL_INSTANCE(NAME, PARAMS, BODY, ARG, 2)                                                               \
+    LORC_COL_INSTANCE(NAME, PARAMS, BODY, ARG, 3)                                                               \
+    LORC_COL_INSTANCE(NAME, PARAMS, BODY, ARG, 4)                                                               \
+    LORC_COL_INSTANCE(NAME, PARAMS, BODY, ARG, 5)                                                               \
+    LORC_COL_INSTANCE(NAME, PARAMS, BODY, ARG, 6)                                                               \
+    static void NAME PARAMS {                                                                                   \
+        static void (*const by_cols[LORC_TILE_COLS_6]) PARAMS = {NAME##_c1, NAME##_c2, NAME##_c3,               \
+                                                                 NAME##_c4, NAME##_c5, NAME##_c6};              \
+        by_cols[nc - 1] PASS;                                                                                   \
     }
+/* The plain tiles (lorc_tile_fn). */
+#define LORC_TILE_UP_TO_6_COLS(NAME, BODY, ARG) \
+    LORC_COLS_INSTANCES(NAME, (LORC_TILE_ARGS), (LORC_TILE_PASS), BODY, ARG)
 
 #endif
