@@ -300,10 +300,11 @@ lorc_status synth_write_replaced_model(const char *base, const char *out, const 
 
 /* ------------------------------------------------------------ logits */
 
-float *synth_logits(lorc_model *model, lorc_adapter *const *adapters, const float *scales, int n,
-                    const int32_t *tokens, int n_tokens, lorc_error *err) {
+float *synth_logits_kv(lorc_model *model, lorc_adapter *const *adapters, const float *scales, int n,
+                       const int32_t *tokens, int n_tokens, lorc_kv_type kv, lorc_error *err) {
     lorc_context_params cp = lorc_context_default_params();
     cp.n_threads = 2;
+    cp.type_k = cp.type_v = kv;
     lorc_context *ctx = NULL;
     lorc_sequence *seq = NULL;
     float *logits = malloc((size_t)n_tokens * (size_t)lorc_model_n_vocab(model) * sizeof *logits);
@@ -319,12 +320,22 @@ float *synth_logits(lorc_model *model, lorc_adapter *const *adapters, const floa
     return logits;
 }
 
-float *synth_logits_file(const char *model_path, const int32_t *tokens, int n_tokens, lorc_error *err) {
+float *synth_logits(lorc_model *model, lorc_adapter *const *adapters, const float *scales, int n,
+                    const int32_t *tokens, int n_tokens, lorc_error *err) {
+    return synth_logits_kv(model, adapters, scales, n, tokens, n_tokens, LORC_KV_F16, err);
+}
+
+float *synth_logits_file_kv(const char *model_path, const int32_t *tokens, int n_tokens, lorc_kv_type kv,
+                            lorc_error *err) {
     lorc_model *m = NULL;
     if (lorc_model_load(model_path, &m, err) != LORC_OK) return NULL;
-    float *l = synth_logits(m, NULL, NULL, 0, tokens, n_tokens, err);
+    float *l = synth_logits_kv(m, NULL, NULL, 0, tokens, n_tokens, kv, err);
     lorc_model_free(m);
     return l;
+}
+
+float *synth_logits_file(const char *model_path, const int32_t *tokens, int n_tokens, lorc_error *err) {
+    return synth_logits_file_kv(model_path, tokens, n_tokens, LORC_KV_F16, err);
 }
 
 double synth_rel_diff(const float *x, const float *y, int64_t n) {

@@ -83,6 +83,15 @@ float *synth_logits(lorc_model *model, lorc_adapter *const *adapters, const floa
                     const int32_t *tokens, int n_tokens, lorc_error *err);
 /* Same for a model file (loaded and freed). */
 float *synth_logits_file(const char *model_path, const int32_t *tokens, int n_tokens, lorc_error *err);
+/* The two above with the KV cache in `kv` instead of the default F16. A
+ * comparison of two ways to compute the same weights (runtime adapter vs
+ * merged file) that wants tolerances near F32 rounding needs LORC_KV_F32:
+ * the F16 cache rounds K and V to 11 bits, so a last-bit difference
+ * upstream can flip one cached value and move later logits by ~1e-3. */
+float *synth_logits_kv(lorc_model *model, lorc_adapter *const *adapters, const float *scales, int n,
+                       const int32_t *tokens, int n_tokens, lorc_kv_type kv, lorc_error *err);
+float *synth_logits_file_kv(const char *model_path, const int32_t *tokens, int n_tokens, lorc_kv_type kv,
+                            lorc_error *err);
 /* max |x - y| / max |y| over n values. */
 double synth_rel_diff(const float *x, const float *y, int64_t n);
 
