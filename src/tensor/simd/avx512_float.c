@@ -70,7 +70,7 @@ AI void float_tile16(int kind, bool packed, int NR, int NC, int64_t n, const voi
         if (!packed && ((size_t)i * eb) % 64 == 0) {
             LORC_UNROLL
             for (int r = 0; r < NR; r++)
-                _mm_prefetch((const char *)(wr[r] + (size_t)(2 * NR) * w_stride + (size_t)i * eb), _MM_HINT_T0);
+                _mm_prefetch((const char *)(wr[r] + (size_t)(2 * NR) * w_stride + (size_t)i * eb), _MM_HINT_T1);
         }
         LORC_UNROLL
         for (int r = 0; r < NR; r++) {
