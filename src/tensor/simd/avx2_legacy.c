@@ -44,7 +44,7 @@ AI void q8_0_tile(int NC, int64_t n, const void *w, size_t w_stride, int nr, con
     for (int64_t b = 0; b < n / 32; b++) {
         const uint8_t *wb[8];
         __m256i part[Q8_COLS][8];
-        lorc_rl_prefetch_next_l2(wr[0], w_stride, b, bb);
+        lorc_rl_prefetch_next(wr[0], w_stride, b, bb, LORC_PREFETCH_L2);
         LORC_UNROLL
         for (int r = 0; r < 8; r++) {
             wb[r] = wr[r] + (size_t)b * bb;

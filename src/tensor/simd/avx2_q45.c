@@ -71,7 +71,7 @@ AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, in
         const uint8_t *wb[8];
         LORC_UNROLL
         for (int r = 0; r < 8; r++) wb[r] = wr[r] + (size_t)b * bb;
-        lorc_rl_prefetch_next(wr[0], w_stride, b, bb);
+        lorc_rl_prefetch_next(wr[0], w_stride, b, bb, LORC_PREFETCH_L1);
         const __m256 dw = lorc_rl_gather_f16x8(wb, 0);
         const __m256 m = lorc_q45_has_min(kind) ? lorc_rl_gather_f16x8(wb, 2) : _mm256_setzero_ps();
         __m256i lo[4], hi[4];

@@ -150,7 +150,7 @@ AI void q4k_tile(int NC, int64_t n, const void *w, size_t w_stride, int nr, cons
             a[c] = (const lorc_act_q8_K256 *)(const void *)((const uint8_t *)x + (size_t)c * x_stride + (size_t)i * sizeof(lorc_act_q8_K256));
         const uint8_t *wb[8];
         for (int r = 0; r < 8; r++) wb[r] = wr[r] + (size_t)i * bb;
-        lorc_rl_prefetch_next_l2(wr[0], w_stride, i, bb);
+        lorc_rl_prefetch_next(wr[0], w_stride, i, bb, LORC_PREFETCH_L2);
         q4k_heads h;
         q4k_load_heads(wb, &h);
         __m256i S[Q4K_COLS][8];

@@ -71,6 +71,13 @@ static inline void lorc_rl_rows(const void *w, size_t w_stride, int nr, const ui
 static inline void lorc_rl_prefetch(const uint8_t *p) { __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p)); }
 static inline void lorc_rl_prefetch_l2(const uint8_t *p) { __asm__ volatile("prefetcht1 %0" : : "m"(*(const char *)p)); }
 
+/* Where lorc_rl_prefetch_next puts the lines. On Zen 4
+ * (kernel_tile_bench 131072 2048, one activation row, weights from DRAM)
+ * the Q4_K tile read 13.3-14.5 GB/s with L1 and 17.5-18.7 with L2, Q8_0
+ * 16.8-17.7 and 18.5-19.7; the Q4_0 tile went the other way (17.0-17.8
+ * against 13.2-15.0), so each tile passes the one it measured faster with. */
+typedef enum { LORC_PREFETCH_L1, LORC_PREFETCH_L2 } lorc_prefetch_level;
+
 /* For the streaming tiles, at block b (block_bytes each) of a tile whose
  * first row is row0: a row is a few dozen lines, too short a stream for
  * the hardware prefetcher, so the tile fetches the next tile's rows
@@ -78,19 +85,13 @@ static inline void lorc_rl_prefetch_l2(const uint8_t *p) { __asm__ volatile("pre
  * for the lines of bytes [8 b block_bytes, 8 (b + 1) block_bytes) of it,
  * so the requests walk the span in address order. On Zen 3 that walk read
  * Q4_0 from DRAM 15% faster than fetching the 8 rows' blocks at b. */
-static inline void lorc_rl_prefetch_next(const uint8_t *row0, size_t w_stride, int64_t b, size_t block_bytes) {
+static inline void lorc_rl_prefetch_next(const uint8_t *row0, size_t w_stride, int64_t b, size_t block_bytes,
+                                         lorc_prefetch_level level) {
     const uint8_t *p = row0 + LORC_ROW_LANES * w_stride + (size_t)b * LORC_ROW_LANES * block_bytes;
-    for (size_t o = 0; o < LORC_ROW_LANES * block_bytes; o += 64) lorc_rl_prefetch(p + o);
-}
-
-/* The same walk, into L2 only. On Zen 4 (kernel_tile_bench 131072 2048,
- * one activation row, weights from DRAM) the Q4_K tile read 13.3-14.5 GB/s
- * with prefetcht0 and 17.5-18.7 with this, Q8_0 16.8-17.7 and 18.5-19.7;
- * the Q4_0 tile went the other way (17.0-17.8 against 13.2-15.0), so
- * each tile keeps the one it measured faster with. */
-static inline void lorc_rl_prefetch_next_l2(const uint8_t *row0, size_t w_stride, int64_t b, size_t block_bytes) {
-    const uint8_t *p = row0 + LORC_ROW_LANES * w_stride + (size_t)b * LORC_ROW_LANES * block_bytes;
-    for (size_t o = 0; o < LORC_ROW_LANES * block_bytes; o += 64) lorc_rl_prefetch_l2(p + o);
+    for (size_t o = 0; o < LORC_ROW_LANES * block_bytes; o += 64) {
+        if (level == LORC_PREFETCH_L2) lorc_rl_prefetch_l2(p + o);
+        else lorc_rl_prefetch(p + o);
+    }
 }
 
 /* Lanes r < nr all ones: the rows a tile really has. */
