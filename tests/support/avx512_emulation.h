@@ -68,6 +68,44 @@
 #define _mm512_slli_epi32 simde_mm512_slli_epi32
 #undef _mm512_sub_epi32
 #define _mm512_sub_epi32 simde_mm512_sub_epi32
+#undef _mm512_shuffle_i64x2
+#define _mm512_shuffle_i64x2 simde_mm512_shuffle_i64x2
+#undef _mm512_sllv_epi16
+#define _mm512_sllv_epi16 simde_mm512_sllv_epi16
+#undef _mm512_srlv_epi16
+#define _mm512_srlv_epi16 simde_mm512_srlv_epi16
+#undef _mm512_set1_epi16
+#define _mm512_set1_epi16 simde_mm512_set1_epi16
+#undef _mm512_sub_epi8
+#define _mm512_sub_epi8 simde_mm512_sub_epi8
+#undef _mm512_or_si512
+#define _mm512_or_si512 simde_mm512_or_si512
+#undef _mm512_permutexvar_epi16
+#define _mm512_permutexvar_epi16 simde_mm512_permutexvar_epi16
+#undef _mm512_add_epi16
+#define _mm512_add_epi16 simde_mm512_add_epi16
+#undef _mm512_mullo_epi16
+#define _mm512_mullo_epi16 simde_mm512_mullo_epi16
+#undef _mm512_cvtepi8_epi16
+#define _mm512_cvtepi8_epi16 simde_mm512_cvtepi8_epi16
+#undef _mm512_inserti64x4
+#define _mm512_inserti64x4 simde_mm512_inserti64x4
+#undef _mm512_castsi256_si512
+#define _mm512_castsi256_si512 simde_mm512_castsi256_si512
+#undef _mm512_castsi512_si256
+#define _mm512_castsi512_si256 simde_mm512_castsi512_si256
+#undef _mm512_extracti64x4_epi64
+#define _mm512_extracti64x4_epi64 simde_mm512_extracti64x4_epi64
+#undef _mm512_set1_epi8
+#define _mm512_set1_epi8 simde_mm512_set1_epi8
+#undef _mm512_set1_epi64
+#define _mm512_set1_epi64 simde_mm512_set1_epi64
+#undef _mm512_srli_epi16
+#define _mm512_srli_epi16 simde_mm512_srli_epi16
+#undef _mm512_shuffle_epi8
+#define _mm512_shuffle_epi8 simde_mm512_shuffle_epi8
+#undef _mm512_maddubs_epi16
+#define _mm512_maddubs_epi16 simde_mm512_maddubs_epi16
 
 /* (GCC defines some intrinsics as macros when not optimizing: hence the
  * #undef before each name) */

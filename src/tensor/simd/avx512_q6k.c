@@ -1,0 +1,108 @@
+/* avx512_q6k.c — the AVX-512 decode tile for Q6_K (one activation row;
+ * several rows keep the AVX2 tiles, prompts the packed one of
+ * avx512_kq_pairs.c).
+ *
+ * The AVX2 decode tile (avx2_q6k.c) widens each group of 32 weights to
+ * int16 in two registers, in q16_K256's value order, and was the slowest
+ * tile of a Q4_K_M decode on Zen 5 (19 GB/s on one core in cache, where
+ * the Q4_K tile reads 36). Here 64 weights are unpacked per register, each
+ * group is sign-extended in value order (vpmovsxbw), scaled by its two
+ * sub-block scales (vpmullw, |(q-32)*sc| <= 4096 as in the packed tiles),
+ * and meets the activations in one vpdpwssd; the activations' 16-value
+ * chunks are put into value order once per super-block instead.
+ *
+ * Bits: the AVX2 tile's int32 lane j of a super-block holds, for j < 4,
+ * the products of values (2j, 2j+1) and (8+2j, 9+2j) of every group, and
+ * for j >= 4 those of (8+2j, 9+2j) and (16+2j, 17+2j). Here lane l of the
+ * 16 holds values (2l, 2l+1), so lane j of the AVX2 sum is lanes j + j+4
+ * (j < 4) or j+4 + j+8 (j >= 4) of this one: folded exactly, then the same
+ * float step and the same horizontal sum. */
+#include "avx2_kq_common.h"
+
+#if defined(__x86_64__)
+#include "avx2_q6k.h"
+
+#define AI static inline __attribute__((always_inline))
+
+/* Group g (0..7: half g / 4, group g % 4) of one activation row's
+ * super-block, its 32 int16 values in value order: q16_K256 stores the
+ * 8-value chunks as 0, 2, 1, 3 (kq_act.h). */
+AI __m512i q6_act_group(const lorc_act_q16_K256 *a, int g) {
+    const __m512i v = _mm512_loadu_si512((const void *)(a->qs + 64 * g));
+    return _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+/* The int16 pairs of 16 lanes folded to the AVX2 tile's 8 int32 lanes
+ * (see the top of the file). */
+AI __m256i q6_fold(__m512i s) {
+    const __m512i t = _mm512_add_epi32(s, _mm512_shuffle_i64x2(s, s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm512_castsi512_si256(_mm512_shuffle_i64x2(t, t, _MM_SHUFFLE(2, 0, 2, 0)));
+}
+
+/* One row's super-block against the activation groups av[8]: the exact
+ * int32 sums, 16 lanes. */
+AI __m512i q6_row_sums(const lorc_block_q6_K *b, const __m512i av[8]) {
+    const __m512i low4 = _mm512_set1_epi8(0x0f), hmask = _mm512_set1_epi8(0x30), bias = _mm512_set1_epi8(32);
+    /* the qh shifts that bring bits 2g, 2g+1 to bits 4, 5: groups 0 | 1 and 2 | 3 */
+    const __m512i shl01 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr23 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    /* int16 scales; scale pair of group g: lanes 0-15 sub-block 2g, 16-31 2g+1 */
+    const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)b->scales)));
+    __m512i pick = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(1), 1);
+    const __m512i two = _mm512_set1_epi16(2);
+    __m512i sum = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+        const __m512i l = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
+        const __m512i qh = _mm512_broadcast_i64x4(lorc_kq_load(b->qh + 32 * h));
+        const __m512i hi01 = _mm512_and_si512(_mm512_sllv_epi16(qh, shl01), hmask);
+        const __m512i hi23 = _mm512_and_si512(_mm512_srlv_epi16(qh, shr23), hmask);
+        /* groups 0 | 1 and 2 | 3 of the half, q - 32 as int8 */
+        const __m512i q01 = _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(l, low4), hi01), bias);
+        const __m512i q23 = _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4), hi23), bias);
+        const __m256i grp[4] = {_mm512_castsi512_si256(q01), _mm512_extracti64x4_epi64(q01, 1),
+                                _mm512_castsi512_si256(q23), _mm512_extracti64x4_epi64(q23, 1)};
+        _Pragma("GCC unroll 4")
+        for (int g = 0; g < 4; g++) {
+            const __m512i sc = _mm512_permutexvar_epi16(pick, sc16);
+            pick = _mm512_add_epi16(pick, two);
+            const __m512i w = _mm512_mullo_epi16(_mm512_cvtepi8_epi16(grp[g]), sc);
+            sum = _mm512_dpwssd_epi32(sum, w, av[4 * h + g]);
+        }
+    }
+    return sum;
+}
+
+static void q6_tile_decode16(int64_t nb, const uint8_t *w, size_t w_stride, int nr, const lorc_act_q16_K256 *a,
+                             float *y) {
+    __m256 acc[LORC_KQ_TILE_ROWS];
+    for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        /* the next tile's rows, walked in address order (as the AVX2 tile) */
+        lorc_kq_prefetch(w + (size_t)LORC_KQ_TILE_ROWS * w_stride + (size_t)i * LORC_KQ_TILE_ROWS * sizeof(lorc_block_q6_K),
+                         LORC_KQ_TILE_ROWS * sizeof(lorc_block_q6_K));
+        __m512i av[8];
+        for (int g = 0; g < 8; g++) av[g] = q6_act_group(a + i, g);
+        const float da = lorc_kq_rd_f32(a[i].d);
+        for (int r = 0; r < nr; r++) {
+            const lorc_block_q6_K *b = (const lorc_block_q6_K *)(const void *)(w + (size_t)r * w_stride) + i;
+            const __m256i sum = q6_fold(q6_row_sums(b, av));
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(lorc_kq_half(b->d) * da), acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = lorc_kq_hsum(acc[r]);
+}
+
+static void q6_tile(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
+                    float *y, size_t y_stride) {
+    if (nc == 1)
+        q6_tile_decode16(n / LORC_QK_K, w, w_stride, nr, x, y);
+    else
+        lorc_avx2_tile_q6_K(n, w, w_stride, nr, x, x_stride, nc, y, y_stride);
+}
+
+void lorc_kernels_fill_avx512_q6k(lorc_kernels *k) { k->type[LORC_TYPE_Q6_K].tile = q6_tile; }
+
+#else
+#include "../kernels.h"
+void lorc_kernels_fill_avx512_q6k(lorc_kernels *k) { (void)k; }
+#endif
