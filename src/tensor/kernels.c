@@ -39,6 +39,7 @@ void lorc_cpu_detect(lorc_cpu_features *f) {
         f->avx512bw = (b >> 30) & 1;
         f->avx512vl = (b >> 31) & 1;
         f->avx512vnni = (c >> 11) & 1;
+        f->avx512vbmi = (c >> 1) & 1;
     }
     unsigned a1, b1, c1, d1;
     __cpuid_count(7, 1, a1, b1, c1, d1);
@@ -135,6 +136,7 @@ void lorc_kernels_init(lorc_kernels *k, const lorc_cpu_features *cpu, lorc_isa i
         lorc_kernels_fill_avx512_q4k(k);
         lorc_kernels_fill_avx512_kq_pairs(k);
         lorc_kernels_fill_avx512_q6k(k);
+        lorc_kernels_fill_avx512_q4_0(k);
     }
     if (isa == LORC_ISA_NEON) {
         lorc_kernels_fill_neon_float(k);

@@ -18,11 +18,13 @@ bool kc_avx512_emulated(lorc_kernels *k, const lorc_cpu_features *cpu) {
     lorc_kernels_init(k, cpu, LORC_ISA_AVX2);
     k->isa = LORC_ISA_AVX512;
     k->cpu.avx512vnni = true;
+    k->cpu.avx512vbmi = true;
     lorc_emulated_fill_avx512_float(k);
     lorc_emulated_fill_avx512_legacy(k);
     lorc_emulated_fill_avx512_q4k(k);
     lorc_emulated_fill_avx512_kq_pairs(k);
     lorc_emulated_fill_avx512_q6k(k);
+    lorc_emulated_fill_avx512_q4_0(k);
     return true;
 }
 #else

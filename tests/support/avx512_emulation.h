@@ -17,6 +17,7 @@
 #define __m512 simde__m512
 #define __m512i simde__m512i
 #define __mmask16 simde__mmask16
+#define __mmask64 simde__mmask64
 
 #undef _mm512_castsi512_ps
 #define _mm512_castsi512_ps simde_mm512_castsi512_ps
@@ -68,6 +69,24 @@
 #define _mm512_slli_epi32 simde_mm512_slli_epi32
 #undef _mm512_sub_epi32
 #define _mm512_sub_epi32 simde_mm512_sub_epi32
+#undef _mm512_permutex2var_epi8
+#define _mm512_permutex2var_epi8 simde_mm512_permutex2var_epi8
+#undef _mm512_mask_permutexvar_epi8
+#define _mm512_mask_permutexvar_epi8 simde_mm512_mask_permutexvar_epi8
+#undef _mm512_unpacklo_epi32
+#define _mm512_unpacklo_epi32 simde_mm512_unpacklo_epi32
+#undef _mm512_unpackhi_epi32
+#define _mm512_unpackhi_epi32 simde_mm512_unpackhi_epi32
+#undef _mm512_unpacklo_epi64
+#define _mm512_unpacklo_epi64 simde_mm512_unpacklo_epi64
+#undef _mm512_unpackhi_epi64
+#define _mm512_unpackhi_epi64 simde_mm512_unpackhi_epi64
+#undef _mm512_permutex2var_epi64
+#define _mm512_permutex2var_epi64 simde_mm512_permutex2var_epi64
+#undef _mm512_set_epi64
+#define _mm512_set_epi64 simde_mm512_set_epi64
+#undef _mm512_storeu_si512
+#define _mm512_storeu_si512 simde_mm512_storeu_si512
 #undef _mm512_shuffle_i64x2
 #define _mm512_shuffle_i64x2 simde_mm512_shuffle_i64x2
 #undef _mm512_sllv_epi16
@@ -143,6 +162,15 @@ static inline simde__m512 lorc_emu_maskz_loadu_ps(simde__mmask16 k, const void *
 }
 #undef _mm512_maskz_loadu_ps
 #define _mm512_maskz_loadu_ps lorc_emu_maskz_loadu_ps
+
+static inline simde__m512i lorc_emu_maskz_loadu_epi8(simde__mmask64 k, const void *p) {
+    uint8_t b[64] = {0};
+    for (int i = 0; i < 64; i++)
+        if ((k >> i) & 1) b[i] = ((const uint8_t *)p)[i];
+    return simde_mm512_loadu_si512(b);
+}
+#undef _mm512_maskz_loadu_epi8
+#define _mm512_maskz_loadu_epi8 lorc_emu_maskz_loadu_epi8
 
 static inline __m256i lorc_emu_maskz_loadu_epi16(simde__mmask16 k, const void *p) {
     uint16_t h[16] = {0};

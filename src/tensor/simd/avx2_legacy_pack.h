@@ -9,6 +9,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "avx2_float_legacy.h"
 #include "avx2_row_lanes.h"
 #include "../quant_impl.h"
 #include "q45_kind.h"
@@ -17,6 +18,24 @@
 
 /* log2 of the _0 types' offset (8 or 16) */
 LORC_PACK_AI int lorc_q45_offset_shift(int kind) { return kind == LORC_KIND_Q4_0 ? 3 : 4; }
+
+/* One block's float step for 8 pairs (rows in lanes), shared by every
+ * streaming and packed tile of these types so that they give the same
+ * bits. */
+LORC_PACK_AI __m256 lorc_q45_block_step(int kind, __m256i isum, const lorc_avx2_act_q8s *xb, __m256 dw, __m256 m, __m256 acc) {
+    const __m256 dx = _mm256_broadcast_ss((const float *)(const void *)xb->d);
+    if (!lorc_q45_has_min(kind)) {
+        const __m256i off = _mm256_slli_epi32(_mm256_set1_epi32(lorc_avx2_ld_i32(xb->sum)), lorc_q45_offset_shift(kind));
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum, off)), _mm256_mul_ps(dw, dx), acc);
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, dx), acc);
+    return _mm256_fmadd_ps(m, _mm256_broadcast_ss((const float *)(const void *)xb->s), acc);
+}
+
+/* The AVX2 streaming tile of Q4_0 (avx2_q45.c), for the AVX-512 one to
+ * hand several activation rows to. */
+void lorc_avx2_tile_q4_0(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
+                         float *y, size_t y_stride);
 
 /* Two rows' blocks side by side: A in the low 128-bit half, B in the high
  * one. lo gets the values 0..15 of each block, hi the values 16..31, as

@@ -40,18 +40,6 @@
 
 enum { Q45_ROWS = LORC_ROW_LANES, Q45_COLS = LORC_TILE_COLS_6 };
 
-/* One block's float step for 8 pairs (rows in lanes), shared by both tiles
- * so that they give the same bits. */
-AI __m256 block_step(int kind, __m256i isum, const lorc_avx2_act_q8s *xb, __m256 dw, __m256 m, __m256 acc) {
-    const __m256 dx = _mm256_broadcast_ss((const float *)(const void *)xb->d);
-    if (!lorc_q45_has_min(kind)) {
-        const __m256i off = _mm256_slli_epi32(_mm256_set1_epi32(lorc_avx2_ld_i32(xb->sum)), lorc_q45_offset_shift(kind));
-        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum, off)), _mm256_mul_ps(dw, dx), acc);
-    }
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, dx), acc);
-    return _mm256_fmadd_ps(m, _mm256_broadcast_ss((const float *)(const void *)xb->s), acc);
-}
-
 /* ------------------------------------------------------ streaming tile */
 
 AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x,
@@ -91,7 +79,7 @@ AI void q45_tile(int kind, int NC, int64_t n, const void *w, size_t w_stride, in
             /* s[p] = [row p: 4 partial sums | row p + 4: 4]; after the folds,
              * lane r holds row r's block sum */
             const __m256i isum = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
-            acc[c] = block_step(kind, isum, xb, dw, m, acc[c]);
+            acc[c] = lorc_q45_block_step(kind, isum, xb, dw, m, acc[c]);
         }
     }
     lorc_rl_store(NC, acc, nr, y, y_stride);
@@ -171,7 +159,7 @@ AI void q45_tile_packed(int kind, int NC, int64_t n, const void *w, int nr, cons
         const __m256 dw = _mm256_loadu_ps((const float *)(const void *)(pb + PACKED_DW));
         const __m256 m = lorc_q45_has_min(kind) ? _mm256_loadu_ps((const float *)(const void *)(pb + PACKED_M)) : _mm256_setzero_ps();
         LORC_UNROLL
-        for (int c = 0; c < NC; c++) acc[c] = block_step(kind, isum[c], xb[c], dw, m, acc[c]);
+        for (int c = 0; c < NC; c++) acc[c] = lorc_q45_block_step(kind, isum[c], xb[c], dw, m, acc[c]);
     }
     lorc_rl_store(NC, acc, nr, y, y_stride);
 }
@@ -192,6 +180,8 @@ Q45_INSTANCES(q4_0, LORC_KIND_Q4_0)
 Q45_INSTANCES(q4_1, LORC_KIND_Q4_1)
 Q45_INSTANCES(q5_0, LORC_KIND_Q5_0)
 Q45_INSTANCES(q5_1, LORC_KIND_Q5_1)
+
+void lorc_avx2_tile_q4_0(LORC_TILE_ARGS) { tile_q4_0(LORC_TILE_PASS); }
 
 #define Q45_ENTRY(TYPE)                                                                                          \
     (lorc_type_kernel) {                                                                                         \

@@ -53,7 +53,7 @@ AI void q45_pack16(int kind, int64_t n, const void *w, size_t w_stride, int nr, 
         }
 }
 
-/* The AVX2 block step (avx2_q45.c: block_step) on 16 lanes: the same
+/* The AVX2 block step (lorc_q45_block_step, avx2_legacy_pack.h) on 16 lanes: the same
  * operations on the same values, lane by lane. */
 AI __m512 q45_step16(int kind, __m512i isum, const lorc_avx2_act_q8s *xb, __m512 dw, __m512 m, __m512 acc) {
     const __m512 dx = _mm512_set1_ps(lorc_avx2_ld_f32(xb->d));
