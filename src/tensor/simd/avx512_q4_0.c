@@ -22,8 +22,13 @@
 #include "avx2_legacy_pack.h"
 #include "avx2_row_lanes.h"
 
-#if !defined(LORC_TEST_AVX512_EMULATION)
-#pragma GCC target("avx512vbmi") /* this file runs only where the CPU has VBMI */
+/* The tile's VBMI instructions (vpermt2b, vpermb): the fill below uses it
+ * only where the CPU has them. Not in the tests' emulated build, which
+ * must not let the compiler use AVX-512 registers at all. */
+#if defined(LORC_TEST_AVX512_EMULATION)
+#define LORC_VBMI
+#else
+#define LORC_VBMI __attribute__((target("avx512vbmi")))
 #endif
 
 #define AI static inline __attribute__((always_inline))
@@ -55,7 +60,7 @@ AI __m512i sum4_rows4(const __m512i s[4]) {
     return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
 }
 
-static void q40_tile_decode(int64_t n, const void *w, size_t w_stride, int nr, const lorc_avx2_act_q8s *xa,
+LORC_VBMI static void q40_tile_decode(int64_t n, const void *w, size_t w_stride, int nr, const lorc_avx2_act_q8s *xa,
                             float *y) {
     const int64_t nb = n / 32;
     const uint8_t *wr[8];
