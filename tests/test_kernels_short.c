@@ -88,6 +88,38 @@ static void check_type(const lorc_kernels *k, uint32_t type, int64_t n) {
                   lorc_isa_name(k->isa), lorc_type_name(type), (long long)n, differ);
         free(packed);
     }
+    /* the adding tiles (a LoRA term's B·t into the base output): the bits of
+     * the dot, then y + alpha * dot as one C statement (kernels.h), for one
+     * activation row (decode) as for several, streaming and packed */
+    if (e->tile_acc) {
+        float alpha[16], y0[16 * 16], want[16 * 16];
+        for (int c = 0; c < C; c++) alpha[c] = 0.3f + 0.37f * (float)c;
+        for (int i = 0; i < 16 * 16; i++) y0[i] = (float)rnd();
+        for (int c = 0; c < C; c++)
+            for (int r = 0; r < R; r++) want[c * R + r] = y0[c * R + r] + alpha[c] * full[c * R + r];
+        uint8_t *packed = e->pack ? malloc(e->pack_bytes(n)) : NULL;
+        if (packed) e->pack(n, w, row, R, packed);
+        int off = 0;
+        for (int nc = 1; nc <= C; nc++)
+            for (int c0 = 0; c0 + nc <= C; c0++)
+                for (int use_packed = 0; use_packed <= (packed != NULL); use_packed++) {
+                    memcpy(part, y0, sizeof part);
+                    if (use_packed)
+                        e->tile_packed_acc(n, packed, 0, R, x + c0 * n, (size_t)n * sizeof(float), nc, alpha + c0,
+                                           part + c0 * R, (size_t)R);
+                    else
+                        e->tile_acc(n, w, row, R, x + c0 * n, (size_t)n * sizeof(float), nc, alpha + c0, part + c0 * R,
+                                    (size_t)R);
+                    for (int c = 0; c < C; c++)
+                        for (int r = 0; r < R; r++) {
+                            const float *expect = (c >= c0 && c < c0 + nc) ? &want[c * R + r] : &y0[c * R + r];
+                            off += memcmp(&part[c * R + r], expect, sizeof(float)) != 0;
+                        }
+                }
+        CHECK_MSG(off == 0, "%s %s r=%lld: %d outputs of the adding tiles differ from y + alpha * dot",
+                  lorc_isa_name(k->isa), lorc_type_name(type), (long long)n, off);
+        free(packed);
+    }
     free(x);
     free(wf);
     free(w);

@@ -69,6 +69,16 @@
 #define _mm512_slli_epi32 simde_mm512_slli_epi32
 #undef _mm512_sub_epi32
 #define _mm512_sub_epi32 simde_mm512_sub_epi32
+#undef _mm512_unpacklo_ps
+#define _mm512_unpacklo_ps simde_mm512_unpacklo_ps
+#undef _mm512_unpackhi_ps
+#define _mm512_unpackhi_ps simde_mm512_unpackhi_ps
+#undef _mm512_shuffle_ps
+#define _mm512_shuffle_ps simde_mm512_shuffle_ps
+#undef _mm512_shuffle_f32x4
+#define _mm512_shuffle_f32x4 simde_mm512_shuffle_f32x4
+#undef _mm512_add_ps
+#define _mm512_add_ps simde_mm512_add_ps
 #undef _mm512_permutex2var_epi8
 #define _mm512_permutex2var_epi8 simde_mm512_permutex2var_epi8
 #undef _mm512_mask_permutexvar_epi8

@@ -20,6 +20,7 @@
 #if defined(__x86_64__)
 #include "../quant_impl.h"
 #include "avx2_row_lanes.h"
+#include "avx2_short.h"
 #include "avx2_tile_instances.h"
 
 #define AI static inline __attribute__((always_inline))
@@ -28,6 +29,7 @@
  * per activation row, so that one activation row (decode) is not bound by
  * the FMA latency of a single chain. */
 enum { HALF = LORC_ROW_LANES, SHORT_ROWS = 2 * HALF, SHORT_COLS = LORC_TILE_COLS_6 };
+_Static_assert((int)SHORT_ROWS == (int)LORC_SHORT_TILE_ROWS && (int)SHORT_COLS == (int)LORC_SHORT_TILE_COLS, "avx2_short.h");
 
 /* 8 rows of 8 floats -> 8 columns (column k: value k of rows 0..7). */
 AI void transpose8x8_ps(__m256 v[8]) {
@@ -222,6 +224,17 @@ static const lorc_type_kernel short_f16_entry = {
     .act = &lorc_avx2_act_f32_format, .tile = short_f16, .tile_rows = SHORT_ROWS, .tile_cols = SHORT_COLS,
     .pack = short_f16_pack, .pack_bytes = short_pack_bytes, .tile_packed = short_packed,
     .tile_acc = short_f16_acc, .tile_packed_acc = short_packed_acc};
+
+/* The F16 entry's functions, for the AVX-512 entry (avx512_short.c), which
+ * replaces only the one-row tiles. */
+void lorc_avx2_short_f16(LORC_TILE_ARGS) { short_f16(LORC_TILE_PASS); }
+void lorc_avx2_short_f16_acc SHORT_ACC_ARGS { short_f16_acc SHORT_ACC_PASS; }
+void lorc_avx2_short_f16_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
+    short_f16_pack(n, w, w_stride, nr, dst);
+}
+size_t lorc_avx2_short_pack_bytes(int64_t n) { return short_pack_bytes(n); }
+void lorc_avx2_short_packed(LORC_TILE_ARGS) { short_packed(LORC_TILE_PASS); }
+void lorc_avx2_short_packed_acc SHORT_ACC_ARGS { short_packed_acc SHORT_ACC_PASS; }
 
 void lorc_kernels_fill_avx2_short(lorc_kernels *k) {
     /* only where the activation rows are plain F32 */
