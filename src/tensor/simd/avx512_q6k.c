@@ -1,6 +1,6 @@
 /* avx512_q6k.c — the AVX-512 decode tile for Q6_K (one activation row;
  * several rows keep the AVX2 tiles, prompts the packed one of
- * avx512_kq_pairs.c).
+ * avx512_kq_pairs.c). Needs VNNI.
  *
  * The AVX2 decode tile (avx2_q6k.c) widens each group of 32 weights to
  * int16 in two registers, in q16_K256's value order, and was the slowest
@@ -100,7 +100,9 @@ static void q6_tile(int64_t n, const void *w, size_t w_stride, int nr, const voi
         lorc_avx2_tile_q6_K(n, w, w_stride, nr, x, x_stride, nc, y, y_stride);
 }
 
-void lorc_kernels_fill_avx512_q6k(lorc_kernels *k) { k->type[LORC_TYPE_Q6_K].tile = q6_tile; }
+void lorc_kernels_fill_avx512_q6k(lorc_kernels *k) {
+    if (k->cpu.avx512vnni) k->type[LORC_TYPE_Q6_K].tile = q6_tile; /* vpdpwssd: without VNNI the AVX2 tile stays */
+}
 
 #else
 #include "../kernels.h"
