@@ -1,7 +1,9 @@
 /* avx2_legacy_pack.h — private to src/tensor/simd: unpacking the legacy
- * block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) and their packed-tile layout
- * of 8 rows, shared by the AVX2 tiles (avx2_q45.c, avx2_legacy.c) and the
- * AVX-512 ones, which pack 16 rows as two such halves (avx512_legacy.c). Only included from files built with at least -mavx2
+ * block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), their packed-tile layout of
+ * 8 rows and the 4/5-bit types' float step per block, shared by the AVX2
+ * tiles (avx2_q45.c, avx2_legacy.c) and the AVX-512 ones, which pack 16
+ * rows as two such halves (avx512_legacy.c) or decode Q4_0
+ * (avx512_q4_0.c). Only included from files built with at least -mavx2
  * -mfma -mf16c on x86-64. */
 #ifndef LORC_TENSOR_SIMD_AVX2_LEGACY_PACK_H
 #define LORC_TENSOR_SIMD_AVX2_LEGACY_PACK_H

@@ -9,7 +9,9 @@
  * same activation row — and one VNNI instruction does the multiply-adds of
  * both. Each half sums the same products into the same lanes as the AVX2
  * tile (exact integers), and the float step and the horizontal sum run on
- * each half as there: the same bits, so decode keeps the AVX2 tiles.
+ * each half as there: the same bits as the streaming tiles decode uses
+ * (the AVX2 ones; for Q6_K with VNNI avx512_q6k.c, which folds to the
+ * same lanes).
  *
  * Q5_K, Q6_K (q16_K256 activations): int16 weights q*sc (Q6_K (q-32)*sc)
  * in q16_K256's value order, one vpdpwssd per 16 values of both rows.

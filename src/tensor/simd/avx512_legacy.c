@@ -13,9 +13,10 @@
  * Same bits as AVX2: a pair's block sums are exact integers (no int16
  * saturation can occur in either), and each lane then runs the AVX2 float
  * step — convert, dw * dx, FMA, in block order — so a pair computed here
- * equals the same pair in the AVX2 streaming tile that this family keeps
- * for decode. That keeps batch invariance, and lets the tests compare the
- * two families bit for bit.
+ * equals the same pair in the streaming tiles decode uses (the AVX2 ones;
+ * for Q4_0 with VBMI avx512_q4_0.c, with the same float step). That keeps
+ * batch invariance, and lets the tests compare the two families bit for
+ * bit.
  *
  * Packed block of 16 rows: the AVX2 8-row layout (avx2_legacy_pack.h) of
  * rows 0-7 and of rows 8-15 side by side in each 64-byte group, then dw

@@ -1,5 +1,6 @@
-/* avx512_q4k.c — the AVX-512 VNNI packed tile (prompts, batches) for
- * Q4_K, the bulk of a Q4_K_M file (its Q6_K: avx512_kq_pairs.c).
+/* avx512_q4k.c — the AVX-512 VNNI tiles for Q4_K, the bulk of a Q4_K_M
+ * file (its Q6_K: avx512_kq_pairs.c, avx512_q6k.c): the packed tile
+ * (prompts, batches) here, and the streaming tile (decode) further down.
  *
  * As avx512_legacy.c does for the legacy types: 16 weight rows in the 16
  * lanes of a ZMM register, a group of 4 quants of 16 rows against 4
@@ -9,7 +10,7 @@
  *                           scale by vpmulld once per sub-block)
  *   M = sum_j m_j * (sub-block j's activation sum)   (vpdpwssd)
  * and then the AVX2 float step on each lane, so a pair here has the bits
- * of the AVX2 streaming tile that decode keeps using.
+ * of the AVX2 tiles and of the streaming tile below.
  *
  * Packed super-block of 16 rows: the AVX2 8-row layout (avx2_q4k_pack.h)
  * of rows 0-7 and of rows 8-15 side by side in each 64-byte group and each

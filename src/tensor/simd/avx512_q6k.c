@@ -72,7 +72,7 @@ AI __m512i q6_row_sums(const lorc_block_q6_K *b, const __m512i av[8]) {
     return sum;
 }
 
-static void q6_tile_decode16(int64_t nb, const uint8_t *w, size_t w_stride, int nr, const lorc_act_q16_K256 *a,
+static void q6_tile_decode_zmm(int64_t nb, const uint8_t *w, size_t w_stride, int nr, const lorc_act_q16_K256 *a,
                              float *y) {
     __m256 acc[LORC_KQ_TILE_ROWS];
     for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
@@ -95,7 +95,7 @@ static void q6_tile_decode16(int64_t nb, const uint8_t *w, size_t w_stride, int 
 static void q6_tile(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
                     float *y, size_t y_stride) {
     if (nc == 1)
-        q6_tile_decode16(n / LORC_QK_K, w, w_stride, nr, x, y);
+        q6_tile_decode_zmm(n / LORC_QK_K, w, w_stride, nr, x, y);
     else
         lorc_avx2_tile_q6_K(n, w, w_stride, nr, x, x_stride, nc, y, y_stride);
 }
