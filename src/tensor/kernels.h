@@ -67,6 +67,11 @@ typedef struct lorc_type_kernel {
      * the packed tile still gives each pair the unpacked tile's bits.
      * Use lorc_packed_rows(). */
     int packed_rows;
+    /* Pack only for products over at least this many activation rows; 0:
+     * over more than tile_cols, when a chunk's weight rows first meet a
+     * second activation tile. Set higher for a type whose packing costs
+     * more than the unpacked tile's second pass would. */
+    int pack_min_rows;
     /* Optional, for products whose weight rows hold at most
      * LORC_SHORT_ROW_MAX values and are added into the output (a LoRA B
      * matrix: r values a row, B·t): the entry to use instead, with tiles

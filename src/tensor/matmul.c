@@ -100,10 +100,12 @@ typedef struct mm_plan {
 static int imin(int64_t a, int64_t b) { return (int)(a < b ? a : b); }
 
 /* Whether part p packs its weight tiles: only when a chunk's tiles meet
- * more than one activation tile, so the packing is paid back. */
+ * enough activation rows for the packing to be paid back
+ * (lorc_type_kernel.pack_min_rows). */
 static bool part_packs(const mm_part *p) {
-    return p->kernel && p->kernel->tile_packed && p->kernel->pack && p->n > p->tile_cols &&
-           p->tile_rows == p->kernel->tile_rows && lorc_packed_rows(p->kernel) <= MM_TILE_MAX;
+    if (!p->kernel || !p->kernel->tile_packed || !p->kernel->pack) return false;
+    const int min_rows = p->kernel->pack_min_rows ? p->kernel->pack_min_rows : p->tile_cols + 1;
+    return p->n >= min_rows && p->tile_rows == p->kernel->tile_rows && lorc_packed_rows(p->kernel) <= MM_TILE_MAX;
 }
 
 /* Rows of one tile of part p: a packed tile may hold more than an unpacked

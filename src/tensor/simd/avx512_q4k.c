@@ -214,6 +214,11 @@ void lorc_kernels_fill_avx512_q4k(lorc_kernels *k) {
     e->pack_bytes = q4k_pack16_bytes;
     e->tile_packed = q4k_packed16_any;
     e->packed_rows = ROWS;
+    /* Packing a Q4_K tile costs about three passes of the streaming tile:
+     * up to 18 activation rows the streaming tile runs faster (Zen 5, 2
+     * threads: pp8 84-89 -> 113-121 tok/s, pp18 139-150 -> 155-157, pp24
+     * about even; docs/PERFORMANCE.md). */
+    e->pack_min_rows = 19;
 }
 
 #else
