@@ -34,9 +34,7 @@ struct lorc_threadpool {
     void *user;
 };
 
-/* One spin step; every 64th yields the core, so a pool larger than the
- * machine (or a busy machine) does not starve the threads doing the work. */
-static inline void spin_step(int i) {
+void lorc_spin_step(int i) {
     if ((i & 63) == 63) {
         sched_yield();
         return;
@@ -56,7 +54,7 @@ static void *worker_main(void *arg) {
         unsigned g = atomic_load_explicit(&p->gen, memory_order_acquire);
         for (int i = 0; g == seen && i < LORC_SPIN_ITERS; i++) {
             if (atomic_load_explicit(&p->stop, memory_order_relaxed)) return NULL;
-            spin_step(i);
+            lorc_spin_step(i);
             g = atomic_load_explicit(&p->gen, memory_order_acquire);
         }
         if (g == seen) {
@@ -159,7 +157,7 @@ void lorc_threadpool_run(lorc_threadpool *p, lorc_parallel_fn fn, void *user) {
 
     for (int i = 0; i < LORC_SPIN_ITERS; i++) {
         if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0) return;
-        spin_step(i);
+        lorc_spin_step(i);
     }
     pthread_mutex_lock(&p->mu);
     while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0) pthread_cond_wait(&p->cv_done, &p->mu);

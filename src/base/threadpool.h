@@ -19,6 +19,11 @@ void lorc_threadpool_run(lorc_threadpool *pool, lorc_parallel_fn fn, void *user)
  * never hands any): lets a test prove a product really ran in parallel. */
 unsigned lorc_threadpool_jobs(const lorc_threadpool *pool);
 
+/* Step i of a wait that polls memory: a pause, and on every 64th step a
+ * yield of the core, so that a pool larger than the machine (or a busy
+ * machine) does not starve the threads doing the work. */
+void lorc_spin_step(int i);
+
 /* Physical cores of the online CPUs (SMT siblings counted once), read from
  * /sys/devices/system/cpu; the online CPU count when that is unreadable;
  * at least 1. */
