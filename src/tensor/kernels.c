@@ -137,6 +137,7 @@ void lorc_kernels_init(lorc_kernels *k, const lorc_cpu_features *cpu, lorc_isa i
         lorc_kernels_fill_avx512_kq_pairs(k);
         lorc_kernels_fill_avx512_q6k(k);
         lorc_kernels_fill_avx512_q4_0(k);
+        lorc_kernels_fill_avx512_q8_0(k);
         lorc_kernels_fill_avx512_short(k);
     }
     if (isa == LORC_ISA_NEON) {

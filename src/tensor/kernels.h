@@ -173,13 +173,14 @@ void lorc_kernels_fill_avx2_short(lorc_kernels *k);   /* short_rows of F32, F16 
 void lorc_kernels_fill_avx2_vec(lorc_kernels *k);     /* attention's P·V, scaled softmax */
 /* AVX-512: the AVX2 family, then ZMM tiles for the float types, (with
  * VNNI) packed tiles for the legacy block types and the k-quants, and
- * decode tiles for Q4_K, Q6_K, Q4_0 (with VBMI) and short F16 rows */
+ * decode tiles for Q4_K, Q6_K, Q4_0 (with VBMI), Q8_0 and short F16 rows */
 void lorc_kernels_fill_avx512_legacy(lorc_kernels *k); /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 */
 void lorc_kernels_fill_avx512_float(lorc_kernels *k);  /* F32, F16, BF16 */
 void lorc_kernels_fill_avx512_q4k(lorc_kernels *k);     /* Q4_K (packed and decode) */
 void lorc_kernels_fill_avx512_kq_pairs(lorc_kernels *k); /* Q2_K, Q3_K, Q5_K, Q6_K */
 void lorc_kernels_fill_avx512_q6k(lorc_kernels *k);      /* Q6_K decode */
 void lorc_kernels_fill_avx512_q4_0(lorc_kernels *k);     /* Q4_0 decode */
+void lorc_kernels_fill_avx512_q8_0(lorc_kernels *k);     /* Q8_0 decode */
 void lorc_kernels_fill_avx512_short(lorc_kernels *k);    /* F16 short rows (LoRA B), decode */
 void lorc_kernels_fill_neon_float(lorc_kernels *k);   /* F32, F16, BF16 + vec dot, axpy */
 void lorc_kernels_fill_neon_legacy(lorc_kernels *k);  /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 */

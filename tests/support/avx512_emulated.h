@@ -10,6 +10,7 @@
 #define lorc_kernels_fill_avx512_kq_pairs lorc_emulated_fill_avx512_kq_pairs
 #define lorc_kernels_fill_avx512_q6k lorc_emulated_fill_avx512_q6k
 #define lorc_kernels_fill_avx512_q4_0 lorc_emulated_fill_avx512_q4_0
+#define lorc_kernels_fill_avx512_q8_0 lorc_emulated_fill_avx512_q8_0
 #define lorc_kernels_fill_avx512_short lorc_emulated_fill_avx512_short
 
 #endif

@@ -111,6 +111,8 @@
 #define _mm512_or_si512 simde_mm512_or_si512
 #undef _mm512_permutexvar_epi16
 #define _mm512_permutexvar_epi16 simde_mm512_permutexvar_epi16
+#undef _mm512_permutexvar_epi32
+#define _mm512_permutexvar_epi32 simde_mm512_permutexvar_epi32
 #undef _mm512_add_epi16
 #define _mm512_add_epi16 simde_mm512_add_epi16
 #undef _mm512_mullo_epi16

@@ -24,12 +24,6 @@
 
 enum { Q8_ROWS = LORC_ROW_LANES, Q8_COLS = LORC_TILE_COLS_6 };
 
-/* The float step of one block for 8 pairs; both tiles use it. */
-AI __m256 q8_step(__m256i isum, __m256 dw, const lorc_avx2_act_q16 *xb, __m256 acc) {
-    const __m256 dx = _mm256_broadcast_ss((const float *)(const void *)xb->d);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, dx), acc);
-}
-
 AI void q8_0_tile(int NC, int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, float *y,
                   size_t y_stride) {
     const size_t bb = sizeof(lorc_block_q8_0);
@@ -60,7 +54,7 @@ AI void q8_0_tile(int NC, int64_t n, const void *w, size_t w_stride, int nr, con
         }
         const __m256 dw = lorc_rl_gather_f16x8(wb, 0);
         LORC_UNROLL
-        for (int c = 0; c < NC; c++) acc[c] = q8_step(lorc_rl_reduce8(part[c]), dw, xr[c] + b, acc[c]);
+        for (int c = 0; c < NC; c++) acc[c] = lorc_q8_block_step(lorc_rl_reduce8(part[c]), dw, xr[c] + b, acc[c]);
     }
     lorc_rl_store(NC, acc, nr, y, y_stride);
 }
@@ -110,7 +104,7 @@ AI void q8_0_tile_packed(int NC, int64_t n, const void *w, int nr, const void *x
         }
         const __m256 dw = _mm256_loadu_ps((const float *)(const void *)(pb + Q8_PACKED_DW));
         LORC_UNROLL
-        for (int c = 0; c < NC; c++) acc[c] = q8_step(isum[c], dw, xr[c] + b, acc[c]);
+        for (int c = 0; c < NC; c++) acc[c] = lorc_q8_block_step(isum[c], dw, xr[c] + b, acc[c]);
     }
     lorc_rl_store(NC, acc, nr, y, y_stride);
 }
@@ -119,6 +113,7 @@ AI void q8_0_tile_packed(int NC, int64_t n, const void *w, int nr, const void *x
 #define Q8_PACKED(UNUSED, NC) q8_0_tile_packed(NC, n, w, nr, x, x_stride, y, y_stride)
 LORC_TILE_UP_TO_6_COLS(tile_q8_0, Q8_STREAMING, 0)
 LORC_TILE_UP_TO_6_COLS(packed_q8_0, Q8_PACKED, 0)
+void lorc_avx2_tile_q8_0(LORC_TILE_ARGS) { tile_q8_0(LORC_TILE_PASS); }
 
 void lorc_kernels_fill_avx2_legacy(lorc_kernels *k) {
     lorc_avx2_fill_q45(k);

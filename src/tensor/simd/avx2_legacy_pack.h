@@ -2,8 +2,8 @@
  * block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), their packed-tile layout of
  * 8 rows and the 4/5-bit types' float step per block, shared by the AVX2
  * tiles (avx2_q45.c, avx2_legacy.c) and the AVX-512 ones, which pack 16
- * rows as two such halves (avx512_legacy.c) or decode Q4_0
- * (avx512_q4_0.c). Only included from files built with at least -mavx2
+ * rows as two such halves (avx512_legacy.c) or decode Q4_0 and Q8_0
+ * (avx512_q4_0.c, avx512_q8_0.c); Q8_0's float step per block too. Only included from files built with at least -mavx2
  * -mfma -mf16c on x86-64. */
 #ifndef LORC_TENSOR_SIMD_AVX2_LEGACY_PACK_H
 #define LORC_TENSOR_SIMD_AVX2_LEGACY_PACK_H
@@ -37,6 +37,18 @@ LORC_PACK_AI __m256 lorc_q45_block_step(int kind, __m256i isum, const lorc_avx2_
 /* The AVX2 streaming tile of Q4_0 (avx2_q45.c), for the AVX-512 one to
  * hand several activation rows to. */
 void lorc_avx2_tile_q4_0(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
+                         float *y, size_t y_stride);
+
+/* Q8_0's float step of one block for 8 pairs, shared by its streaming
+ * tiles (avx2_legacy.c, avx512_q8_0.c) and the AVX2 packed one. */
+LORC_PACK_AI __m256 lorc_q8_block_step(__m256i isum, __m256 dw, const lorc_avx2_act_q16 *xb, __m256 acc) {
+    const __m256 dx = _mm256_broadcast_ss((const float *)(const void *)xb->d);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, dx), acc);
+}
+
+/* The AVX2 streaming tile of Q8_0 (avx2_legacy.c), for the AVX-512 one to
+ * hand several activation rows to. */
+void lorc_avx2_tile_q8_0(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
                          float *y, size_t y_stride);
 
 /* Two rows' blocks side by side: A in the low 128-bit half, B in the high
