@@ -50,13 +50,17 @@ expected = {
     "model": str, "type": str, "threads": int, "kernels": str, "bandwidth_gbs": "number",
     "pp_tps": "number", "tg_tps": "number", "tg_roofline_fraction": "number", "lora": list,
     "load_ms": "number", "attach_ms": "number", "mixed": type(None), "lora_type": str, "thread_scaling": dict,
+    "model_huge_page_fraction": "fraction",
 }
 for key, kind in expected.items():
     if key not in report:
         fail("key %s missing" % key)
         continue
     v = report[key]
-    ok = is_number(v) and v > 0 if kind == "number" else isinstance(v, kind) and not isinstance(v, bool)
+    if kind == "fraction":  # 0 is a real answer; null where /proc cannot tell
+        ok = v is None or (is_number(v) and 0 <= v <= 1)
+    else:
+        ok = is_number(v) and v > 0 if kind == "number" else isinstance(v, kind) and not isinstance(v, bool)
     if key == "mixed":
         ok = v is None  # not asked for: null
     if not ok:

@@ -84,6 +84,11 @@ lorc_status bench_scaling_run(lorc_model *model, lorc_context *ctx_n, int n_gen,
  * the output is tied to it). 0 on failure (message in err). */
 double bench_weight_bytes_per_token(const char *model_path, lorc_error *err);
 
+/* The share of this process's mappings of `model_path` that the kernel maps
+ * in 2 MB pages (FilePmdMapped over Size in /proc/self/smaps): decode reads
+ * the weights faster from them. Negative where /proc does not tell. */
+double bench_model_huge_page_fraction(const char *model_path);
+
 /* Name of the mix or type the file's general.file_type records ("Q4_K_M"),
  * or "unknown". */
 const char *bench_file_type_name(const char *model_path);
@@ -135,6 +140,7 @@ typedef struct bench_report {
     double weight_mb_per_token;
     double pp_tps, tg_tps;
     double tg_roofline_fraction;
+    double huge_page_fraction; /* of the model's mapping, after the speed rounds */
     bench_lora_result lora[BENCH_MAX_LORA];
     int n_lora;
     bool lora_measured; /* false: the JSON says "lora": null */

@@ -1,8 +1,12 @@
 /* bench_files.c — what `lorc bench` reads from the model and adapter files
  * themselves: the weight bytes a decoded token streams (the numerator of
  * the roofline fraction), the file's quantization mix, an adapter's shape. */
+#include <ctype.h>
 #include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
@@ -25,6 +29,31 @@ double bench_weight_bytes_per_token(const char *model_path, lorc_error *err) {
     }
     gguf_close(f);
     return bytes;
+}
+
+double bench_model_huge_page_fraction(const char *model_path) {
+    char want[PATH_MAX];
+    if (!realpath(model_path, want)) return -1;
+    FILE *fp = fopen("/proc/self/smaps", "r");
+    if (!fp) return -1;
+    char line[PATH_MAX + 256], path[PATH_MAX];
+    bool in_model = false, seen_pmd = false;
+    double size_kb = 0, pmd_kb = 0, v;
+    while (fgets(line, sizeof line, fp)) {
+        /* a mapping's first line starts with its address (lowercase hex);
+         * its fields start with a capitalised name */
+        if (isxdigit((unsigned char)line[0]) && !isupper((unsigned char)line[0])) {
+            path[0] = '\0';
+            in_model = sscanf(line, "%*s %*s %*s %*s %*s %4095[^\n]", path) == 1 && !strcmp(path, want);
+        } else if (in_model && sscanf(line, "Size: %lf kB", &v) == 1) {
+            size_kb += v;
+        } else if (in_model && sscanf(line, "FilePmdMapped: %lf kB", &v) == 1) {
+            pmd_kb += v;
+            seen_pmd = true;
+        }
+    }
+    fclose(fp);
+    return size_kb > 0 && seen_pmd ? pmd_kb / size_kb : -1;
 }
 
 const char *bench_file_type_name(const char *model_path) {

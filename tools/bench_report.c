@@ -35,6 +35,7 @@ bool bench_print_json(const bench_report *r, FILE *fp) {
     json_object_set_new(o, "pp_tps", number_or_null(r->pp_tps));
     json_object_set_new(o, "tg_tps", number_or_null(r->tg_tps));
     json_object_set_new(o, "tg_roofline_fraction", number_or_null(r->tg_roofline_fraction));
+    json_object_set_new(o, "model_huge_page_fraction", number_or_null(r->huge_page_fraction));
     if (r->lora_measured) {
         json_t *list = json_array();
         for (int i = 0; i < r->n_lora; i++) {
@@ -117,6 +118,8 @@ void bench_print_table(const bench_report *r, FILE *fp) {
     line(fp, label, r->tg_tps, "%.2f tokens/s");
     line(fp, "tg / roofline", r->tg_roofline_fraction >= 0 ? 100 * r->tg_roofline_fraction : -1,
          "%.1f%% (weight bytes per token x tg / bandwidth)");
+    line(fp, "model in 2 MB pages", r->huge_page_fraction >= 0 ? 100 * r->huge_page_fraction : -1,
+         "%.0f%% (of its mapping; the rest in 4 KB pages)");
     line(fp, "load", r->load_ms, "%.1f ms (model load + context)");
     line(fp, "adapter attach", r->attach_ms, "%.1f ms (adapter load + attach, first adapter)");
     fprintf(fp, "(best of %d rounds)\n", r->reps);

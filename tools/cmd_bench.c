@@ -346,6 +346,7 @@ static lorc_status run(bench_run *b) {
     r->tg_tps = best.tg_tps;
     if (best.tg_tps > 0 && weight_bytes > 0 && r->bandwidth_gbs > 0)
         r->tg_roofline_fraction = weight_bytes * best.tg_tps / (r->bandwidth_gbs * 1e9);
+    r->huge_page_fraction = bench_model_huge_page_fraction(b->model_path);
     if (a->scaling) {
         st = bench_scaling_run(b->model, b->ctx, (int)a->n_gen, (int)a->reps, (size_t)a->bw_mib << 20, &r->scaling,
                                &b->err);
@@ -369,7 +370,7 @@ int lorc_cmd_bench(int argc, char **argv) {
     }
     b->report = (bench_report){.n_prompt = (int)b->args.n_prompt, .n_gen = (int)b->args.n_gen,
                                .reps = (int)b->args.reps, .bandwidth_gbs = -1, .weight_mb_per_token = -1,
-                               .pp_tps = -1, .tg_tps = -1, .tg_roofline_fraction = -1, .load_ms = -1,
+                               .pp_tps = -1, .tg_tps = -1, .tg_roofline_fraction = -1, .huge_page_fraction = -1, .load_ms = -1,
                                .attach_ms = -1, .kernels = "scalar"};
     if (run(b) != LORC_OK) {
         rc = cli_fail("bench", &b->err);
