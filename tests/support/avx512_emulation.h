@@ -109,8 +109,6 @@
 #define _mm512_sub_epi8 simde_mm512_sub_epi8
 #undef _mm512_or_si512
 #define _mm512_or_si512 simde_mm512_or_si512
-#undef _mm512_maskz_permutexvar_epi8
-#define _mm512_maskz_permutexvar_epi8 simde_mm512_maskz_permutexvar_epi8
 #undef _mm512_permutexvar_epi16
 #define _mm512_permutexvar_epi16 simde_mm512_permutexvar_epi16
 #undef _mm512_permutexvar_epi32
