@@ -38,8 +38,8 @@ lorc_status lorc_mapped_file_open(lorc_mapped_file *mf, const char *path, lorc_e
          * folios and mapped as huge pages (Linux; ignored where it cannot).
          * Decode streams every weight once per token: in 4 KB pages it
          * misses the TLB every 4 KB and the prefetchers stop at each page
-         * edge. Zen 5, a Q8_0 TinyLlama read cold: 64% of the roofline in
-         * 4 KB pages, 72-77% with the file in 2 MB ones. Pages already
+         * edge. Zen 5, a Q8_0 TinyLlama: 57-63% of the roofline with 27% of
+         * the file in 2 MB pages, 72-77% with all of it. Pages already
          * cached keep the size they have. */
         (void)madvise(p, (size_t)st.st_size, MADV_HUGEPAGE);
 #endif
