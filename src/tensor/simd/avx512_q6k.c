@@ -39,6 +39,12 @@ AI __m256i q6_fold(__m512i s) {
     return _mm512_castsi512_si256(_mm512_shuffle_i64x2(t, t, _MM_SHUFFLE(2, 0, 2, 0)));
 }
 
+/* Which of the 16 int16 scales each lane of group g takes: sub-block 2g in
+ * lanes 0-15, 2g + 1 in lanes 16-31. */
+#define PICK16(s) s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s
+#define PICK(g) {PICK16(2 * (g)), PICK16(2 * (g) + 1)}
+static const int16_t scale_pick[8][32] = {PICK(0), PICK(1), PICK(2), PICK(3), PICK(4), PICK(5), PICK(6), PICK(7)};
+
 /* One row's super-block against the activation groups av[8]: the exact
  * int32 sums, 16 lanes. */
 AI __m512i q6_row_sums(const lorc_block_q6_K *b, const __m512i av[8]) {
@@ -48,9 +54,9 @@ AI __m512i q6_row_sums(const lorc_block_q6_K *b, const __m512i av[8]) {
     const __m512i shr23 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     /* int16 scales; scale pair of group g: lanes 0-15 sub-block 2g, 16-31 2g+1 */
     const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)b->scales)));
-    __m512i pick = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(1), 1);
-    const __m512i two = _mm512_set1_epi16(2);
-    __m512i sum = _mm512_setzero_si512();
+    /* two sums, even and odd groups: two shorter vpdpwssd chains (integers,
+     * so the total is the same) */
+    __m512i sum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
     for (int h = 0; h < 2; h++) {
         const __m512i l = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
         const __m512i qh = _mm512_broadcast_i64x4(lorc_kq_load(b->qh + 32 * h));
@@ -63,13 +69,12 @@ AI __m512i q6_row_sums(const lorc_block_q6_K *b, const __m512i av[8]) {
                                 _mm512_castsi512_si256(q23), _mm512_extracti64x4_epi64(q23, 1)};
         _Pragma("GCC unroll 4")
         for (int g = 0; g < 4; g++) {
-            const __m512i sc = _mm512_permutexvar_epi16(pick, sc16);
-            pick = _mm512_add_epi16(pick, two);
+            const __m512i sc = _mm512_permutexvar_epi16(_mm512_loadu_si512((const void *)scale_pick[4 * h + g]), sc16);
             const __m512i w = _mm512_mullo_epi16(_mm512_cvtepi8_epi16(grp[g]), sc);
-            sum = _mm512_dpwssd_epi32(sum, w, av[4 * h + g]);
+            sum[g & 1] = _mm512_dpwssd_epi32(sum[g & 1], w, av[4 * h + g]);
         }
     }
-    return sum;
+    return _mm512_add_epi32(sum[0], sum[1]);
 }
 
 static void q6_tile_decode_zmm(int64_t nb, const uint8_t *w, size_t w_stride, int nr, const lorc_act_q16_K256 *a,
