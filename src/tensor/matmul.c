@@ -236,11 +236,12 @@ static void output_run(mm_plan *plan, const mm_output *o, int64_t j0, int64_t j1
         part_pack(&parts[k], j0, j1, bufs[k]);
         off += part_pack_bytes(&parts[k], o->chunk_rows);
     }
-    if (o->n_parts > 1) wait_phase_a(plan);
     const int64_t n = parts[0].n;
     for (int64_t c0 = 0; c0 < n; c0 += o->col_block)
-        for (int k = 0; k < o->n_parts; k++)
+        for (int k = 0; k < o->n_parts; k++) {
+            if (parts[k].accumulate) wait_phase_a(plan);
             part_run(&parts[k], j0, j1, c0, c0 + o->col_block < n ? c0 + o->col_block : n, bufs[k]);
+        }
 }
 
 static int64_t out_chunks(const mm_output *o) { return (o->n_out + o->chunk_rows - 1) / o->chunk_rows; }
@@ -439,6 +440,15 @@ static const lorc_type_kernel *entry_for(mm_build *b, uint32_t type, int64_t n_i
     return e->act && e->tile && n_in % e->act->block == 0 ? e : NULL;
 }
 
+/* The kernel entry of a product with rows of n_in values: entry_for's, or
+ * for a LoRA term's B·t (accumulate: rows of r values) the type's
+ * short-row entry when it has one. */
+static const lorc_type_kernel *product_entry(mm_build *b, uint32_t type, int64_t n_in, bool accumulate) {
+    const lorc_type_kernel *e = entry_for(b, type, n_in);
+    if (e && accumulate && e->short_rows && n_in <= LORC_SHORT_ROW_MAX) e = e->short_rows;
+    return e;
+}
+
 /* Adds W·x[rows] to output o of plan p (x: n_total rows of n_in floats;
  * rows NULL: all), written to y rows y_rows[k] (NULL: k) — plus bias, or
  * when accumulating added as alpha[k]·W·x to what is there (a LoRA B·t term).
@@ -447,10 +457,8 @@ static int add_product(mm_build *b, mm_plan *p, mm_output *o, const lorc_tensor 
                        int64_t n_total, const int64_t *rows, int64_t m, float *y, int64_t y_stride,
                        const int64_t *y_rows, const float *bias, bool accumulate, const float *alpha) {
     if (w->ne[0] != n_in || w->ne[1] != o->n_out) return -1;
-    const lorc_type_kernel *e = entry_for(b, w->type, n_in);
+    const lorc_type_kernel *e = product_entry(b, w->type, n_in, accumulate);
     if (!e) return -1;
-    /* LoRA B·t: rows of r values; the type's short-row tiles when it has them */
-    if (accumulate && e->short_rows && n_in <= LORC_SHORT_ROW_MAX) e = e->short_rows;
     const mm_pack *pk = get_pack(b, x, n_in, n_total, e->act, rows, m);
     if (!pk) return -1;
     mm_part part = {
@@ -710,9 +718,7 @@ static int prepare_arg(lorc_matmul_scratch *s, const lorc_matmul_args *a, mm_arg
  * gathered or converted t is copied when the part is added, so it must
  * exist by then. */
 static bool b_reads_t_in_place(mm_build *b, const b_group *y, const a_group *x) {
-    const int64_t r = x->a->ne[1];
-    const lorc_type_kernel *e = entry_for(b, y->b->type, r);
-    if (e && e->short_rows && r <= LORC_SHORT_ROW_MAX) e = e->short_rows;
+    const lorc_type_kernel *e = product_entry(b, y->b->type, x->a->ne[1], true);
     return e && e->act->in_place && y->m == x->m;
 }
 

@@ -7,11 +7,11 @@
  * it read 24 GB/s on one core in cache, below what a core reads from
  * DRAM. Here a row's 4 blocks (72 bytes) are two loads (bytes 0-63 and
  * 8-71: plain loads, 5% faster than the masked ones a row's last blocks
- * need), and one vpermt2b picks their 64 quant bytes out; two vpdpbusd against the 4 blocks'
- * activations give each block's partial sums in one 128-bit lane, and one
- * merge-masked vpermb per row gathers the rows' scales. Per 8 rows and 4
- * blocks a tree of unpacks then puts each block's 8 row sums in the lanes
- * of one vector.
+ * need), and one vpermt2b picks their 64 quant bytes out; two vpdpbusd
+ * against the 4 blocks' activations give each block's partial sums in one
+ * 128-bit lane, and one merge-masked vpermb per row gathers the rows'
+ * scales. Per 8 rows and 4 blocks a tree of unpacks then puts each block's
+ * 8 row sums in the lanes of one vector.
  *
  * Bits: the block sums are the exact integers of the AVX2 tile, and each
  * block then takes the same float step (lorc_q45_block_step) in the same
