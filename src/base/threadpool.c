@@ -35,7 +35,7 @@ struct lorc_threadpool {
 };
 
 void lorc_spin_step(int i) {
-    if ((i & 63) == 63) {
+    if ((i & 511) == 511) {
         sched_yield();
         return;
     }
