@@ -370,8 +370,8 @@ int lorc_cmd_bench(int argc, char **argv) {
     }
     b->report = (bench_report){.n_prompt = (int)b->args.n_prompt, .n_gen = (int)b->args.n_gen,
                                .reps = (int)b->args.reps, .bandwidth_gbs = -1, .weight_mb_per_token = -1,
-                               .pp_tps = -1, .tg_tps = -1, .tg_roofline_fraction = -1, .huge_page_fraction = -1, .load_ms = -1,
-                               .attach_ms = -1, .kernels = "scalar"};
+                               .pp_tps = -1, .tg_tps = -1, .tg_roofline_fraction = -1, .huge_page_fraction = -1,
+                               .load_ms = -1, .attach_ms = -1, .kernels = "scalar"};
     if (run(b) != LORC_OK) {
         rc = cli_fail("bench", &b->err);
     } else if (b->args.json) {

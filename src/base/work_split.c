@@ -14,17 +14,18 @@ void lorc_work_split_init(lorc_work_split *s, lorc_work_range *ranges, int n_thr
     s->n_threads = n_threads;
     double total = 0;
     for (int64_t i = 0; i < n; i++) total += cost(user, first + i);
-    /* Thread t starts at the first item whose cost so far reaches t/nth of
-     * the total: the ranges are contiguous and cover every item once. */
+    /* Contiguous ranges in item order, covering every item once; range t
+     * ends near (t + 1)/nth of the total: an item goes to the range in
+     * which the larger part of its cost lies, the last range takes the rest. */
     int64_t i = 0;
     double so_far = 0;
     uint32_t begin = (uint32_t)first;
     for (int t = 0; t < n_threads; t++) {
-        /* an item goes to the range in which the larger part of its cost lies */
         const double until = total * (double)(t + 1) / (double)n_threads;
-        while (i < n && (t == n_threads - 1 || so_far + cost(user, first + i) / 2 <= until)) {
-            so_far += cost(user, first + i);
-            i++;
+        for (; i < n; i++) {
+            const double c = cost(user, first + i);
+            if (t < n_threads - 1 && so_far + c / 2 > until) break;
+            so_far += c;
         }
         const uint32_t end = (uint32_t)(first + i);
         atomic_store_explicit(&ranges[t].bounds, pack(begin, end), memory_order_relaxed);
