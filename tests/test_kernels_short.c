@@ -2,7 +2,8 @@
  * of each ISA against a double-precision dot, for F32 and F16 weights and
  * r from 1 to LORC_SHORT_ROW_MAX (tails included); every pair bit-identical
  * whatever nr, nc and its place in the tile; nothing written outside the
- * nr x nc outputs; and lorc_matmul's LoRA term through them equal to the
+ * nr x nc outputs; the column tiles (B in the layout of lora_cols.h) with
+ * the row tiles' bits; and lorc_matmul's LoRA term through them equal to the
  * row-by-row reference. */
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "tensor/kernels.h"
+#include "tensor/lora_cols.h"
 #include "tensor/quant_impl.h"
 #include "tensor/types.h"
 #include "testutil.h"
@@ -119,6 +121,30 @@ static void check_type(const lorc_kernels *k, uint32_t type, int64_t n) {
         CHECK_MSG(off == 0, "%s %s r=%lld: %d outputs of the adding tiles differ from y + alpha * dot",
                   lorc_isa_name(k->isa), lorc_type_name(type), (long long)n, off);
         free(packed);
+        /* the column tile, on the same rows in the column layout: the same
+         * bits, for every nr and nc, and nothing written past them */
+        uint8_t *cols = e->tile_cols_acc ? malloc(lorc_lora_cols_bytes(type, n, R)) : NULL;
+        if (cols) {
+            CHECK(R == LORC_LORA_COLS_BLOCK);
+            lorc_lora_cols_build(type, n, R, w, row, cols);
+            int wrong = 0;
+            for (int nr = 1; nr <= R; nr++)
+                for (int nc = 1; nc <= C; nc++)
+                    for (int c0 = 0; c0 + nc <= C; c0++) {
+                        memcpy(part, y0, sizeof part);
+                        e->tile_cols_acc(n, cols, 0, nr, x + c0 * n, (size_t)n * sizeof(float), nc, alpha + c0,
+                                         part + c0 * R, (size_t)R);
+                        for (int c = 0; c < C; c++)
+                            for (int r = 0; r < R; r++) {
+                                const bool in = c >= c0 && c < c0 + nc && r < nr;
+                                wrong += memcmp(&part[c * R + r], in ? &want[c * R + r] : &y0[c * R + r],
+                                                sizeof(float)) != 0;
+                            }
+                    }
+            CHECK_MSG(wrong == 0, "%s %s r=%lld: %d outputs of the column tile differ from the row tile's",
+                      lorc_isa_name(k->isa), lorc_type_name(type), (long long)n, wrong);
+            free(cols);
+        }
     }
     free(x);
     free(wf);

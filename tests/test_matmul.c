@@ -162,8 +162,9 @@ static void test_type(uint32_t type, lorc_threadpool *p1, lorc_threadpool *p2) {
                       make_tensor(&rep, LORC_TYPE_F32, n_in, n_out, 0.3f);
             CHECK_MSG(ok, "%s: cannot make adapter tensors", ti->name);
             if (ok) {
-                lorc_lora_term t1[2] = {{&a1.t, &b1.t, 0.75f}, {&a2.t, &b2.t, -1.5f}};
-                lorc_lora_term t2[1] = {{&a3.t, &b3.t, 2.0f}};
+                lorc_lora_term t1[2] = {{.a = &a1.t, .b = &b1.t, .scale = 0.75f},
+                                        {.a = &a2.t, .b = &b2.t, .scale = -1.5f}};
+                lorc_lora_term t2[1] = {{.a = &a3.t, .b = &b3.t, .scale = 2.0f}};
                 lorc_lora_list l1 = {NULL, 2, t1}, l2 = {&rep.t, 1, t2}, l3 = {NULL, 0, NULL};
                 const lorc_lora_list *rows[7] = {NULL, &l1, &l1, &l2, NULL, &l1, &l3};
                 a.row_lora = rows;

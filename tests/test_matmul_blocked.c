@@ -108,10 +108,10 @@ static bool make_fixtures(fixtures *f, uint32_t type, int64_t n_in, int64_t n_ou
               make_weight(&f->a3, LORC_TYPE_F32, n_in, 4, 0.5f) && make_weight(&f->b3, LORC_TYPE_F16, 4, n_out, 0.5f) &&
               make_weight(&f->aq, LORC_TYPE_Q8_0, n_in, 32, 0.5f) &&
               make_weight(&f->bq, LORC_TYPE_Q8_0, 32, n_out, 0.5f) && make_weight(&f->rep, type, n_in, n_out, 0.3f);
-    f->t1[0] = (lorc_lora_term){&f->a1.t, &f->b1.t, 0.75f};
-    f->t1[1] = (lorc_lora_term){&f->a2.t, &f->b2.t, -1.25f};
-    f->t2[0] = (lorc_lora_term){&f->a3.t, &f->b3.t, 2.0f};
-    f->t3[0] = (lorc_lora_term){&f->aq.t, &f->bq.t, 0.5f};
+    f->t1[0] = (lorc_lora_term){.a = &f->a1.t, .b = &f->b1.t, .scale = 0.75f};
+    f->t1[1] = (lorc_lora_term){.a = &f->a2.t, .b = &f->b2.t, .scale = -1.25f};
+    f->t2[0] = (lorc_lora_term){.a = &f->a3.t, .b = &f->b3.t, .scale = 2.0f};
+    f->t3[0] = (lorc_lora_term){.a = &f->aq.t, .b = &f->bq.t, .scale = 0.5f};
     f->l1 = (lorc_lora_list){NULL, 2, f->t1};
     f->l2 = (lorc_lora_list){&f->rep.t, 1, f->t2};
     f->l3 = (lorc_lora_list){NULL, 1, f->t3};

@@ -103,7 +103,7 @@ static void run_family(fixture *fx) {
     const int ns[2] = {8, 32};
     for (int c = 0; c < 2; c++) {
         for (int i = 0; i < ns[c]; i++) {
-            terms[i][0] = (lorc_lora_term){&fx->a[0].t, &fx->b[0].t, 0.25f + 0.125f * (float)i};
+            terms[i][0] = (lorc_lora_term){.a = &fx->a[0].t, .b = &fx->b[0].t, .scale = 0.25f + 0.125f * (float)i};
             lists[i] = (lorc_lora_list){NULL, 1, terms[i]};
             rows[i] = &lists[i];
         }
@@ -111,14 +111,14 @@ static void run_family(fixture *fx) {
     }
     /* 8 sequences on 8 adapters */
     for (int i = 0; i < 8; i++) {
-        terms[i][0] = (lorc_lora_term){&fx->a[i].t, &fx->b[i].t, 1.0f};
+        terms[i][0] = (lorc_lora_term){.a = &fx->a[i].t, .b = &fx->b[i].t, .scale = 1.0f};
         lists[i] = (lorc_lora_list){NULL, 1, terms[i]};
         rows[i] = &lists[i];
     }
     check(fx, "8 sequences, 8 adapters", rows, 8, 8, 8, 0);
     /* 32 on 32 */
     for (int i = 0; i < 32; i++) {
-        terms[i][0] = (lorc_lora_term){&fx->a[i].t, &fx->b[i].t, 0.5f};
+        terms[i][0] = (lorc_lora_term){.a = &fx->a[i].t, .b = &fx->b[i].t, .scale = 0.5f};
         lists[i] = (lorc_lora_list){NULL, 1, terms[i]};
         rows[i] = &lists[i];
     }
@@ -130,7 +130,7 @@ static void run_family(fixture *fx) {
      * A groups: 0, 1, 2 -> 3.  B groups (k, adapter): (0,0) L1 L2 L5 L6;
      * (0,1) L3 L4; (0,2) L7; (1,1) L2 L6; (1,0) L3 -> 5. One replacement. */
     const owned *A = fx->a, *B = fx->b;
-#define T(ad, sc) ((lorc_lora_term){&A[ad].t, &B[ad].t, (sc)})
+#define T(ad, sc) ((lorc_lora_term){.a = &A[ad].t, .b = &B[ad].t, .scale = (sc)})
     lorc_lora_term m1[1] = {T(0, 1.0f)}, m2[2] = {T(0, 0.7f), T(1, 0.4f)}, m3[2] = {T(1, 1.0f), T(0, 1.0f)},
                    m4[1] = {T(1, 3.0f)}, m5[1] = {T(0, 1.0f)}, m6[2] = {T(0, 0.5f), T(1, 2.0f)}, m7[1] = {T(2, 1.0f)};
 #undef T
@@ -143,7 +143,8 @@ static void run_family(fixture *fx) {
     for (int i = 0; i < 20; i++) rows[i] = order[i] == 0 ? NULL : &L[order[i]];
     check(fx, "mixed stacks, prompt chunks interleaved", rows, 20, 3, 5, 1);
     /* the same A at two places of one list: one A·x row, two B·t terms */
-    lorc_lora_term twice[2] = {{&A[3].t, &B[3].t, 1.0f}, {&A[3].t, &B[4].t, -0.5f}};
+    lorc_lora_term twice[2] = {{.a = &A[3].t, .b = &B[3].t, .scale = 1.0f},
+                               {.a = &A[3].t, .b = &B[4].t, .scale = -0.5f}};
     lorc_lora_list Lt = {NULL, 2, twice};
     rows[0] = &Lt;
     rows[1] = &L[1];

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "../base/error.h"
+#include "../tensor/lora_cols.h"
 #include "../tensor/types.h"
 #include "adapter_load.h"
 #include "identity.h"
@@ -225,6 +226,23 @@ lorc_status lorc_adapter_check_scale(const lorc_adapter *ad, const lorc_adapter_
     return LORC_OK;
 }
 
+/* B of a slot's term in the column layout (lora_cols.h), which the B·t
+ * tiles read without turning B around on every token: built once here,
+ * counted in the adapter's bytes. Not for DoRA slots (no term) or the
+ * embedding (its B is not applied through lorc_matmul). */
+static lorc_status build_cols(lorc_adapter *ad, int slot, lorc_error *err) {
+    lorc_adapter_weight *w = &ad->slots[slot];
+    if (!w->has_lora || w->dora || slot == GW_TOKEN_EMBD) return LORC_OK;
+    const lorc_tensor *b = &w->b;
+    const size_t bytes = lorc_lora_cols_bytes(b->type, b->ne[0], b->ne[1]);
+    if (!bytes) return LORC_OK;
+    void *cols = adapter_alloc(ad, bytes);
+    if (!cols) return lorc_fail(err, LORC_ERR_NOMEM, "%s: out of memory", ad->path);
+    lorc_lora_cols_build(b->type, b->ne[0], b->ne[1], b->data, lorc_row_bytes(b->type, b->ne[0]), cols);
+    w->b_cols = cols;
+    return LORC_OK;
+}
+
 lorc_status lorc_adapter_load(lorc_model *model, const char *path, lorc_adapter **out, lorc_error *err) {
     if (!out) return lorc_fail(err, LORC_ERR_INVALID, "lorc_adapter_load: out is NULL");
     *out = NULL;
@@ -248,6 +266,7 @@ lorc_status lorc_adapter_load(lorc_model *model, const char *path, lorc_adapter 
             if (w->dora) ad->is_dora = true;
         }
     }
+    for (int i = 0; i < ad->n_slots && s == LORC_OK; i++) s = build_cols(ad, i, err);
     if (s == LORC_OK) {
         ad->identity = lorc_adapter_identity_compute(ad);
         *out = ad;

@@ -14,6 +14,7 @@ typedef struct lorc_adapter_weight {
     bool has_lora;
     lorc_tensor a;       /* ggml [n_in, r] (token_embd: [r, n_vocab], see below) */
     lorc_tensor b;       /* ggml [r, n_out] */
+    const void *b_cols;  /* b in the column layout (tensor/lora_cols.h) for the B·t tiles, or NULL */
     float scale;         /* the adapter's own factor: alpha/r, alpha/sqrt(r) (rsLoRA), or 1 */
     double ab_bound;     /* max|B| · max|A| · r: no entry of B·A exceeds it (overflow checks) */
     bool has_replace;

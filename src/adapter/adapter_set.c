@@ -201,6 +201,7 @@ lorc_status lorc_adapter_set_build(lorc_adapter_set *set, const lorc_model *mode
                 lorc_lora_term *t = &ns.terms[next++];
                 t->a = &aw->a;
                 t->b = &aw->b;
+                t->b_cols = aw->b_cols;
                 t->scale = aw->scale * scales[i];
                 l->n_terms++;
             }

@@ -81,6 +81,11 @@ typedef struct lorc_type_kernel {
     /* Optional: tile and tile_packed adding into the output (a LoRA term's
      * B·t, scaled per activation row) instead of writing it. */
     lorc_tile_acc_fn tile_acc, tile_packed_acc;
+    /* Optional, in a short_rows entry: tile_acc reading B in the column
+     * layout of lora_cols.h instead of rows. w is the block of the tile's
+     * first row (a multiple of LORC_LORA_COLS_BLOCK); w_stride is unused;
+     * nr <= LORC_LORA_COLS_BLOCK. Must give the bits of tile_acc. */
+    lorc_tile_acc_fn tile_cols_acc;
 } lorc_type_kernel;
 
 #define LORC_SHORT_ROW_MAX 64

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "../base/work_split.h"
+#include "lora_cols.h"
 #include "matmul_internal.h"
 #include "types.h"
 
@@ -78,6 +79,10 @@ typedef struct mm_part {
     const float *alpha; /* only when accumulate: one factor per row k (rows of one term may come from
                            sequences that use the adapter at different scales) */
     bool accumulate;
+    /* w is a LoRA B in the column layout (lora_cols.h), run by the kernel's
+     * tile_cols_acc: one block of w_stride bytes per output row, so rows
+     * r0 (a multiple of the block) start at w + r0 * w_stride as in B */
+    bool cols;
 } mm_part;
 
 /* One output matrix of n_out columns; its parts run in order on each chunk
@@ -116,7 +121,7 @@ static int imin(int64_t a, int64_t b) { return (int)(a < b ? a : b); }
  * enough activation rows for the packing to be paid back
  * (lorc_type_kernel.pack_min_rows). */
 static bool part_packs(const mm_part *p) {
-    if (!p->kernel || !p->kernel->tile_packed || !p->kernel->pack) return false;
+    if (p->cols || !p->kernel || !p->kernel->tile_packed || !p->kernel->pack) return false;
     const int min_rows = p->kernel->pack_min_rows ? p->kernel->pack_min_rows : p->tile_cols + 1;
     return p->n >= min_rows && p->tile_rows == p->kernel->tile_rows && lorc_packed_rows(p->kernel) <= MM_TILE_MAX;
 }
@@ -161,8 +166,10 @@ static void part_run(const mm_part *p, int64_t j0, int64_t j1, int64_t c_begin, 
      * them in place; otherwise through buf */
     const bool direct = !p->y_rows && !p->accumulate && !p->bias;
     /* LoRA terms whose kernel can add in place: no buf either */
-    const lorc_tile_acc_fn add_tile =
-        p->accumulate && !p->y_rows ? (packed ? p->kernel->tile_packed_acc : p->kernel->tile_acc) : NULL;
+    const lorc_tile_acc_fn add_tile = p->cols ? p->kernel->tile_cols_acc
+                                      : p->accumulate && !p->y_rows
+                                          ? (packed ? p->kernel->tile_packed_acc : p->kernel->tile_acc)
+                                          : NULL;
     const lorc_tile_fn tile = packed ? p->kernel->tile_packed : p->tile;
     const size_t w_stride = packed ? 0 : p->w_stride; /* a packed tile reads its own layout */
     for (int64_t c0 = c_begin; c0 < c_end; c0 += tc) {
@@ -394,7 +401,11 @@ static void plan_add_part(mm_plan *p, mm_output *o, const mm_part *part) {
         int64_t rows = (int64_t)((streamed ? MM_STREAM_CHUNK_BYTES : MM_CHUNK_BYTES) / stride);
         if (streamed && rows > o->n_out / MM_STREAM_MIN_CHUNKS) rows = o->n_out / MM_STREAM_MIN_CHUNKS;
         if (!streamed && rows > MM_CHUNK_MAX_ROWS) rows = MM_CHUNK_MAX_ROWS;
-        const int unit = part_tile_rows(part, part_packs(part));
+        int64_t unit = part_tile_rows(part, part_packs(part));
+        /* whole blocks of the column layout too where the chunk holds one,
+         * so that a LoRA B kept in columns can be read in them (add_product) */
+        const int64_t blocks = unit / gcd64(unit, LORC_LORA_COLS_BLOCK) * LORC_LORA_COLS_BLOCK;
+        if (rows >= blocks) unit = blocks;
         rows -= rows % unit;
         if (rows < unit) rows = unit;
         o->chunk_rows = rows;
@@ -505,7 +516,8 @@ static const lorc_type_kernel *product_entry(mm_build *b, uint32_t type, int64_t
  * Returns -1 for an unusable type or shape, or out of memory. */
 static int add_product(mm_build *b, mm_plan *p, mm_output *o, const lorc_tensor *w, const float *x, int64_t n_in,
                        int64_t n_total, const int64_t *rows, int64_t m, float *y, int64_t y_stride,
-                       const int64_t *y_rows, const float *bias, bool accumulate, const float *alpha) {
+                       const int64_t *y_rows, const float *bias, bool accumulate, const float *alpha,
+                       const void *w_cols) {
     if (w->ne[0] != n_in || w->ne[1] != o->n_out) return -1;
     const lorc_type_kernel *e = product_entry(b, w->type, n_in, accumulate);
     if (!e) return -1;
@@ -529,6 +541,13 @@ static int add_product(mm_build *b, mm_plan *p, mm_output *o, const lorc_tensor 
         .alpha = alpha,
         .accumulate = accumulate,
     };
+    /* B in columns where the kernel reads them: a tile per block, so the
+     * chunks (set by the base part) must start on blocks */
+    if (w_cols && accumulate && !y_rows && e->tile_cols_acc && e->tile_rows == LORC_LORA_COLS_BLOCK &&
+        o->chunk_rows % LORC_LORA_COLS_BLOCK == 0) {
+        part.w = w_cols;
+        part.cols = true;
+    }
     plan_add_part(p, o, &part);
     return 0;
 }
@@ -602,6 +621,7 @@ typedef struct b_group {
     int k;  /* position of the term in its rows' lists */
     int ga; /* the a_group holding t */
     const lorc_tensor *b;
+    const void *b_cols; /* the term's b_cols (one per b) */
     int64_t m;      /* rows */
     int64_t *rows;  /* [m] increasing rows of y */
     int64_t *trows; /* [m] their rows in the a_group's t */
@@ -681,7 +701,7 @@ static int group_terms(lorc_matmul_scratch *s, const lorc_matmul_args *a, mm_arg
                 ib = find_b(gb, n_b, k, ia, t->b);
                 if (ib < 0) {
                     ib = n_b++;
-                    gb[ib] = (b_group){.k = k, .ga = ia, .b = t->b};
+                    gb[ib] = (b_group){.k = k, .ga = ia, .b = t->b, .b_cols = t->b_cols};
                     if (k > max_k) max_k = k;
                 }
             }
@@ -828,8 +848,8 @@ int lorc_matmul_multi(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matm
             const int64_t r = x->a->ne[1];
             const int64_t *rows = x->m == a->n_rows ? NULL : x->rows;
             mm_output *o = plan_output(plan_a, r);
-            if (add_product(&b, plan_a, o, x->a, a->x, n_in, a->n_rows, rows, x->m, x->t, r, NULL, NULL, false, NULL) !=
-                0)
+            if (add_product(&b, plan_a, o, x->a, a->x, n_in, a->n_rows, rows, x->m, x->t, r, NULL, NULL, false, NULL,
+                            NULL) != 0)
                 return -1;
             stats.a_parts++;
         }
@@ -849,12 +869,12 @@ int lorc_matmul_multi(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matm
         const mm_arg_state *s = &st[i];
         if (!s->any_lora || s->n_plain == a->n_rows) {
             if (add_product(&b, &pb, o, a->w, a->x, n_in, a->n_rows, NULL, a->n_rows, a->y, n_out, NULL, a->bias, false,
-                            NULL) != 0)
+                            NULL, NULL) != 0)
                 return -1;
             stats.base_parts++;
         } else if (s->n_plain > 0) {
             if (add_product(&b, &pb, o, a->w, a->x, n_in, a->n_rows, s->plain, s->n_plain, a->y, n_out, s->plain,
-                            a->bias, false, NULL) != 0)
+                            a->bias, false, NULL, NULL) != 0)
                 return -1;
             stats.base_parts++;
         }
@@ -862,7 +882,7 @@ int lorc_matmul_multi(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matm
             const int64_t m = s->rg.start[g + 1] - s->rg.start[g];
             const int64_t *rows = group_map(&s->rg, g, a->n_rows);
             if (add_product(&b, &pb, o, s->rg.keys[g], a->x, n_in, a->n_rows, rows, m, a->y, n_out, rows, a->bias,
-                            false, NULL) != 0)
+                            false, NULL, NULL) != 0)
                 return -1;
             stats.replace_parts++;
         }
@@ -874,9 +894,10 @@ int lorc_matmul_multi(const lorc_kernels *kern, lorc_threadpool *pool, lorc_matm
             const int64_t *trows = y->m == x->m ? NULL : y->trows;
             const int64_t *yrows = y->m == a->n_rows ? NULL : y->rows;
             if (add_product(&b, &pb, o, y->b, x->t, x->a->ne[1], x->m, trows, y->m, a->y, n_out, yrows, NULL, true,
-                            y->alpha) != 0)
+                            y->alpha, y->b_cols) != 0)
                 return -1;
             stats.b_parts++;
+            stats.b_cols_parts += pb.parts[pb.n_parts - 1].cols;
         }
     }
     plan_run(&pb, pool, scratch);

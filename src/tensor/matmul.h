@@ -20,6 +20,10 @@
 typedef struct lorc_lora_term {
     const lorc_tensor *a; /* borrowed (owned by the adapter) */
     const lorc_tensor *b; /* borrowed */
+    /* borrowed, optional: b in the column layout of lora_cols.h, which the
+     * kernel families that have a column tile read instead of b (same
+     * results); NULL: b's rows are read */
+    const void *b_cols;
     float scale;
 } lorc_lora_term;
 
@@ -50,6 +54,7 @@ typedef struct lorc_matmul_stats {
     int replace_parts; /* one per distinct replacement weight */
     int a_parts;       /* LoRA A·x */
     int b_parts;       /* LoRA B·t */
+    int b_cols_parts;  /* of those, the ones that read B in columns (lorc_lora_term.b_cols) */
 } lorc_matmul_stats;
 
 /* A block the scratch had to add while a product was running (the main

@@ -20,6 +20,7 @@
 #if defined(__x86_64__)
 #include "../quant_impl.h"
 #include "avx2_row_lanes.h"
+#include "../lora_cols.h"
 #include "avx2_short.h"
 #include "avx2_tile_instances.h"
 
@@ -30,6 +31,7 @@
  * the FMA latency of a single chain. */
 enum { HALF = LORC_ROW_LANES, SHORT_ROWS = 2 * HALF, SHORT_COLS = LORC_TILE_COLS_6 };
 _Static_assert((int)SHORT_ROWS == (int)LORC_SHORT_TILE_ROWS && (int)SHORT_COLS == (int)LORC_SHORT_TILE_COLS, "avx2_short.h");
+_Static_assert((int)SHORT_ROWS == LORC_LORA_COLS_BLOCK, "a tile is one block of the column layout");
 
 /* 8 rows of 8 floats -> 8 columns (column k: value k of rows 0..7). */
 AI void transpose8x8_ps(__m256 v[8]) {
@@ -167,11 +169,20 @@ AI void short_pack(int is_f16, int64_t n, const void *w, size_t w_stride, int nr
         }
 }
 
-/* The packed tile, writing its outputs or (add) adding them: per value k,
- * one FMA per half and activation row. */
-AI void short_tile_packed(int NC, int add, int64_t n, const void *w, int nr, const void *x, size_t x_stride,
-                          const float *alpha, float *y, size_t y_stride) {
-    const float *cols = w;
+/* Half h of column k in the packed layout (floats) or in the column
+ * layout of an F16 B (lora_cols.h; that of an F32 B is the packed one):
+ * 16 values per k either way. */
+AI __m256 column8(int is_f16, const void *cols, int64_t k, int h) {
+    const size_t at = (size_t)(SHORT_ROWS * k + h * HALF);
+    if (is_f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)cols + at)));
+    return _mm256_loadu_ps((const float *)cols + at);
+}
+
+/* The packed tile (or, is_f16, the column tile of an F16 B), writing its
+ * outputs or (add) adding them: per value k, one FMA per half and
+ * activation row. */
+AI void short_tile_packed(int is_f16, int NC, int add, int64_t n, const void *w, int nr, const void *x,
+                          size_t x_stride, const float *alpha, float *y, size_t y_stride) {
     const float *xr[SHORT_COLS];
     LORC_UNROLL
     for (int c = 0; c < NC; c++) xr[c] = (const float *)(const void *)((const uint8_t *)x + (size_t)c * x_stride);
@@ -179,8 +190,7 @@ AI void short_tile_packed(int NC, int add, int64_t n, const void *w, int nr, con
     LORC_UNROLL
     for (int c = 0; c < NC; c++) acc0[c] = acc1[c] = _mm256_setzero_ps();
     for (int64_t k = 0; k < n; k++) {
-        const __m256 col0 = _mm256_loadu_ps(cols + SHORT_ROWS * k);
-        const __m256 col1 = _mm256_loadu_ps(cols + SHORT_ROWS * k + HALF);
+        const __m256 col0 = column8(is_f16, w, k, 0), col1 = column8(is_f16, w, k, 1);
         LORC_UNROLL
         for (int c = 0; c < NC; c++) {
             const __m256 xk = _mm256_broadcast_ss(xr[c] + k);
@@ -192,7 +202,7 @@ AI void short_tile_packed(int NC, int add, int64_t n, const void *w, int nr, con
 }
 
 #define SHORT_STREAMING(IS_F16, NC) short_streaming(IS_F16, NC, 0, n, w, w_stride, nr, x, x_stride, NULL, y, y_stride)
-#define SHORT_PACKED(UNUSED, NC) short_tile_packed(NC, 0, n, w, nr, x, x_stride, NULL, y, y_stride)
+#define SHORT_PACKED(UNUSED, NC) short_tile_packed(0, NC, 0, n, w, nr, x, x_stride, NULL, y, y_stride)
 LORC_TILE_UP_TO_6_COLS(short_f32, SHORT_STREAMING, 0)
 LORC_TILE_UP_TO_6_COLS(short_f16, SHORT_STREAMING, 1)
 LORC_TILE_UP_TO_6_COLS(short_packed, SHORT_PACKED, 0)
@@ -203,10 +213,11 @@ LORC_TILE_UP_TO_6_COLS(short_packed, SHORT_PACKED, 0)
      const float *alpha, float *y, size_t y_stride)
 #define SHORT_ACC_PASS (n, w, w_stride, nr, x, x_stride, nc, alpha, y, y_stride)
 #define ADD_STREAMING(IS_F16, NC) short_streaming(IS_F16, NC, 1, n, w, w_stride, nr, x, x_stride, alpha, y, y_stride)
-#define ADD_PACKED(UNUSED, NC) short_tile_packed(NC, 1, n, w, nr, x, x_stride, alpha, y, y_stride)
+#define ADD_PACKED(IS_F16, NC) short_tile_packed(IS_F16, NC, 1, n, w, nr, x, x_stride, alpha, y, y_stride)
 LORC_COLS_INSTANCES(short_f32_acc, SHORT_ACC_ARGS, SHORT_ACC_PASS, ADD_STREAMING, 0)
 LORC_COLS_INSTANCES(short_f16_acc, SHORT_ACC_ARGS, SHORT_ACC_PASS, ADD_STREAMING, 1)
 LORC_COLS_INSTANCES(short_packed_acc, SHORT_ACC_ARGS, SHORT_ACC_PASS, ADD_PACKED, 0)
+LORC_COLS_INSTANCES(short_cols16_acc, SHORT_ACC_ARGS, SHORT_ACC_PASS, ADD_PACKED, 1)
 
 static void short_f32_pack(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
     short_pack(0, n, w, w_stride, nr, dst);
@@ -219,11 +230,11 @@ static void short_f16_pack(int64_t n, const void *w, size_t w_stride, int nr, vo
 static const lorc_type_kernel short_f32_entry = {
     .act = &lorc_avx2_act_f32_format, .tile = short_f32, .tile_rows = SHORT_ROWS, .tile_cols = SHORT_COLS,
     .pack = short_f32_pack, .pack_bytes = short_pack_bytes, .tile_packed = short_packed,
-    .tile_acc = short_f32_acc, .tile_packed_acc = short_packed_acc};
+    .tile_acc = short_f32_acc, .tile_packed_acc = short_packed_acc, .tile_cols_acc = short_packed_acc};
 static const lorc_type_kernel short_f16_entry = {
     .act = &lorc_avx2_act_f32_format, .tile = short_f16, .tile_rows = SHORT_ROWS, .tile_cols = SHORT_COLS,
     .pack = short_f16_pack, .pack_bytes = short_pack_bytes, .tile_packed = short_packed,
-    .tile_acc = short_f16_acc, .tile_packed_acc = short_packed_acc};
+    .tile_acc = short_f16_acc, .tile_packed_acc = short_packed_acc, .tile_cols_acc = short_cols16_acc};
 
 /* The F16 entry's functions, for the AVX-512 entry (avx512_short.c), which
  * replaces only the one-row tiles. */
@@ -235,6 +246,7 @@ void lorc_avx2_short_f16_pack(int64_t n, const void *w, size_t w_stride, int nr,
 size_t lorc_avx2_short_pack_bytes(int64_t n) { return short_pack_bytes(n); }
 void lorc_avx2_short_packed(LORC_TILE_ARGS) { short_packed(LORC_TILE_PASS); }
 void lorc_avx2_short_packed_acc SHORT_ACC_ARGS { short_packed_acc SHORT_ACC_PASS; }
+void lorc_avx2_short_cols16_acc SHORT_ACC_ARGS { short_cols16_acc SHORT_ACC_PASS; }
 
 void lorc_kernels_fill_avx2_short(lorc_kernels *k) {
     /* only where the activation rows are plain F32 */

@@ -19,5 +19,7 @@ void lorc_avx2_short_packed(int64_t n, const void *w, size_t w_stride, int nr, c
                             float *y, size_t y_stride);
 void lorc_avx2_short_packed_acc(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
                                 int nc, const float *alpha, float *y, size_t y_stride);
+void lorc_avx2_short_cols16_acc(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
+                                int nc, const float *alpha, float *y, size_t y_stride);
 
 #endif
