@@ -26,9 +26,11 @@ void lorc_lora_cols_build(uint32_t type, int64_t r, int64_t n_out, const void *b
     memset(out, 0, bytes); /* the last block's rows past n_out */
     for (int64_t j = 0; j < n_out; j++) {
         const uint8_t *row = (const uint8_t *)b + (size_t)j * b_stride;
-        uint8_t *block = out + (size_t)(j / LORC_LORA_COLS_BLOCK) * LORC_LORA_COLS_BLOCK * (size_t)r * vb;
-        const size_t lane = (size_t)(j % LORC_LORA_COLS_BLOCK);
-        for (int64_t k = 0; k < r; k++)
-            memcpy(block + ((size_t)k * LORC_LORA_COLS_BLOCK + lane) * vb, row + (size_t)k * vb, vb);
+        uint8_t *lane = out + ((size_t)(j / LORC_LORA_COLS_BLOCK) * LORC_LORA_COLS_BLOCK * (size_t)r +
+                               (size_t)(j % LORC_LORA_COLS_BLOCK)) * vb;
+        if (vb == 2)
+            for (int64_t k = 0; k < r; k++) memcpy(lane + (size_t)k * LORC_LORA_COLS_BLOCK * 2, row + 2 * k, 2);
+        else
+            for (int64_t k = 0; k < r; k++) memcpy(lane + (size_t)k * LORC_LORA_COLS_BLOCK * 4, row + 4 * k, 4);
     }
 }
