@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/threadpool.h"
+#include "random_tensor.h"
 #include "synth.h"
 #include "tensor/lora_cols.h"
 #include "tensor/matmul.h"
@@ -19,33 +20,9 @@
 
 enum { N_IN = 256, MAX_ROWS = 24 };
 
-typedef struct owned {
-    lorc_tensor t;
-    void *data;
-} owned;
-
-/* Random [n_in, n_out] tensor of `type` (quantized from random floats). */
-static bool make(owned *o, uint32_t type, int64_t n_in, int64_t n_out, float scale, uint64_t seed) {
-    const lorc_type_info *ti = lorc_type_get(type);
-    const size_t rb = lorc_row_bytes(type, n_in);
-    memset(o, 0, sizeof *o);
-    float *f = malloc((size_t)(n_in * n_out) * sizeof *f);
-    o->data = malloc(rb * (size_t)n_out);
-    if (!ti || !ti->from_float || !rb || !f || !o->data) {
-        free(f);
-        return false;
-    }
-    synth_random_floats(seed, f, n_in * n_out, scale);
-    ti->from_float(f, o->data, n_in * n_out);
-    free(f);
-    o->t = (lorc_tensor){.name = "t", .type = type, .n_dims = 2, .ne = {n_in, n_out, 1, 1}, .data = o->data,
-                         .nbytes = rb * (size_t)n_out};
-    return true;
-}
-
 /* Every value of the layout: value k of row j at its block, k and lane;
  * zeros in the last block past n_out. */
-static void check_layout(uint32_t type, int64_t r, int64_t n_out, const owned *b, const uint8_t *cols) {
+static void check_layout(uint32_t type, int64_t r, int64_t n_out, const test_tensor *b, const uint8_t *cols) {
     const size_t vb = type == LORC_TYPE_F16 ? 2 : 4, rb = lorc_row_bytes(type, r);
     const int64_t blocks = (n_out + LORC_LORA_COLS_BLOCK - 1) / LORC_LORA_COLS_BLOCK;
     int bad = 0;
@@ -64,7 +41,7 @@ static void check_layout(uint32_t type, int64_t r, int64_t n_out, const owned *b
 typedef struct setup {
     const lorc_kernels *kern;
     lorc_threadpool *p1, *p2;
-    const owned *w;
+    const test_tensor *w;
     const float *x;
 } setup;
 
@@ -83,9 +60,9 @@ static int run(const setup *su, lorc_threadpool *pool, const lorc_lora_list *lis
 
 static void check_rank(const setup *su, uint32_t b_type, int64_t r, int64_t n_out) {
     const char *isa = lorc_isa_name(su->kern->isa);
-    owned a, b;
-    const bool ok = make(&a, LORC_TYPE_F16, N_IN, r, 0.5f, 300 + (uint64_t)r) &&
-                    make(&b, b_type, r, n_out, 0.5f, 400 + (uint64_t)r);
+    test_tensor a, b;
+    const bool ok = test_random_tensor(&a, LORC_TYPE_F16, N_IN, r, 0.5f, 300 + (uint64_t)r) &&
+                    test_random_tensor(&b, b_type, r, n_out, 0.5f, 400 + (uint64_t)r);
     const size_t bytes = lorc_lora_cols_bytes(b_type, r, n_out);
     uint8_t *cols = bytes ? malloc(bytes) : NULL;
     CHECK_MSG(ok && cols, "%s r=%lld: cannot make the adapter", lorc_type_name(b_type), (long long)r);
@@ -139,9 +116,9 @@ static void run_family(const setup *base) {
     static const int64_t ranks[] = {1, 4, 16, 17, 64};
     static const uint32_t b_types[] = {LORC_TYPE_F16, LORC_TYPE_F32};
     for (size_t o = 0; o < sizeof n_outs / sizeof *n_outs; o++) {
-        owned w;
+        test_tensor w;
         float *x = malloc((size_t)(MAX_ROWS * N_IN) * sizeof(float));
-        const bool ok = make(&w, LORC_TYPE_Q4_0, N_IN, n_outs[o], 1.0f, 11 + o) && x;
+        const bool ok = test_random_tensor(&w, LORC_TYPE_Q4_0, N_IN, n_outs[o], 1.0f, 11 + o) && x;
         CHECK(ok);
         if (ok) {
             synth_random_floats(12 + o, x, MAX_ROWS * N_IN, 1.0f);

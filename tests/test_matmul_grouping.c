@@ -13,6 +13,7 @@
 
 #include "base/threadpool.h"
 #include "matmul_bound.h"
+#include "random_tensor.h"
 #include "synth.h"
 #include "tensor/matmul.h"
 #include "tensor/types.h"
@@ -20,35 +21,11 @@
 
 enum { N_IN = 256, N_OUT = 96, RANK = 8, N_AD = 32, MAX_ROWS = 40 };
 
-typedef struct owned {
-    lorc_tensor t;
-    void *data;
-} owned;
-
-/* Random [n_in, n_out] tensor of `type` (quantized from random floats). */
-static bool make(owned *o, uint32_t type, int64_t n_in, int64_t n_out, float scale, uint64_t seed) {
-    const lorc_type_info *ti = lorc_type_get(type);
-    size_t rb = lorc_row_bytes(type, n_in);
-    memset(o, 0, sizeof *o);
-    float *f = malloc((size_t)(n_in * n_out) * sizeof *f);
-    o->data = malloc(rb * (size_t)n_out);
-    if (!ti || !ti->from_float || !rb || !f || !o->data) {
-        free(f);
-        return false;
-    }
-    synth_random_floats(seed, f, n_in * n_out, scale);
-    ti->from_float(f, o->data, n_in * n_out);
-    free(f);
-    o->t = (lorc_tensor){.name = "t", .type = type, .n_dims = 2, .ne = {n_in, n_out, 1, 1}, .data = o->data,
-                         .nbytes = rb * (size_t)n_out};
-    return true;
-}
-
 typedef struct fixture {
     lorc_kernels kern;
     const char *kname;
     lorc_threadpool *pool;
-    owned w, rep, a[N_AD], b[N_AD];
+    test_tensor w, rep, a[N_AD], b[N_AD];
     float x[MAX_ROWS * N_IN];
 } fixture;
 
@@ -129,7 +106,7 @@ static void run_family(fixture *fx) {
      *   L4 [1]             L5 rep + [0]      L6 [0 x0.5, 1 x2]  L7 [2]
      * A groups: 0, 1, 2 -> 3.  B groups (k, adapter): (0,0) L1 L2 L5 L6;
      * (0,1) L3 L4; (0,2) L7; (1,1) L2 L6; (1,0) L3 -> 5. One replacement. */
-    const owned *A = fx->a, *B = fx->b;
+    const test_tensor *A = fx->a, *B = fx->b;
 #define T(ad, sc) ((lorc_lora_term){.a = &A[ad].t, .b = &B[ad].t, .scale = (sc)})
     lorc_lora_term m1[1] = {T(0, 1.0f)}, m2[2] = {T(0, 0.7f), T(1, 0.4f)}, m3[2] = {T(1, 1.0f), T(0, 1.0f)},
                    m4[1] = {T(1, 3.0f)}, m5[1] = {T(0, 1.0f)}, m6[2] = {T(0, 0.5f), T(1, 2.0f)}, m7[1] = {T(2, 1.0f)};
@@ -154,10 +131,11 @@ static void run_family(fixture *fx) {
 int main(void) {
     fixture *fx = calloc(1, sizeof *fx);
     if (!fx) return 1;
-    bool ok = make(&fx->w, LORC_TYPE_Q4_0, N_IN, N_OUT, 1.0f, 1) && make(&fx->rep, LORC_TYPE_F16, N_IN, N_OUT, 1.0f, 2);
+    bool ok = test_random_tensor(&fx->w, LORC_TYPE_Q4_0, N_IN, N_OUT, 1.0f, 1) &&
+              test_random_tensor(&fx->rep, LORC_TYPE_F16, N_IN, N_OUT, 1.0f, 2);
     for (int i = 0; ok && i < N_AD; i++)
-        ok = make(&fx->a[i], LORC_TYPE_F32, N_IN, RANK, 0.5f, 100 + (uint64_t)i) &&
-             make(&fx->b[i], i % 2 ? LORC_TYPE_F16 : LORC_TYPE_F32, RANK, N_OUT, 0.5f, 200 + (uint64_t)i);
+        ok = test_random_tensor(&fx->a[i], LORC_TYPE_F32, N_IN, RANK, 0.5f, 100 + (uint64_t)i) &&
+             test_random_tensor(&fx->b[i], i % 2 ? LORC_TYPE_F16 : LORC_TYPE_F32, RANK, N_OUT, 0.5f, 200 + (uint64_t)i);
     synth_random_floats(7, fx->x, MAX_ROWS * N_IN, 1.0f);
     fx->pool = lorc_threadpool_new(2);
     CHECK(ok && fx->pool);
