@@ -208,13 +208,55 @@ static lorc_status admit(lorc_scheduler *s, sched_request *r, lorc_error *err) {
     return LORC_OK;
 }
 
+/* Entries that requests passed over in one admission pass wait for. */
+#define SCHED_WAITED_MAX 16
+typedef struct waited_entries {
+    const char *names[SCHED_WAITED_MAX];
+    int n;
+    bool overflow; /* more than SCHED_WAITED_MAX: any entry counts as waited for */
+} waited_entries;
+
+static const char *entry_name(const sched_request *r, int i) {
+    return i < r->n_adapters ? r->adapters[i].name : r->overlay;
+}
+
+static void waited_add(waited_entries *w, const sched_request *r) {
+    for (int i = 0; i <= r->n_adapters; i++) {
+        const char *name = entry_name(r, i);
+        if (!name) continue;
+        if (w->n == SCHED_WAITED_MAX) {
+            w->overflow = true;
+            return;
+        }
+        w->names[w->n++] = name;
+    }
+}
+
+/* Whether r names an entry an older request of this pass waits for. */
+static bool waits_behind(const waited_entries *w, const sched_request *r) {
+    for (int i = 0; i <= r->n_adapters; i++) {
+        const char *name = entry_name(r, i);
+        if (!name) continue;
+        if (w->overflow) return true;
+        for (int k = 0; k < w->n; k++)
+            if (strcmp(w->names[k], name) == 0) return true;
+    }
+    return false;
+}
+
 /* Admits waiting requests, oldest first, while fewer than max_seqs run.
  * A request whose entries are still loading is passed over (younger ready
  * ones go ahead; it is admitted, before any younger one, once its loads are
- * done). Returns whether some waiting request waits for a load. */
+ * done). A younger request on an entry an older one was passed over for
+ * waits too, even if the load ends during the pass: else it would take the
+ * older one's place (the second of two requests on one DoRA adapter, at
+ * scales whose weights do not both fit the budget, ran first when the load
+ * ended between the two checks). Returns whether some waiting request
+ * waits for a load. */
 static bool admit_waiting(lorc_scheduler *s) {
     int running = 0;
     bool loading = false;
+    waited_entries waited = {.n = 0};
     for (int i = 0; i < s->n_queue; i++) running += s->queue[i]->phase == SCHED_RUNNING;
     for (int i = 0; i < s->n_queue; i++) {
         sched_request *r = s->queue[i];
@@ -227,7 +269,11 @@ static bool admit_waiting(lorc_scheduler *s) {
         }
         lorc_error e = {0};
         int ready = entries_ready(s, r, running, &e);
-        if (ready == 0) loading = true;
+        if (ready > 0 && waits_behind(&waited, r)) ready = 0;
+        if (ready == 0) {
+            loading = true;
+            waited_add(&waited, r);
+        }
         if (ready < 0 || (ready > 0 && admit(s, r, &e) != LORC_OK)) {
             /* Refused for memory (e.g. a DoRA weight charged at use) while
              * others run under a budget: their entries may hold it, so wait

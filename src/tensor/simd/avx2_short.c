@@ -18,9 +18,9 @@
 #include "avx2_float_legacy.h"
 
 #if defined(__x86_64__)
+#include "../lora_cols.h"
 #include "../quant_impl.h"
 #include "avx2_row_lanes.h"
-#include "../lora_cols.h"
 #include "avx2_short.h"
 #include "avx2_tile_instances.h"
 
