@@ -22,39 +22,15 @@
 #include "tensor/types.h"
 #include "kernel_check.h"
 #include "matmul_bound.h"
+#include "random_tensor.h"
 #include "testutil.h"
-
-typedef struct owned {
-    lorc_tensor t;
-    void *data;
-} owned;
 
 static uint64_t seed_counter = 777;
 
-/* Random [n_in, n_out] tensor of `type`, quantized from random floats. */
-static bool make_weight(owned *o, uint32_t type, int64_t n_in, int64_t n_out, float scale) {
-    const lorc_type_info *ti = lorc_type_get(type);
-    const size_t rb = lorc_row_bytes(type, n_in);
-    memset(o, 0, sizeof *o);
-    if (!ti || !ti->from_float || !rb) return false;
-    float *f = malloc((size_t)(n_in * n_out) * sizeof(float));
-    o->data = malloc(rb * (size_t)n_out);
-    if (!f || !o->data) {
-        free(f);
-        return false;
-    }
-    synth_random_floats(seed_counter++, f, n_in * n_out, scale);
-    for (int64_t j = 0; j < n_out; j++) ti->from_float(f + j * n_in, (uint8_t *)o->data + (size_t)j * rb, n_in);
-    free(f);
-    o->t.name = "test";
-    o->t.type = type;
-    o->t.n_dims = 2;
-    o->t.ne[0] = n_in;
-    o->t.ne[1] = n_out;
-    o->t.ne[2] = o->t.ne[3] = 1;
-    o->t.data = o->data;
-    o->t.nbytes = rb * (size_t)n_out;
-    return true;
+/* Random [n_in, n_out] tensor of `type`, quantized from random floats;
+ * each call draws new ones. */
+static bool make_weight(test_tensor *o, uint32_t type, int64_t n_in, int64_t n_out, float scale) {
+    return test_random_tensor(o, type, n_in, n_out, scale, seed_counter++);
 }
 
 /* Tolerance relative to the magnitude: F32 activations round only in the
@@ -96,7 +72,7 @@ static void check_vs_reference(const char *what, const lorc_kernels *k, lorc_thr
 /* Adapter fixtures for one weight shape: L1 = two F32 terms, L2 = a
  * replacement of the weight's type + one term, L3 = a quantized pair. */
 typedef struct fixtures {
-    owned a1, b1, a2, b2, a3, b3, aq, bq, rep;
+    test_tensor a1, b1, a2, b2, a3, b3, aq, bq, rep;
     lorc_lora_term t1[2], t2[1], t3[1];
     lorc_lora_list l1, l2, l3;
 } fixtures;
@@ -119,7 +95,7 @@ static bool make_fixtures(fixtures *f, uint32_t type, int64_t n_in, int64_t n_ou
 }
 
 static void free_fixtures(fixtures *f) {
-    owned *all[] = {&f->a1, &f->b1, &f->a2, &f->b2, &f->a3, &f->b3, &f->aq, &f->bq, &f->rep};
+    test_tensor *all[] = {&f->a1, &f->b1, &f->a2, &f->b2, &f->a3, &f->b3, &f->aq, &f->bq, &f->rep};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]->data);
 }
 
@@ -179,7 +155,7 @@ static void test_type(const lorc_kernels *k, uint32_t type, lorc_threadpool *p1,
     const int64_t n_in = bs == 1 ? 96 : (bs < 64 ? 64 : bs), n_out = 37;
     const char *isa = lorc_isa_name(k->isa);
     char what[160];
-    owned w;
+    test_tensor w;
     if (!make_weight(&w, type, n_in, n_out, 1.0f)) {
         CHECK_MSG(false, "%s/%s: cannot make a weight", isa, ti->name);
         free(w.data);
@@ -230,7 +206,7 @@ static void test_type(const lorc_kernels *k, uint32_t type, lorc_threadpool *p1,
 
     /* Threads: 512 outputs × (≥ 256 inputs) is far above the serial cutoff
      * and many chunks long. */
-    owned big;
+    test_tensor big;
     const int64_t big_in = bs == 1 ? 256 : (bs < 256 ? 256 : bs), big_out = 515;
     float *bx = malloc((size_t)(9 * big_in) * sizeof(float));
     synth_random_floats(seed_counter++, bx, 9 * big_in, 1.0f);
@@ -259,7 +235,7 @@ static void test_multi(const lorc_kernels *k, lorc_threadpool *pool) {
     const int64_t n_in = 256, n = 5;
     const uint32_t types[3] = {LORC_TYPE_Q4_0, LORC_TYPE_F16, LORC_TYPE_Q4_K};
     const int64_t n_outs[3] = {300, 77, 129};
-    owned w[3];
+    test_tensor w[3];
     float *x = malloc((size_t)(n * n_in) * sizeof(float));
     synth_random_floats(seed_counter++, x, n * n_in, 1.0f);
     lorc_matmul_args args[3];
@@ -307,7 +283,7 @@ static void test_float_packed(const lorc_kernels *k, lorc_threadpool *p1, lorc_t
             char what[160];
             snprintf(what, sizeof what, "%s/%s packed prompt [%lld x %lld]", lorc_isa_name(k->isa),
                      lorc_type_name(type), (long long)n_in, (long long)n_out);
-            owned w;
+            test_tensor w;
             float *x = malloc((size_t)(N * n_in) * sizeof(float)), *bias = malloc((size_t)n_out * sizeof(float));
             const bool ok = make_weight(&w, type, n_in, n_out, 1.0f) && x && bias;
             CHECK_MSG(ok, "%s: cannot make the weight", what);

@@ -129,6 +129,12 @@ static lorc_status take_incoming(lorc_scheduler *s, lorc_error *err) {
 
 /* ------------------------------------------------------------ admission */
 
+/* The registry entry a request names at i: its adapters, then (i ==
+ * n_adapters) its overlay, which may be NULL. */
+static const char *entry_name(const sched_request *r, int i) {
+    return i < r->n_adapters ? r->adapters[i].name : r->overlay;
+}
+
 /* 1: every entry the request names is resident; 0: not yet (loads were
  * started in the background); -1: one failed to load (message in err).
  * `running`: requests running now, whose entries count against the
@@ -137,7 +143,7 @@ static int entries_ready(lorc_scheduler *s, sched_request *r, int running, lorc_
     if (!s->reg) return 1;
     bool ready = true;
     for (int i = 0; i <= r->n_adapters; i++) {
-        const char *name = i < r->n_adapters ? r->adapters[i].name : r->overlay;
+        const char *name = entry_name(r, i);
         if (!name) continue;
         lorc_entry_info info;
         if (lorc_registry_info(s->reg, name, &info, err) != LORC_OK) return -1;
@@ -215,10 +221,6 @@ typedef struct waited_entries {
     int n;
     bool overflow; /* more than SCHED_WAITED_MAX: any entry counts as waited for */
 } waited_entries;
-
-static const char *entry_name(const sched_request *r, int i) {
-    return i < r->n_adapters ? r->adapters[i].name : r->overlay;
-}
 
 static void waited_add(waited_entries *w, const sched_request *r) {
     for (int i = 0; i <= r->n_adapters; i++) {
