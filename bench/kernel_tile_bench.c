@@ -84,7 +84,7 @@ static void tiles_packed(void *arg) {
     const int tr = lorc_packed_rows(p->tk);
     for (int r = 0, t = 0; r < p->rows; r += tr, t++) {
         const int nr = p->rows - r < tr ? p->rows - r : tr;
-        p->tk->tile_packed(p->n, p->packed + p->tile_bytes * (size_t)t, 0, nr, p->x, p->xb, p->tk->tile_cols,
+        p->tk->tile_packed(p->n, p->packed + p->tile_bytes * (size_t)t, 0, nr, p->x, p->xb, lorc_packed_cols(p->tk),
                            p->y + r, (size_t)p->rows);
     }
 }
@@ -99,8 +99,8 @@ static void bench_packed(const lorc_kernels *k, const lorc_type_kernel *tk, cons
     const double pack_s = best_time(pack_all, &p);
     const double tile_s = best_time(tiles_packed, &p);
     printf("%-6s %-5s packed tiles nc=%d:  %7.2f GB/s weights, %6.2f GMAC/s (packing: %.2f GB/s of weights)\n",
-           lorc_isa_name(k->isa), type, tk->tile_cols, (double)(rb * (size_t)rows) / tile_s / 1e9,
-           (double)rows * (double)n * tk->tile_cols / tile_s / 1e9, (double)(rb * (size_t)rows) / pack_s / 1e9);
+           lorc_isa_name(k->isa), type, lorc_packed_cols(tk), (double)(rb * (size_t)rows) / tile_s / 1e9,
+           (double)rows * (double)n * lorc_packed_cols(tk) / tile_s / 1e9, (double)(rb * (size_t)rows) / pack_s / 1e9);
     free(p.packed);
 }
 
@@ -124,16 +124,17 @@ typedef struct chunked_run {
 static void tiles_chunked(void *arg) {
     chunked_run *p = arg;
     const lorc_type_kernel *tk = p->tk;
-    /* a packed tile may hold more rows than an unpacked one */
+    /* a packed tile may have another shape than an unpacked one */
     const int tr = p->packed ? lorc_packed_rows(tk) : tk->tile_rows;
+    const int tc = p->packed ? lorc_packed_cols(tk) : tk->tile_cols;
     for (int r0 = 0; r0 < p->rows; r0 += p->chunk_rows) {
         const int r1 = r0 + p->chunk_rows < p->rows ? r0 + p->chunk_rows : p->rows;
         if (p->packed)
             for (int r = r0, t = 0; r < r1; r += tr, t++)
                 tk->pack(p->n, p->w + p->rb * (size_t)r, p->rb, r1 - r < tr ? r1 - r : tr,
                          p->packed + p->tile_bytes * (size_t)t);
-        for (int c0 = 0; c0 < PROMPT_COLS; c0 += tk->tile_cols) {
-            const int nc = PROMPT_COLS - c0 < tk->tile_cols ? PROMPT_COLS - c0 : tk->tile_cols;
+        for (int c0 = 0; c0 < PROMPT_COLS; c0 += tc) {
+            const int nc = PROMPT_COLS - c0 < tc ? PROMPT_COLS - c0 : tc;
             for (int r = r0, t = 0; r < r1; r += tr, t++) {
                 const int nr = r1 - r < tr ? r1 - r : tr;
                 float *y = p->y + (size_t)c0 * (size_t)p->rows + (size_t)r;
@@ -187,11 +188,11 @@ static void bench_type(const lorc_kernels *k, uint32_t type, int rows, int64_t n
     float *f = malloc((size_t)n * sizeof(float));
     for (int64_t i = 0; i < n; i++) f[i] = (float)((double)(i * 7919 % 1000) / 500.0 - 1.0);
     for (int r = 0; r < rows; r++) ti->from_float(f, w + rb * (size_t)r, n);
-    const int cols = tk->tile_cols;
+    const int cols = tk->tile_cols, x_rows = cols > lorc_packed_cols(tk) ? cols : lorc_packed_cols(tk);
     const size_t xb = (size_t)(n / tk->act->block) * tk->act->block_bytes;
-    uint8_t *x = malloc(xb * (size_t)cols);
-    for (int c = 0; c < cols; c++) tk->act->from_float(f, x + xb * (size_t)c, n);
-    float *y = malloc(sizeof(float) * (size_t)rows * (size_t)cols);
+    uint8_t *x = malloc(xb * (size_t)x_rows);
+    for (int c = 0; c < x_rows; c++) tk->act->from_float(f, x + xb * (size_t)c, n);
+    float *y = malloc(sizeof(float) * (size_t)rows * (size_t)x_rows);
     const int ncs[2] = {1, cols};
     for (int v = 0; v < (cols > 1 ? 2 : 1); v++) {
         const int nc = ncs[v];

@@ -56,7 +56,9 @@ static double abs_dot(uint32_t type, const uint8_t *row, const float *x, int64_t
 static void check_type(const lorc_kernels *k, uint32_t type, int64_t n, int extremes, uint64_t seed) {
     const lorc_type_kernel *tk = &k->type[type];
     const lorc_type_info *ti = lorc_type_get(type);
-    const int tr = tk->tile_rows, tc = tk->tile_cols;
+    /* a packed tile's shape (lorc_packed_rows/cols), which may differ from
+     * the unpacked tile's */
+    const int tr = lorc_packed_rows(tk), tc = lorc_packed_cols(tk);
     CHECK_MSG(tk->pack && tk->pack_bytes && tk->tile_packed, "%s: %s has no packed tile", lorc_isa_name(k->isa),
               ti->name);
     if (!tk->pack || !tk->pack_bytes || !tk->tile_packed || tr * tc > Y_MAX) return;
@@ -82,6 +84,14 @@ static void check_type(const lorc_kernels *k, uint32_t type, int64_t n, int extr
     uint8_t *pbuf = malloc(pb + 4 + GUARD);
     uint8_t *packed = pbuf + 4; /* the tile must not rely on alignment */
     float y_tile[Y_MAX], y_packed[Y_MAX];
+    /* every pair through the unpacked tile, in tiles of its own shape */
+    for (int c0 = 0; c0 < tc; c0 += tk->tile_cols)
+        for (int r0 = 0; r0 < tr; r0 += tk->tile_rows) {
+            const int nr = tr - r0 < tk->tile_rows ? tr - r0 : tk->tile_rows;
+            const int nc = tc - c0 < tk->tile_cols ? tc - c0 : tk->tile_cols;
+            tk->tile(n, w + (size_t)r0 * stride, stride, nr, (const uint8_t *)xbuf + xs * (size_t)c0, xs, nc,
+                     y_tile + c0 * tr + r0, (size_t)tr);
+        }
     int mismatches = 0, stray = 0, wrong = 0;
     for (int nr = 1; nr <= tr; nr++) {
         memset(pbuf, guard_byte, pb + 4 + GUARD);
@@ -91,8 +101,7 @@ static void check_type(const lorc_kernels *k, uint32_t type, int64_t n, int extr
         for (size_t b = 0; b < 4; b++) guard_hit |= pbuf[b] != guard_byte;
         CHECK_MSG(!guard_hit, "%s n=%lld nr=%d: pack wrote outside its %zu bytes", ti->name, (long long)n, nr, pb);
         for (int nc = 1; nc <= tc; nc++) {
-            for (int i = 0; i < Y_MAX; i++) y_tile[i] = y_packed[i] = y_sentinel;
-            tk->tile(n, w, stride, nr, xbuf, xs, nc, y_tile, (size_t)tr);
+            for (int i = 0; i < Y_MAX; i++) y_packed[i] = y_sentinel;
             tk->tile_packed(n, packed, 0, nr, xbuf, xs, nc, y_packed, (size_t)tr);
             for (int c = 0; c < tc; c++)
                 for (int r = 0; r < tr; r++) {
@@ -133,9 +142,10 @@ static void check_family(const lorc_kernels *k, const char *note) {
         for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
             for (int extremes = 0; extremes < 2; extremes++)
                 check_type(k, types[t], ns[i], extremes, 31 * (uint64_t)t + 7 * i + (uint64_t)extremes);
-        printf("%s%s %-5s tile %dx%d: packed tiles (%zu bytes for n=2048) checked against unpacked\n",
-               lorc_isa_name(k->isa), note, lorc_type_name(types[t]), k->type[types[t]].tile_rows,
-               k->type[types[t]].tile_cols, k->type[types[t]].pack_bytes ? k->type[types[t]].pack_bytes(2048) : (size_t)0);
+        const lorc_type_kernel *tk = &k->type[types[t]];
+        printf("%s%s %-5s tile %dx%d, packed %dx%d: packed tiles (%zu bytes for n=2048) checked against unpacked\n",
+               lorc_isa_name(k->isa), note, lorc_type_name(types[t]), tk->tile_rows, tk->tile_cols,
+               lorc_packed_rows(tk), lorc_packed_cols(tk), tk->pack_bytes ? tk->pack_bytes(2048) : (size_t)0);
     }
 }
 
@@ -158,6 +168,14 @@ int main(void) {
      * with emulated instructions on every CPU */
     if (lorc_isa_supported(&cpu, LORC_ISA_AVX512)) {
         lorc_kernels_init(&k, &cpu, LORC_ISA_AVX512);
+        /* F16 and BF16 pack 8 x 3 tiles (8 rows unlike the 4 x 6 tile, so
+         * their pairs ran through two unpacked tiles each), F32 4 x 6 */
+        for (int t = 0; t < N_TYPES; t++) {
+            const int want_r = types[t] == LORC_TYPE_F32 ? 4 : 8, want_c = types[t] == LORC_TYPE_F32 ? 6 : 3;
+            CHECK_MSG(lorc_packed_rows(&k.type[types[t]]) == want_r && lorc_packed_cols(&k.type[types[t]]) == want_c,
+                      "avx512 %s: packed tile %dx%d, want %dx%d", lorc_type_name(types[t]),
+                      lorc_packed_rows(&k.type[types[t]]), lorc_packed_cols(&k.type[types[t]]), want_r, want_c);
+        }
         check_family(&k, "");
     }
     if (kc_avx512_emulated(&k, &cpu))

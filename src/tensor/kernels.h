@@ -67,6 +67,11 @@ typedef struct lorc_type_kernel {
      * the packed tile still gives each pair the unpacked tile's bits.
      * Use lorc_packed_rows(). */
     int packed_rows;
+    /* Activation rows one packed tile takes (tile_packed's largest nc): 0
+     * means tile_cols. A packed tile may trade columns for rows: with its
+     * weights streamed from the pack, fewer activation rows stay in L1
+     * while a chunk's tiles pass over them. Use lorc_packed_cols(). */
+    int packed_cols;
     /* Pack only for products over at least this many activation rows; 0:
      * over more than tile_cols, when a chunk's weight rows first meet a
      * second activation tile. Set higher for a type whose packing costs
@@ -92,6 +97,9 @@ typedef struct lorc_type_kernel {
 
 /* Rows of one packed tile of entry e. */
 static inline int lorc_packed_rows(const lorc_type_kernel *e) { return e->packed_rows ? e->packed_rows : e->tile_rows; }
+
+/* Activation rows of one packed tile of entry e. */
+static inline int lorc_packed_cols(const lorc_type_kernel *e) { return e->packed_cols ? e->packed_cols : e->tile_cols; }
 
 /* An entry without packing (tile only). */
 static inline lorc_type_kernel lorc_tile_entry(const lorc_act_format *act, lorc_tile_fn tile, int rows, int cols) {

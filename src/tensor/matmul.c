@@ -123,13 +123,19 @@ static int imin(int64_t a, int64_t b) { return (int)(a < b ? a : b); }
 static bool part_packs(const mm_part *p) {
     if (p->cols || !p->kernel || !p->kernel->tile_packed || !p->kernel->pack) return false;
     const int min_rows = p->kernel->pack_min_rows ? p->kernel->pack_min_rows : p->tile_cols + 1;
-    return p->n >= min_rows && p->tile_rows == p->kernel->tile_rows && lorc_packed_rows(p->kernel) <= MM_TILE_MAX;
+    return p->n >= min_rows && p->tile_rows == p->kernel->tile_rows && lorc_packed_rows(p->kernel) <= MM_TILE_MAX &&
+           lorc_packed_cols(p->kernel) <= MM_TILE_MAX;
 }
 
 /* Rows of one tile of part p: a packed tile may hold more than an unpacked
  * one (lorc_type_kernel.packed_rows). */
 static int part_tile_rows(const mm_part *p, bool packed) {
     return packed ? lorc_packed_rows(p->kernel) : p->tile_rows;
+}
+
+/* Activation rows of one tile of part p (lorc_type_kernel.packed_cols). */
+static int part_tile_cols(const mm_part *p, bool packed) {
+    return packed ? lorc_packed_cols(p->kernel) : p->tile_cols;
 }
 
 /* Bytes of part p's packed tiles for a chunk of `rows` weight rows, rounded
@@ -160,7 +166,7 @@ static void part_run(const mm_part *p, int64_t j0, int64_t j1, int64_t c_begin, 
                      const uint8_t *pack_buf) {
     float buf[MM_TILE_MAX * MM_TILE_MAX];
     const bool packed = pack_buf && part_packs(p);
-    const int tr = part_tile_rows(p, packed), tc = p->tile_cols;
+    const int tr = part_tile_rows(p, packed), tc = part_tile_cols(p, packed);
     const size_t tile_bytes = packed ? p->kernel->pack_bytes(p->n_in) : 0;
     /* plain outputs (no bias, no scattering, no adding): the tile writes
      * them in place; otherwise through buf */
@@ -329,7 +335,9 @@ static void plan_col_blocks(mm_plan *p) {
         bool same = true;
         for (int k = 0; k < out->n_parts && same; k++) {
             same = !parts[k].y_rows && parts[k].n == parts[0].n && parts[k].n > parts[k].tile_cols;
-            block = block / gcd64(block, parts[k].tile_cols) * parts[k].tile_cols;
+            /* packed or not (the pack buffer may be missing), whole tiles */
+            const int64_t cols[2] = {parts[k].tile_cols, part_tile_cols(&parts[k], part_packs(&parts[k]))};
+            for (int i = 0; i < 2; i++) block = block / gcd64(block, cols[i]) * cols[i];
         }
         if (!same) continue;
         out->col_block = block * ((MM_COL_BLOCK_MIN + block - 1) / block);

@@ -10,10 +10,18 @@
  * not: the tile and the packed tile run the same FMAs on the same values
  * in the same order.
  *
- * Packed tiles (prompts): a tile's rows interleaved per 16-value step —
- * step s holds row 0's 16 values, then row 1's, ... — so the packed tile
- * reads one sequential stream; the last step is zero-filled. F16 and BF16
- * stay 16-bit in the pack and are converted in the tile. */
+ * Packed tiles (prompts): 8 rows interleaved per 16-value step — step s
+ * holds row 0's 16 values, then row 1's, ... — so the packed tile reads one
+ * sequential stream; the last step is zero-filled. F16 and BF16 stay 16-bit
+ * in the pack and are converted in the tile. Their packed tile is 8 weight
+ * rows x 3 activation rows (24 accumulators again): the 3 activation rows
+ * (24 KB at n = 2048) stay in L1 while the chunk's packed tiles stream past
+ * them from L2, where the 6 rows of the 4 x 6 tile (48 KB) did not fit and
+ * came from L2 for every tile. On Zen 5, F16 at n = 2048, one core: 96
+ * against 72 GMAC/s (a throwaway microbenchmark; the FMA peak is ~112);
+ * pp512 of the F16 TinyLlama +8-15%. F32 weights stay 4 x 6: 8 rows of
+ * them a step (512 bytes) are more than L2 streams in time (35-38 against
+ * 46-58 GMAC/s in kernel_tile_bench). */
 #include "avx2_float_legacy.h"
 
 #if defined(__x86_64__)
@@ -22,7 +30,11 @@
 #define AI static inline __attribute__((always_inline))
 
 enum { KIND_F32, KIND_F16, KIND_BF16 };
-enum { TILE_R = 4, TILE_C = 6, STEP = 16 };
+enum { TILE_R = 4, TILE_C = 6, HALF_PACK_R = 8, HALF_PACK_C = 3, STEP = 16 };
+
+/* The packed tile's shape: weight rows, activation rows. */
+AI int pack_rows(int kind) { return kind == KIND_F32 ? TILE_R : HALF_PACK_R; }
+AI int pack_cols(int kind) { return kind == KIND_F32 ? TILE_C : HALF_PACK_C; }
 
 AI size_t elem_bytes(int kind) { return kind == KIND_F32 ? 4 : 2; }
 
@@ -46,12 +58,12 @@ AI void float_tile16(int kind, bool packed, int NR, int NC, int64_t n, const voi
                      const void *x, size_t x_stride, int nc, float *y, size_t y_stride) {
     (void)nr;
     (void)nc;
-    const uint8_t *wr[TILE_R], *xr[TILE_C];
+    const uint8_t *wr[HALF_PACK_R], *xr[TILE_C];
     LORC_UNROLL
     for (int r = 0; r < NR; r++) wr[r] = (const uint8_t *)w + (packed ? 0 : (size_t)r * w_stride);
     LORC_UNROLL
     for (int c = 0; c < NC; c++) xr[c] = (const uint8_t *)x + (size_t)c * x_stride;
-    __m512 acc[TILE_R][TILE_C];
+    __m512 acc[HALF_PACK_R][TILE_C];
     LORC_UNROLL
     for (int r = 0; r < NR; r++)
         LORC_UNROLL
@@ -74,7 +86,7 @@ AI void float_tile16(int kind, bool packed, int NR, int NC, int64_t n, const voi
         }
         LORC_UNROLL
         for (int r = 0; r < NR; r++) {
-            const __m512 wv = packed ? load_w16(kind, wr[0], (i / STEP * TILE_R + r) * STEP, all)
+            const __m512 wv = packed ? load_w16(kind, wr[0], (i / STEP * pack_rows(kind) + r) * STEP, all)
                                      : load_w16(kind, wr[r], i, live);
             LORC_UNROLL
             for (int c = 0; c < NC; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
@@ -86,16 +98,18 @@ AI void float_tile16(int kind, bool packed, int NR, int NC, int64_t n, const voi
         for (int r = 0; r < NR; r++) y[(size_t)c * y_stride + (size_t)r] = hsum16(acc[r][c]);
 }
 
-/* Bytes of a packed tile: TILE_R rows x 16 values per step, the last step
- * zero-filled past n (rows past nr are zeros too). */
-AI size_t pack16_bytes(int kind, int64_t n) { return (size_t)((n + STEP - 1) / STEP) * TILE_R * STEP * elem_bytes(kind); }
+/* Bytes of a packed tile: pack_rows rows x 16 values per step, the last
+ * step zero-filled past n (rows past nr are zeros too). */
+AI size_t pack16_bytes(int kind, int64_t n) {
+    return (size_t)((n + STEP - 1) / STEP) * (size_t)pack_rows(kind) * STEP * elem_bytes(kind);
+}
 
 AI void float_pack16(int kind, int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
     const size_t eb = elem_bytes(kind), step_bytes = STEP * eb;
     uint8_t *out = dst;
     for (int64_t i = 0; i < n; i += STEP) {
         const size_t k = (size_t)(n - i < STEP ? n - i : STEP);
-        for (int r = 0; r < TILE_R; r++, out += step_bytes) {
+        for (int r = 0; r < pack_rows(kind); r++, out += step_bytes) {
             if (k < STEP || r >= nr) memset(out, 0, step_bytes);
             if (r < nr) memcpy(out, (const uint8_t *)w + (size_t)r * w_stride + (size_t)i * eb, k * eb);
         }
@@ -113,8 +127,8 @@ LORC_TILE_4x6(tile16_f32, F32_BODY)
 LORC_TILE_4x6(tile16_f16, F16_BODY)
 LORC_TILE_4x6(tile16_bf16, BF16_BODY)
 LORC_TILE_4x6(tile16_f32_packed, F32_PACKED_BODY)
-LORC_TILE_4x6(tile16_f16_packed, F16_PACKED_BODY)
-LORC_TILE_4x6(tile16_bf16_packed, BF16_PACKED_BODY)
+LORC_TILE_8x3(tile16_f16_packed, F16_PACKED_BODY)
+LORC_TILE_8x3(tile16_bf16_packed, BF16_PACKED_BODY)
 
 /* Packing only moves bytes, so F16 and BF16 (both 2 bytes) share one. */
 static void pack16_4_bytes(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
@@ -135,7 +149,8 @@ static void use_tiles16(lorc_type_kernel *e, lorc_tile_fn tile, lorc_tile_fn til
     e->pack = wide ? pack16_4_bytes : pack16_2_bytes;
     e->pack_bytes = wide ? pack16_bytes_4 : pack16_bytes_2;
     e->tile_packed = tile_packed;
-    e->packed_rows = 0;
+    e->packed_rows = pack_rows(wide ? KIND_F32 : KIND_F16);
+    e->packed_cols = pack_cols(wide ? KIND_F32 : KIND_F16);
 }
 
 void lorc_kernels_fill_avx512_float(lorc_kernels *k) {
