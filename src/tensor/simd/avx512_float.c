@@ -124,8 +124,13 @@ AI void float_pack16(int kind, int64_t n, const void *w, size_t w_stride, int nr
     for (int64_t i = 0; i < n; i += STEP) {
         const size_t k = (size_t)(n - i < STEP ? n - i : STEP);
         for (int r = 0; r < pack_rows(kind); r++, out += step_bytes) {
-            if (k < STEP || r >= nr) memset(out, 0, step_bytes);
-            if (r < nr) memcpy(out, (const uint8_t *)w + (size_t)r * w_stride + (size_t)i * eb, k * eb);
+            const uint8_t *src = (const uint8_t *)w + (size_t)r * w_stride + (size_t)i * eb;
+            if (r < nr && k == STEP) { /* a copy of constant size: inlined, no call per step */
+                memcpy(out, src, step_bytes);
+                continue;
+            }
+            memset(out, 0, step_bytes);
+            if (r < nr) memcpy(out, src, k * eb);
         }
     }
 }
