@@ -73,16 +73,7 @@ AI void float_tile(int kind, bool packed, int NR, int NC, int64_t n, const void 
         __m256 xv[TILE_C];
         LORC_UNROLL
         for (int c = 0; c < NC; c++) xv[c] = _mm256_loadu_ps((const float *)(const void *)xr[c] + i);
-        /* once per cache line of the first row: fetch the same place in the
-         * rows two tiles on (short row streams escape the hardware
-         * prefetcher; a packed tile is one long stream and needs none),
-         * into L2 only: on Zen 4 the F16 tile read 14.5-15.6 GB/s from DRAM
-         * with _MM_HINT_T0, 20-21.5 with T1 (kernel_tile_bench 65536 2048) */
-        if (!packed && ((size_t)i * eb) % 64 == 0) {
-            LORC_UNROLL
-            for (int r = 0; r < NR; r++)
-                _mm_prefetch((const char *)(wr[r] + (size_t)(2 * NR) * w_stride + (size_t)i * eb), _MM_HINT_T1);
-        }
+        if (!packed) lorc_float_rows_ahead(wr, NR, w_stride, (size_t)i * eb);
         LORC_UNROLL
         for (int r = 0; r < NR; r++) {
             const __m256 wv = packed ? load_packed(kind, wr[0], r, i) : load_w8(kind, wr[r], i);

@@ -67,13 +67,7 @@ AI void tile16_step(int kind, bool packed, bool masked, __mmask16 live, int NR, 
         const float *xc = (const float *)(const void *)xr[c] + i;
         xv[c] = masked ? _mm512_maskz_loadu_ps(live, xc) : _mm512_loadu_ps(xc);
     }
-    /* once per cache line of the first row: fetch the same place in the
-     * rows two tiles on (see avx2_float.c) */
-    if (!packed && ((size_t)i * eb) % 64 == 0) {
-        LORC_UNROLL
-        for (int r = 0; r < NR; r++)
-            _mm_prefetch((const char *)(wr[r] + (size_t)(2 * NR) * w_stride + (size_t)i * eb), _MM_HINT_T1);
-    }
+    if (!packed) lorc_float_rows_ahead(wr, NR, w_stride, (size_t)i * eb);
     LORC_UNROLL
     for (int r = 0; r < NR; r++) {
         /* a packed tile's steps are whole */
