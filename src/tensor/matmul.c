@@ -39,7 +39,7 @@
  * packed tiles stream their weights from L2 anyway, and every chunk reads
  * all the batch's activation rows again (from L3 in a long prompt). pp512
  * on Zen 5, 2 threads, TinyLlama shapes: F16 117-119 -> 132-134 tok/s,
- * Q4_K_M +5-7%, Q4_0 +2-5%, Q8_0 the same (alternating runs; chunks of 32
+ * Q4_K_M +6-9%, Q4_0 +0-5%, Q8_0 the same (alternating runs; chunks of 32
  * rows gained less, byte sizes instead of rows no more). */
 #define MM_PACKED_CHUNK_MIN_ROWS 64
 /* Weight bytes of one chunk when every weight row meets a single activation
@@ -418,9 +418,10 @@ static void plan_add_part(mm_plan *p, mm_output *o, const mm_part *part) {
         int64_t rows = (int64_t)((streamed ? MM_STREAM_CHUNK_BYTES : MM_CHUNK_BYTES) / stride);
         if (streamed && rows > o->n_out / MM_STREAM_MIN_CHUNKS) rows = o->n_out / MM_STREAM_MIN_CHUNKS;
         const bool packs = part_packs(part);
-        if (packs && rows < MM_PACKED_CHUNK_MIN_ROWS) {
-            rows = MM_PACKED_CHUNK_MIN_ROWS;
-            if (rows > o->n_out / MM_STREAM_MIN_CHUNKS) rows = o->n_out / MM_STREAM_MIN_CHUNKS;
+        if (packs) {
+            int64_t min_rows = MM_PACKED_CHUNK_MIN_ROWS;
+            if (min_rows > o->n_out / MM_STREAM_MIN_CHUNKS) min_rows = o->n_out / MM_STREAM_MIN_CHUNKS;
+            if (rows < min_rows) rows = min_rows;
         }
         if (!streamed && rows > MM_CHUNK_MAX_ROWS) rows = MM_CHUNK_MAX_ROWS;
         int64_t unit = part_tile_rows(part, packs);
