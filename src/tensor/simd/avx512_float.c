@@ -10,16 +10,17 @@
  * not: the tile and the packed tile run the same FMAs on the same values
  * in the same order.
  *
- * Packed tiles (prompts): 8 rows interleaved per 16-value step — step s
- * holds row 0's 16 values, then row 1's, ... — so the packed tile reads one
- * sequential stream; the last step is zero-filled. F16 and BF16 stay 16-bit
+ * Packed tiles (prompts): a tile's rows (pack_rows) interleaved per
+ * 16-value step — step s holds row 0's 16 values, then row 1's, ... — so
+ * the packed tile reads one sequential stream; the last step is
+ * zero-filled. F16 and BF16 stay 16-bit
  * in the pack and are converted in the tile. Their packed tile is 8 weight
  * rows x 3 activation rows (24 accumulators again): the 3 activation rows
  * (24 KB at n = 2048) stay in L1 while the chunk's packed tiles stream past
  * them from L2, where the 6 rows of the 4 x 6 tile (48 KB) did not fit and
  * came from L2 for every tile. On Zen 5, F16 at n = 2048, one core: 96
  * against 72 GMAC/s (a throwaway microbenchmark; the FMA peak is ~112);
- * pp512 of the F16 TinyLlama +8-15%. F32 weights stay 4 x 6: 8 rows of
+ * pp512 of the F16 TinyLlama +3-14%. F32 weights stay 4 x 6: 8 rows of
  * them a step (512 bytes) are more than L2 streams in time (35-38 against
  * 46-58 GMAC/s in kernel_tile_bench). */
 #include "avx2_float_legacy.h"
