@@ -170,10 +170,16 @@ static void use_tiles16(lorc_type_kernel *e, lorc_tile_fn tile, lorc_tile_fn til
 void lorc_kernels_fill_avx512_float(lorc_kernels *k) {
     use_tiles16(&k->type[LORC_TYPE_F32], tile16_f32, tile16_f32_packed, true);
     use_tiles16(&k->type[LORC_TYPE_F16], tile16_f16, tile16_f16_packed, false);
-    /* F16 packing pays back from about 13 activation rows on (Zen 5, 2
-     * threads: pp8 49-53 -> 56 tok/s, pp12 64-72 -> 72-76, pp18 even). */
-    k->type[LORC_TYPE_F16].pack_min_rows = 13;
     use_tiles16(&k->type[LORC_TYPE_BF16], tile16_bf16, tile16_bf16_packed, false);
+    /* 16-bit packing pays back from about 40 activation rows on: each
+     * packed chunk is at least 64 rows (matmul.c), copied before its few
+     * activation tiles run. Zen 5, 2 threads, TinyLlama shapes, unpacked
+     * against packed: F16 pp16 102-106 against 75-84 tok/s, pp32 104-112
+     * against 95-100, pp40 even, pp64 102-112 against 114-115; BF16 pp12
+     * 105-108 against 71-72, pp24 102-115 against 92-97, pp36 116-125
+     * against 111-113. */
+    k->type[LORC_TYPE_F16].pack_min_rows = 40;
+    k->type[LORC_TYPE_BF16].pack_min_rows = 40;
 }
 
 #else
