@@ -18,6 +18,14 @@ size_t lorc_lora_cols_bytes(uint32_t type, int64_t r, int64_t n_out) {
     return (size_t)blocks * LORC_LORA_COLS_BLOCK * (size_t)r * vb;
 }
 
+/* The r values of one row of B, each vb bytes, into its lane of a block
+ * (value k at k blocks' width on). vb is a literal at each call, so the
+ * copies are inlined rather than a memcpy call per value. */
+static inline __attribute__((always_inline)) void row_to_lane(uint8_t *lane, const uint8_t *row, int64_t r,
+                                                              size_t vb) {
+    for (int64_t k = 0; k < r; k++) memcpy(lane + (size_t)k * LORC_LORA_COLS_BLOCK * vb, row + (size_t)k * vb, vb);
+}
+
 void lorc_lora_cols_build(uint32_t type, int64_t r, int64_t n_out, const void *b, size_t b_stride, void *dst) {
     const size_t vb = value_bytes(type);
     const size_t bytes = lorc_lora_cols_bytes(type, r, n_out);
@@ -29,8 +37,8 @@ void lorc_lora_cols_build(uint32_t type, int64_t r, int64_t n_out, const void *b
         uint8_t *lane = out + ((size_t)(j / LORC_LORA_COLS_BLOCK) * LORC_LORA_COLS_BLOCK * (size_t)r +
                                (size_t)(j % LORC_LORA_COLS_BLOCK)) * vb;
         if (vb == 2)
-            for (int64_t k = 0; k < r; k++) memcpy(lane + (size_t)k * LORC_LORA_COLS_BLOCK * 2, row + 2 * k, 2);
+            row_to_lane(lane, row, r, 2);
         else
-            for (int64_t k = 0; k < r; k++) memcpy(lane + (size_t)k * LORC_LORA_COLS_BLOCK * 4, row + 4 * k, 4);
+            row_to_lane(lane, row, r, 4);
     }
 }
