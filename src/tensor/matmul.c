@@ -328,6 +328,7 @@ static void plan_worker(void *user, int ith, int nth) {
 }
 
 static int64_t gcd64(int64_t a, int64_t b) { return b ? gcd64(b, a % b) : a; }
+static int64_t lcm64(int64_t a, int64_t b) { return a / gcd64(a, b) * b; }
 
 /* Decides which outputs run in column blocks (output_run): those with LoRA
  * terms (or other parts) that all cover the same activation rows in order,
@@ -344,8 +345,7 @@ static void plan_col_blocks(mm_plan *p) {
         for (int k = 0; k < out->n_parts && same; k++) {
             same = !parts[k].y_rows && parts[k].n == parts[0].n && parts[k].n > parts[k].tile_cols;
             /* packed or not (the pack buffer may be missing), whole tiles */
-            const int64_t cols[2] = {parts[k].tile_cols, part_tile_cols(&parts[k], part_packs(&parts[k]))};
-            for (int i = 0; i < 2; i++) block = block / gcd64(block, cols[i]) * cols[i];
+            block = lcm64(lcm64(block, parts[k].tile_cols), part_tile_cols(&parts[k], part_packs(&parts[k])));
         }
         if (!same) continue;
         out->col_block = block * ((MM_COL_BLOCK_MIN + block - 1) / block);
@@ -427,7 +427,7 @@ static void plan_add_part(mm_plan *p, mm_output *o, const mm_part *part) {
         int64_t unit = part_tile_rows(part, packs);
         /* whole blocks of the column layout too where the chunk holds one,
          * so that a LoRA B kept in columns can be read in them (add_product) */
-        const int64_t blocks = unit / gcd64(unit, LORC_LORA_COLS_BLOCK) * LORC_LORA_COLS_BLOCK;
+        const int64_t blocks = lcm64(unit, LORC_LORA_COLS_BLOCK);
         if (rows >= blocks) unit = blocks;
         rows -= rows % unit;
         if (rows < unit) rows = unit;
