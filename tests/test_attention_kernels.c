@@ -8,7 +8,7 @@
  * take the 16-, 8- and tail-column paths); the fast families stay within
  * a rounding tolerance of the scalar reference. Also softmax_scaled_f32
  * (attention's scale folded into the softmax) against the two passes it
- * replaces. Needs only the tensor layer, so it also builds for AArch64
+ * replaces, and scores_cols (Q·Kᵀ against K kept by dimension). Needs only the tensor layer, so it also builds for AArch64
  * (NEON). */
 #include <math.h>
 #include <stdbool.h>
@@ -160,6 +160,61 @@ static void test_softmax_scaled(const lorc_kernels *k) {
     CHECK_MSG(fabs(sum - 1.0) < 1e-6 && x[7] > x[6] && x[0] > 0, "%s: sum %.9g", lorc_isa_name(k->isa), sum);
 }
 
+/* scores_cols (Q·Kᵀ against K kept by dimension): every family gives the
+ * scalar reference's bits (one FMA per dimension, in order), for F16 and
+ * F32 K, any number of queries and positions (the 16-, 8- and tail-position
+ * paths), page strides wider than the positions, and head sizes that are
+ * not multiples of anything; nothing past n_t is written; and the scores
+ * are the dot products (double-precision check, so that a reference wrong
+ * in the same way as the kernel cannot pass). */
+enum { SC_MAX_HD = 130, SC_MAX_STRIDE = 37, SC_S_STRIDE = SC_MAX_STRIDE + GUARD };
+
+static void test_scores_cols(const lorc_kernels *k, const lorc_kernels *ref) {
+    static float q[MAX_Q * SC_MAX_HD], kf[SC_MAX_HD * SC_MAX_STRIDE], got[MAX_Q * SC_S_STRIDE],
+        want[MAX_Q * SC_S_STRIDE];
+    static uint16_t kh[SC_MAX_HD * SC_MAX_STRIDE];
+    static const int hds[] = {64, 128, 80, 3, 130};
+    static const int strides[] = {16, 37};
+    uint64_t st = 99;
+    int differ = 0, stray = 0, off = 0, runs = 0;
+    for (int f16 = 0; f16 < 2; f16++)
+        for (size_t h = 0; h < sizeof hds / sizeof hds[0]; h++)
+            for (size_t si = 0; si < sizeof strides / sizeof strides[0]; si++) {
+                const int hd = hds[h], stride = strides[si];
+                const float scale = f16 ? 4.0f : 300.0f; /* F32 K: large values too */
+                for (int i = 0; i < MAX_Q * hd; i++) q[i] = uniform(&st) * scale;
+                for (int i = 0; i < hd * stride; i++) kf[i] = uniform(&st) * scale;
+                ref->vec.f32_to_f16(kf, kh, (int64_t)hd * stride);
+                if (f16) ref->vec.f16_to_f32(kh, kf, (int64_t)hd * stride); /* the values the kernel sees */
+                const void *kp = f16 ? (const void *)kh : (const void *)kf;
+                for (int n_q = 1; n_q <= MAX_Q; n_q += 3)
+                    for (int n_t = 1; n_t <= stride; n_t += (n_t < 18 ? 1 : 5)) {
+                        for (int i = 0; i < MAX_Q * SC_S_STRIDE; i++) got[i] = want[i] = 1234.5f;
+                        k->vec.scores_cols(n_q, hd, q, kp, f16 == 1, (size_t)stride, n_t, got, SC_S_STRIDE);
+                        ref->vec.scores_cols(n_q, hd, q, kp, f16 == 1, (size_t)stride, n_t, want, SC_S_STRIDE);
+                        runs++;
+                        if (memcmp(got, want, sizeof got) != 0) differ++;
+                        for (int c = 0; c < n_q; c++) {
+                            for (int t = n_t; t < SC_S_STRIDE; t++) stray += got[c * SC_S_STRIDE + t] != 1234.5f;
+                            for (int t = 0; t < n_t; t++) {
+                                double dot = 0, mag = 0;
+                                for (int d = 0; d < hd; d++) {
+                                    const double x = (double)q[c * hd + d] * kf[d * stride + t];
+                                    dot += x;
+                                    mag += fabs(x);
+                                }
+                                off += fabs(got[c * SC_S_STRIDE + t] - dot) > 1e-5 * mag + 1e-30;
+                            }
+                        }
+                        for (int c = n_q; c < MAX_Q; c++) stray += got[c * SC_S_STRIDE] != 1234.5f;
+                    }
+            }
+    CHECK_MSG(differ == 0, "%s: scores_cols differs from the scalar reference in %d of %d calls", lorc_isa_name(k->isa),
+              differ, runs);
+    CHECK_MSG(stray == 0, "%s: scores_cols wrote %d values outside its scores", lorc_isa_name(k->isa), stray);
+    CHECK_MSG(off == 0, "%s: %d scores are not the dot product", lorc_isa_name(k->isa), off);
+}
+
 int main(void) {
     lorc_kernels ref;
     lorc_kernels_init_scalar(&ref);
@@ -175,6 +230,9 @@ int main(void) {
         if (isa == LORC_ISA_AVX2 || isa == LORC_ISA_NEON) CHECK(k.vec.weighted_rows_f32 != ref.vec.weighted_rows_f32);
         test_kernel(&k, &ref);
         test_softmax_scaled(&k);
+        test_scores_cols(&k, &ref);
+        /* AVX2 and AVX-512 have their own Q·Kᵀ kernel, not the reference */
+        if (isa == LORC_ISA_AVX2 || isa == LORC_ISA_AVX512) CHECK(k.vec.scores_cols != ref.vec.scores_cols);
         families++;
     }
     CHECK(families >= 1);

@@ -1,9 +1,11 @@
 /* attention.c — causal self-attention as blocked products over the KV
  * pages. A work item is one block of query rows of one sequence and one KV
  * head: the queries of those rows for every head of the GQA group (they
- * share K and V) are packed once into the K type's activation format and
- * scored against the cached K rows of each page with that type's tile
- * kernel (K rows play the weight rows: F32, F16 or Q8_0), then softmax, and
+ * share K and V) are scored against each page's K. F16 and F32 K are kept
+ * by dimension (kv_pool.h) and scored by the vec kernel scores_cols, 16
+ * positions per FMA; Q8_0 K rows by the type's tile kernel (K rows play
+ * the weight rows, the queries packed once into its activation format).
+ * Then softmax, and
  * P·V over each page's V rows made F32 once per item, each row added into
  * several queries' sums at once (vec kernel weighted_rows_f32).
  *
@@ -93,7 +95,16 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
 
     /* Q·Kᵀ page by page: a score is one (K row, query) pair of the tile,
      * the same bits wherever the page boundary falls. */
-    if (ctx->attn_qpack_bytes) {
+    if (kv->k_cols) {
+        /* the queries side by side as F32 rows (qp holds head_dim floats per query) */
+        float *qf = (float *)(void *)qp;
+        for (int c = 0; c < n_q; c++) memcpy(qf + (size_t)c * (size_t)hd, QUERY(c), (size_t)hd * sizeof(float));
+        for (int pg = 0; pg < n_pg; pg++) {
+            const int t0 = pg * P, nr = n_kv_max - t0 < P ? n_kv_max - t0 : P;
+            vk->scores_cols(n_q, hd, qf, lorc_kv_k_cols(kv, s->pages[pg], jb->layer, kvh), kv->type_k == LORC_TYPE_F16,
+                            (size_t)P, nr, sc + t0, (size_t)ctx->n_ctx);
+        }
+    } else if (ctx->attn_qpack_bytes) {
         const lorc_type_kernel *e = &ctx->kern.type[kv->type_k];
         for (int c = 0; c < n_q; c++) e->act->from_float(QUERY(c), qp + (size_t)c * ctx->attn_qpack_bytes, hd);
         for (int pg = 0; pg < n_pg; pg++) {

@@ -126,7 +126,9 @@ static void attn_layout(lorc_context *ctx) {
     ctx->attn_rows = group < LORC_ATTN_QUERIES ? LORC_ATTN_QUERIES / group : 1;
     const lorc_type_kernel *e = &ctx->kern.type[ctx->kv.type_k];
     ctx->attn_qpack_bytes = 0;
-    if (e->act && e->tile && hp->head_dim % e->act->block == 0)
+    if (ctx->kv.k_cols) /* the queries as F32 rows for scores_cols */
+        ctx->attn_qpack_bytes = (size_t)hp->head_dim * sizeof(float);
+    else if (e->act && e->tile && hp->head_dim % e->act->block == 0)
         ctx->attn_qpack_bytes = (size_t)(hp->head_dim / e->act->block) * e->act->block_bytes;
 }
 

@@ -141,6 +141,18 @@ lorc_status lorc_kv_prepare(lorc_context *ctx, const lorc_batch *b, lorc_error *
     return LORC_OK;
 }
 
+/* One position's K row into a page kept by dimension (kv_pool.h): each
+ * value, converted by to_k as a row would be, to its dimension's row. */
+static void store_k_cols(const lorc_kv_pool *p, lorc_from_float_fn to_k, const float *k, int32_t id, int layer,
+                         int slot, int n_head_kv, int hd) {
+    const size_t eb = p->type_k == LORC_TYPE_F16 ? 2 : 4;
+    for (int h = 0; h < n_head_kv; h++) {
+        uint8_t *dst = lorc_kv_k_cols(p, id, layer, h);
+        const float *src = k + (int64_t)h * hd;
+        for (int d = 0; d < hd; d++) to_k(src + d, dst + eb * ((size_t)d * (size_t)p->page_tokens + (size_t)slot), 1);
+    }
+}
+
 void lorc_kv_store(lorc_context *ctx, const lorc_batch *b, int layer) {
     const lorc_kv_pool *p = &ctx->kv;
     const lorc_hparams *hp = &ctx->model->hp;
@@ -154,7 +166,10 @@ void lorc_kv_store(lorc_context *ctx, const lorc_batch *b, int layer) {
         const lorc_sequence *s = b->seqs[i];
         const int32_t id = s->pages[b->pos[i] / p->page_tokens];
         const int slot = b->pos[i] % p->page_tokens;
-        to_k(ctx->k + i * kv_dim, lorc_kv_k(p, id, layer, slot), kv_dim);
+        if (p->k_cols)
+            store_k_cols(p, to_k, ctx->k + i * kv_dim, id, layer, slot, hp->n_head_kv, hp->head_dim);
+        else
+            to_k(ctx->k + i * kv_dim, lorc_kv_k(p, id, layer, slot), kv_dim);
         to_v(ctx->v + i * kv_dim, lorc_kv_v(p, id, layer, slot), kv_dim);
     }
 }

@@ -2,7 +2,8 @@
  *
  * A page holds kv_page_tokens consecutive positions of ONE sequence for
  * EVERY layer: per layer, the K rows of those positions, then their V rows
- * (each row n_head_kv * head_dim values in the cache's element type). One
+ * (each row n_head_kv * head_dim values in the cache's element type; F16
+ * and F32 K by dimension instead, k_cols below). One
  * page per run of positions, rather than one per layer, because everything
  * the engine does with KV happens per position range: a sequence grows by
  * positions, a prefix is shared by positions, and a page's content is fixed
@@ -41,6 +42,12 @@ typedef struct lorc_kv_pool {
     lorc_type type_k, type_v;
     size_t row_k, row_v;     /* bytes of one position's K (V) row: n_head_kv * head_dim values */
     size_t head_k, head_v;   /* bytes of one head's slice of a row */
+    /* K (F16, F32) kept by dimension: per head, head_dim rows of
+     * page_tokens values (lorc_kv_k_cols), so that attention scores 16
+     * positions with one FMA per dimension (vec kernel scores_cols) rather
+     * than a dot product and a horizontal sum per position. Q8_0 K keeps
+     * its rows: its blocks run along the dimensions. */
+    bool k_cols;
     size_t layer_bytes;      /* page_tokens * (row_k + row_v) */
     size_t page_bytes;       /* n_layer * layer_bytes */
     size_t budget_bytes;     /* 0: no limit */
@@ -83,9 +90,15 @@ bool lorc_kv_pool_publish(lorc_kv_pool *pool, int32_t id, uint64_t key);
 /* The page published under `key`, or -1. */
 int32_t lorc_kv_pool_lookup(const lorc_kv_pool *pool, uint64_t key);
 
-/* K (V) row of slot `slot` (< page_tokens) of `layer` in page `id`. */
+/* K (V) row of slot `slot` (< page_tokens) of `layer` in page `id`
+ * (K: only when !pool->k_cols). */
 static inline uint8_t *lorc_kv_k(const lorc_kv_pool *pool, int32_t id, int layer, int slot) {
     return pool->pages[id].data + (size_t)layer * pool->layer_bytes + (size_t)slot * pool->row_k;
+}
+/* K of head `h` of `layer` in page `id` when pool->k_cols: value d of
+ * slot t at element d * page_tokens + t. */
+static inline uint8_t *lorc_kv_k_cols(const lorc_kv_pool *pool, int32_t id, int layer, int h) {
+    return pool->pages[id].data + (size_t)layer * pool->layer_bytes + (size_t)h * pool->head_k * (size_t)pool->page_tokens;
 }
 static inline uint8_t *lorc_kv_v(const lorc_kv_pool *pool, int32_t id, int layer, int slot) {
     return pool->pages[id].data + (size_t)layer * pool->layer_bytes + (size_t)pool->page_tokens * pool->row_k +

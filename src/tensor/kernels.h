@@ -147,6 +147,14 @@ typedef struct lorc_vec_kernels {
     /* softmax_f32 of x[i] · scale, in place (attention's 1/sqrt(head_dim)):
      * the bits of x[i] *= scale then softmax_f32, one pass fewer. */
     void (*softmax_scaled_f32)(float *x, int64_t n, float scale);
+    /* Attention's Q·Kᵀ against K kept by dimension (the KV cache's F16 or
+     * F32 K, kv_pool.h): for c < n_q and t < n_t,
+     *   s[c * s_stride + t] = sum over d < hd of q[c * hd + d] · k[d * k_stride + t]
+     * as one fused multiply-add per d, in d order from zero. So a score's
+     * bits depend only on its query and key, whatever n_q, n_t or the
+     * family; and no per-score horizontal sum is needed. f16: k holds F16. */
+    void (*scores_cols)(int n_q, int hd, const float *q, const void *k, bool f16, size_t k_stride, int n_t, float *s,
+                        size_t s_stride);
 } lorc_vec_kernels;
 
 typedef struct lorc_kernels {

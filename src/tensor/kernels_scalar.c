@@ -61,6 +61,23 @@ static void weighted_rows_f32(int n_q, int n_t, const float *p, size_t p_stride,
         for (int t = 0; t < n_t; t++) axpy_f32(p[(size_t)c * p_stride + (size_t)t], v + (size_t)t * v_stride, out[c], n);
 }
 
+/* The reference: one fmaf chain per score. */
+static void scores_cols(int n_q, int hd, const float *q, const void *k, bool f16, size_t k_stride, int n_t, float *s,
+                        size_t s_stride) {
+    for (int c = 0; c < n_q; c++)
+        for (int t = 0; t < n_t; t++) {
+            float acc = 0.0f;
+            for (int d = 0; d < hd; d++) {
+                const size_t i = (size_t)d * k_stride + (size_t)t;
+                float kv;
+                if (f16) lorc_f16_to_float((const uint8_t *)k + 2 * i, &kv, 1);
+                else kv = ((const float *)k)[i];
+                acc = fmaf(q[(size_t)c * (size_t)hd + (size_t)d], kv, acc);
+            }
+            s[(size_t)c * s_stride + (size_t)t] = acc;
+        }
+}
+
 /* The two passes the fast families fuse. */
 static void softmax_scaled_f32(float *x, int64_t n, float scale) {
     for (int64_t i = 0; i < n; i++) x[i] *= scale;
@@ -93,4 +110,5 @@ void lorc_kernels_fill_scalar(lorc_kernels *k) {
     k->vec.swiglu_f32 = lorc_swiglu;
     k->vec.weighted_rows_f32 = weighted_rows_f32;
     k->vec.softmax_scaled_f32 = softmax_scaled_f32;
+    k->vec.scores_cols = scores_cols;
 }

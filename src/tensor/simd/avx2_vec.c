@@ -109,6 +109,55 @@ static void weighted_rows_f32(int n_q, int n_t, const float *p, size_t p_stride,
     }
 }
 
+/* 8 positions (nt <= 8 live) of dimension d of K kept by dimension, as
+ * floats; zeros past nt, nothing past them read. */
+static inline __m256 cols8(const uint8_t *k, bool f16, size_t k_stride, int d, int nt) {
+    const uint8_t *p = k + (size_t)d * k_stride * (f16 ? 2 : 4);
+    if (nt == 8) return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p)) : _mm256_loadu_ps((const float *)(const void *)p);
+    uint8_t buf[32] = {0};
+    memcpy(buf, p, (size_t)nt * (f16 ? 2 : 4));
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)buf)) : _mm256_loadu_ps((const float *)(const void *)buf);
+}
+
+/* Scores of NC queries against 8 positions: one accumulator per query. */
+static inline __attribute__((always_inline)) void scores_cols8(int NC, int hd, const float *q, const uint8_t *k, bool f16,
+                                                             size_t k_stride, int nt, float *s, size_t s_stride) {
+    __m256 acc[4];
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    for (int d = 0; d < hd; d++) {
+        const __m256 kv = cols8(k, f16, k_stride, d, nt);
+        for (int c = 0; c < NC; c++)
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(q[(size_t)c * (size_t)hd + (size_t)d]), kv, acc[c]);
+    }
+    for (int c = 0; c < NC; c++) {
+        if (nt == 8) {
+            _mm256_storeu_ps(s + (size_t)c * s_stride, acc[c]);
+        } else {
+            float out[8];
+            _mm256_storeu_ps(out, acc[c]);
+            memcpy(s + (size_t)c * s_stride, out, (size_t)nt * sizeof(float));
+        }
+    }
+}
+
+static void scores_cols(int n_q, int hd, const float *q, const void *k, bool f16, size_t k_stride, int n_t, float *s,
+                        size_t s_stride) {
+    for (int t0 = 0; t0 < n_t; t0 += 8) {
+        const int nt = n_t - t0 < 8 ? n_t - t0 : 8;
+        const uint8_t *kt = (const uint8_t *)k + (size_t)t0 * (f16 ? 2 : 4);
+        for (int c0 = 0; c0 < n_q; c0 += 4) {
+            const float *qc = q + (size_t)c0 * (size_t)hd;
+            float *sc = s + (size_t)c0 * s_stride + (size_t)t0;
+            switch (n_q - c0 < 4 ? n_q - c0 : 4) {
+            case 4: scores_cols8(4, hd, qc, kt, f16, k_stride, nt, sc, s_stride); break;
+            case 3: scores_cols8(3, hd, qc, kt, f16, k_stride, nt, sc, s_stride); break;
+            case 2: scores_cols8(2, hd, qc, kt, f16, k_stride, nt, sc, s_stride); break;
+            default: scores_cols8(1, hd, qc, kt, f16, k_stride, nt, sc, s_stride); break;
+            }
+        }
+    }
+}
+
 /* F16C converts 8 values at a time, exactly (to F32) or rounding to nearest
  * even (to F16), as the scalar conversions do; a tail goes through a zeroed
  * 8-value buffer so nothing past the row is touched. */
@@ -231,6 +280,7 @@ static void softmax_scaled_f32(float *x, int64_t n, float scale) { softmax_scale
 void lorc_kernels_fill_avx2_vec(lorc_kernels *k) {
     k->vec.weighted_rows_f32 = weighted_rows_f32;
     k->vec.softmax_scaled_f32 = softmax_scaled_f32;
+    k->vec.scores_cols = scores_cols;
 }
 
 #else

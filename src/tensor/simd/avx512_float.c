@@ -167,7 +167,50 @@ static void use_tiles16(lorc_type_kernel *e, lorc_tile_fn tile, lorc_tile_fn til
     e->packed_cols = pack_cols(wide ? KIND_F32 : KIND_F16);
 }
 
+/* Scores of NC queries against 16 positions (m: the live ones) of K kept
+ * by dimension: one accumulator per query, one FMA per dimension. */
+AI void scores_cols16(int NC, int hd, const float *q, const uint8_t *k, bool f16, size_t k_stride, __mmask16 m,
+                      float *s, size_t s_stride) {
+    __m512 acc[8];
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; d++) {
+        const __m512 kv = f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, k + (size_t)d * k_stride * 2))
+                              : _mm512_maskz_loadu_ps(m, k + (size_t)d * k_stride * 4);
+        LORC_UNROLL
+        for (int c = 0; c < NC; c++)
+            acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(q[(size_t)c * (size_t)hd + (size_t)d]), kv, acc[c]);
+    }
+    LORC_UNROLL
+    for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(s + (size_t)c * s_stride, m, acc[c]);
+}
+
+static void scores_cols(int n_q, int hd, const float *q, const void *k, bool f16, size_t k_stride, int n_t, float *s,
+                        size_t s_stride) {
+    const size_t eb = f16 ? 2 : 4;
+    for (int t0 = 0; t0 < n_t; t0 += 16) {
+        const int nt = n_t - t0 < 16 ? n_t - t0 : 16;
+        const __mmask16 m = (__mmask16)((1u << nt) - 1u);
+        const uint8_t *kt = (const uint8_t *)k + (size_t)t0 * eb;
+        for (int c0 = 0; c0 < n_q; c0 += 8) {
+            const float *qc = q + (size_t)c0 * (size_t)hd;
+            float *sc = s + (size_t)c0 * s_stride + (size_t)t0;
+            switch (n_q - c0 < 8 ? n_q - c0 : 8) {
+            case 8: scores_cols16(8, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
+            case 7: scores_cols16(7, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
+            case 6: scores_cols16(6, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
+            case 5: scores_cols16(5, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
+            case 4: scores_cols16(4, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
+            case 3: scores_cols16(3, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
+            case 2: scores_cols16(2, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
+            default: scores_cols16(1, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
+            }
+        }
+    }
+}
+
 void lorc_kernels_fill_avx512_float(lorc_kernels *k) {
+    k->vec.scores_cols = scores_cols;
     use_tiles16(&k->type[LORC_TYPE_F32], tile16_f32, tile16_f32_packed, true);
     use_tiles16(&k->type[LORC_TYPE_F16], tile16_f16, tile16_f16_packed, false);
     use_tiles16(&k->type[LORC_TYPE_BF16], tile16_bf16, tile16_bf16_packed, false);
