@@ -119,41 +119,60 @@ static inline __m256 cols8(const uint8_t *k, bool f16, size_t k_stride, int d, i
     return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)buf)) : _mm256_loadu_ps((const float *)(const void *)buf);
 }
 
-/* Scores of NC queries against 8 positions: one accumulator per query. */
-static inline __attribute__((always_inline)) void scores_cols8(int NC, int hd, const float *q, const uint8_t *k, bool f16,
-                                                             size_t k_stride, int nt, float *s, size_t s_stride) {
-    __m256 acc[4];
-    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+/* Scores of NC queries against 16 positions (nt <= 16 live) as two halves
+ * of 8: two accumulators per query, so that 8 FMA chains are in flight. */
+static inline __attribute__((always_inline)) void scores_cols16(int NC, int hd, const float *q, const uint8_t *k,
+                                                              bool f16, size_t k_stride, int nt, float *s,
+                                                              size_t s_stride) {
+    const int nt_lo = nt < 8 ? nt : 8, nt_hi = nt - nt_lo;
+    const uint8_t *k_hi = k + 8 * (f16 ? 2 : 4);
+    __m256 lo[4], hi[4];
+    for (int c = 0; c < NC; c++) lo[c] = hi[c] = _mm256_setzero_ps();
     for (int d = 0; d < hd; d++) {
-        const __m256 kv = cols8(k, f16, k_stride, d, nt);
-        for (int c = 0; c < NC; c++)
-            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(q[(size_t)c * (size_t)hd + (size_t)d]), kv, acc[c]);
+        __m256 kl, kh;
+        if (nt == 16) { /* a whole page of 16: plain loads */
+            const uint8_t *p = k + (size_t)d * k_stride * (f16 ? 2 : 4);
+            kl = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p))
+                     : _mm256_loadu_ps((const float *)(const void *)p);
+            kh = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)))
+                     : _mm256_loadu_ps((const float *)(const void *)(p + 32));
+        } else {
+            kl = cols8(k, f16, k_stride, d, nt_lo);
+            kh = nt_hi > 0 ? cols8(k_hi, f16, k_stride, d, nt_hi) : _mm256_setzero_ps();
+        }
+        for (int c = 0; c < NC; c++) {
+            const __m256 qv = _mm256_set1_ps(q[(size_t)c * (size_t)hd + (size_t)d]);
+            lo[c] = _mm256_fmadd_ps(qv, kl, lo[c]);
+            hi[c] = _mm256_fmadd_ps(qv, kh, hi[c]);
+        }
     }
     for (int c = 0; c < NC; c++) {
-        if (nt == 8) {
-            _mm256_storeu_ps(s + (size_t)c * s_stride, acc[c]);
-        } else {
-            float out[8];
-            _mm256_storeu_ps(out, acc[c]);
-            memcpy(s + (size_t)c * s_stride, out, (size_t)nt * sizeof(float));
-        }
+        float out[16];
+        _mm256_storeu_ps(out, lo[c]);
+        _mm256_storeu_ps(out + 8, hi[c]);
+        memcpy(s + (size_t)c * s_stride, out, (size_t)nt * sizeof(float));
     }
 }
 
 static void scores_cols(int n_q, int hd, const float *q, const void *k, bool f16, size_t k_stride, int n_t, float *s,
                         size_t s_stride) {
-    for (int t0 = 0; t0 < n_t; t0 += 8) {
-        const int nt = n_t - t0 < 8 ? n_t - t0 : 8;
+    for (int t0 = 0; t0 < n_t; t0 += 16) {
+        const int nt = n_t - t0 < 16 ? n_t - t0 : 16;
         const uint8_t *kt = (const uint8_t *)k + (size_t)t0 * (f16 ? 2 : 4);
         for (int c0 = 0; c0 < n_q; c0 += 4) {
             const float *qc = q + (size_t)c0 * (size_t)hd;
             float *sc = s + (size_t)c0 * s_stride + (size_t)t0;
-            switch (n_q - c0 < 4 ? n_q - c0 : 4) {
-            case 4: scores_cols8(4, hd, qc, kt, f16, k_stride, nt, sc, s_stride); break;
-            case 3: scores_cols8(3, hd, qc, kt, f16, k_stride, nt, sc, s_stride); break;
-            case 2: scores_cols8(2, hd, qc, kt, f16, k_stride, nt, sc, s_stride); break;
-            default: scores_cols8(1, hd, qc, kt, f16, k_stride, nt, sc, s_stride); break;
-            }
+            const int nc = n_q - c0 < 4 ? n_q - c0 : 4;
+            if (nc == 4 && nt == 16 && f16) /* the common case, with its branches resolved */
+                scores_cols16(4, hd, qc, kt, true, k_stride, 16, sc, s_stride);
+            else if (nc == 4)
+                scores_cols16(4, hd, qc, kt, f16, k_stride, nt, sc, s_stride);
+            else if (nc == 3)
+                scores_cols16(3, hd, qc, kt, f16, k_stride, nt, sc, s_stride);
+            else if (nc == 2)
+                scores_cols16(2, hd, qc, kt, f16, k_stride, nt, sc, s_stride);
+            else
+                scores_cols16(1, hd, qc, kt, f16, k_stride, nt, sc, s_stride);
         }
     }
 }

@@ -175,8 +175,12 @@ AI void scores_cols16(int NC, int hd, const float *q, const uint8_t *k, bool f16
     LORC_UNROLL
     for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
     for (int d = 0; d < hd; d++) {
-        const __m512 kv = f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, k + (size_t)d * k_stride * 2))
-                              : _mm512_maskz_loadu_ps(m, k + (size_t)d * k_stride * 4);
+        const uint8_t *p = k + (size_t)d * k_stride * (f16 ? 2 : 4);
+        /* plain loads for a whole page of 16 (masked ones are slower on Zen 5) */
+        const __m512 kv =
+            m == 0xffff ? (f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p))
+                               : _mm512_loadu_ps(p))
+                        : (f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)) : _mm512_maskz_loadu_ps(m, p));
         LORC_UNROLL
         for (int c = 0; c < NC; c++)
             acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(q[(size_t)c * (size_t)hd + (size_t)d]), kv, acc[c]);
@@ -195,7 +199,12 @@ static void scores_cols(int n_q, int hd, const float *q, const void *k, bool f16
         for (int c0 = 0; c0 < n_q; c0 += 8) {
             const float *qc = q + (size_t)c0 * (size_t)hd;
             float *sc = s + (size_t)c0 * s_stride + (size_t)t0;
-            switch (n_q - c0 < 8 ? n_q - c0 : 8) {
+            const int nc = n_q - c0 < 8 ? n_q - c0 : 8;
+            if (nc == 8 && nt == 16 && f16) { /* the common case, with its branches resolved */
+                scores_cols16(8, hd, qc, kt, true, k_stride, (__mmask16)0xffff, sc, s_stride);
+                continue;
+            }
+            switch (nc) {
             case 8: scores_cols16(8, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
             case 7: scores_cols16(7, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
             case 6: scores_cols16(6, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
