@@ -93,8 +93,9 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
 #define V_ROWS(pg) (lorc_kv_v(kv, s->pages[pg], jb->layer, 0) + (size_t)kvh * kv->head_v)
     const int n_pg = (n_kv_max + P - 1) / P;
 
-    /* Q·Kᵀ page by page: a score is one (K row, query) pair of the tile,
-     * the same bits wherever the page boundary falls. */
+    /* Q·Kᵀ page by page: a score is one FMA chain over the dimensions
+     * (scores_cols) or one (K row, query) pair of the tile (Q8_0), the same
+     * bits wherever the page boundary falls. */
     if (kv->k_cols) {
         /* the queries side by side as F32 rows (qp holds head_dim floats per query) */
         float *qf = (float *)(void *)qp;

@@ -16,8 +16,8 @@ void lorc_kv_pool_init(lorc_kv_pool *pool, const lorc_hparams *hp, lorc_type typ
     pool->head_k = (size_t)(hp->head_dim / tk->block_size) * tk->block_bytes;
     pool->head_v = (size_t)(hp->head_dim / tv->block_size) * tv->block_bytes;
     pool->row_k = pool->head_k * (size_t)hp->n_head_kv;
-    pool->k_cols = type_k == LORC_TYPE_F16 || type_k == LORC_TYPE_F32;
     pool->row_v = pool->head_v * (size_t)hp->n_head_kv;
+    pool->k_cols = type_k == LORC_TYPE_F16 || type_k == LORC_TYPE_F32;
     pool->layer_bytes = (size_t)page_tokens * (pool->row_k + pool->row_v);
     pool->page_bytes = (size_t)hp->n_layer * pool->layer_bytes;
     pool->budget_bytes = budget_bytes;
