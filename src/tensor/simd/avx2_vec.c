@@ -110,8 +110,9 @@ static void weighted_rows_f32(int n_q, int n_t, const float *p, size_t p_stride,
 }
 
 /* 8 positions (nt <= 8 live) of dimension d of K kept by dimension, as
- * floats; zeros past nt, nothing past them read. */
-static inline __m256 cols8(const uint8_t *k, bool f16, size_t k_stride, int d, int nt) {
+ * floats; zeros past nt, nothing past them read. Inlined, so that a
+ * caller with nt a constant 8 gets the plain load alone. */
+static inline __attribute__((always_inline)) __m256 cols8(const uint8_t *k, bool f16, size_t k_stride, int d, int nt) {
     const uint8_t *p = k + (size_t)d * k_stride * (f16 ? 2 : 4);
     if (nt == 8) return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p)) : _mm256_loadu_ps((const float *)(const void *)p);
     uint8_t buf[32] = {0};
@@ -129,17 +130,8 @@ static inline __attribute__((always_inline)) void scores_cols16(int NC, int hd, 
     __m256 lo[4], hi[4];
     for (int c = 0; c < NC; c++) lo[c] = hi[c] = _mm256_setzero_ps();
     for (int d = 0; d < hd; d++) {
-        __m256 kl, kh;
-        if (nt == 16) { /* a whole page of 16: plain loads */
-            const uint8_t *p = k + (size_t)d * k_stride * (f16 ? 2 : 4);
-            kl = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p))
-                     : _mm256_loadu_ps((const float *)(const void *)p);
-            kh = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)))
-                     : _mm256_loadu_ps((const float *)(const void *)(p + 32));
-        } else {
-            kl = cols8(k, f16, k_stride, d, nt_lo);
-            kh = nt_hi > 0 ? cols8(k_hi, f16, k_stride, d, nt_hi) : _mm256_setzero_ps();
-        }
+        const __m256 kl = cols8(k, f16, k_stride, d, nt_lo);
+        const __m256 kh = nt_hi > 0 ? cols8(k_hi, f16, k_stride, d, nt_hi) : _mm256_setzero_ps();
         for (int c = 0; c < NC; c++) {
             const __m256 qv = _mm256_set1_ps(q[(size_t)c * (size_t)hd + (size_t)d]);
             lo[c] = _mm256_fmadd_ps(qv, kl, lo[c]);
