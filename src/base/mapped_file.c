@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "huge_pages.h"
 
 lorc_status lorc_mapped_file_open(lorc_mapped_file *mf, const char *path, lorc_error *err) {
     mf->data = NULL;
@@ -33,7 +34,6 @@ lorc_status lorc_mapped_file_open(lorc_mapped_file *mf, const char *path, lorc_e
             close(fd);
             return lorc_fail(err, LORC_ERR_IO, "%s: cannot mmap: %s", path, strerror(e));
         }
-#if defined(MADV_HUGEPAGE)
         /* Pages of the file that are not cached yet are then read in 2 MB
          * folios and mapped as huge pages (Linux; ignored where it cannot).
          * Decode streams every weight once per token: in 4 KB pages it
@@ -41,8 +41,7 @@ lorc_status lorc_mapped_file_open(lorc_mapped_file *mf, const char *path, lorc_e
          * edge. Zen 5, a Q8_0 TinyLlama: 57-63% of the roofline with 27% of
          * the file in 2 MB pages, 72-77% with all of it. Pages already
          * cached keep the size they have. */
-        (void)madvise(p, (size_t)st.st_size, MADV_HUGEPAGE);
-#endif
+        lorc_advise_huge_pages(p, (size_t)st.st_size);
         mf->data = p;
         mf->size = (size_t)st.st_size;
     }

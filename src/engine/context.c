@@ -5,6 +5,7 @@
 
 #include "../base/checked.h"
 #include "../base/error.h"
+#include "../base/huge_pages.h"
 #include "../tensor/types.h"
 #include "context.h"
 
@@ -79,6 +80,8 @@ static bool alloc_arena(lorc_context *ctx) {
     if (!ok || !lorc_mul_u64(total, sizeof(float), &bytes) || bytes > SIZE_MAX) return false;
     ctx->arena = calloc((size_t)total, sizeof(float));
     if (!ctx->arena) return false;
+    /* the batch's activations, which every product reads (matmul_scratch.c) */
+    lorc_advise_huge_pages(ctx->arena, (size_t)total * sizeof(float));
     float **dst[] = {&ctx->x,    &ctx->xn,   &ctx->tmp, &ctx->q,       &ctx->k,      &ctx->v,  &ctx->att,
                      &ctx->gate, &ctx->up,   &ctx->rope_cs, &ctx->scores, &ctx->qpack, &ctx->vec, &ctx->kvbuf};
     float *p = ctx->arena;

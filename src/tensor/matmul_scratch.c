@@ -4,6 +4,7 @@
  * so a steady stream of products allocates nothing. */
 #include <stdlib.h>
 
+#include "../base/huge_pages.h"
 #include "matmul.h"
 #include "matmul_internal.h"
 
@@ -41,6 +42,10 @@ static bool grow(lorc_matmul_scratch *s, size_t size) {
     size_t want = round_up(size + size / 2 + SCRATCH_ALIGN);
     void *p = aligned_alloc(SCRATCH_ALIGN, want);
     if (!p) return false;
+    /* Every prompt's tiles stream the packed activations and weights
+     * through it: in 2 MB pages F16 pp512 ran 2.6% faster and Q4_K_M 1%
+     * (TinyLlama shapes, Zen 5, 2 threads, 6 and 5 alternating pairs). */
+    lorc_advise_huge_pages(p, want);
     free(s->buf);
     s->buf = p;
     s->size = want;
