@@ -43,8 +43,11 @@ static bool grow(lorc_matmul_scratch *s, size_t size) {
     void *p = aligned_alloc(SCRATCH_ALIGN, want);
     if (!p) return false;
     /* Every prompt's tiles stream the packed activations and weights
-     * through it: in 2 MB pages F16 pp512 ran 2.6% faster and Q4_K_M 1%
-     * (TinyLlama shapes, Zen 5, 2 threads, 6 and 5 alternating pairs). */
+     * through it. In 2 MB pages, with the context's activations too
+     * (context.c), pp512 ran 2.6-4.7% faster on F16 and 1-2% on Q4_K_M
+     * (TinyLlama shapes, Zen 5, 2 threads, sets of 4-6 alternating pairs).
+     * A block that is touched only here and there costs whole 2 MB pages:
+     * a few tens of MB per context at most. */
     lorc_advise_huge_pages(p, want);
     free(s->buf);
     s->buf = p;
