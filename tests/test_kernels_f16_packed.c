@@ -168,10 +168,10 @@ int main(void) {
      * with emulated instructions on every CPU */
     if (lorc_isa_supported(&cpu, LORC_ISA_AVX512)) {
         lorc_kernels_init(&k, &cpu, LORC_ISA_AVX512);
-        /* F16 and BF16 pack 8 x 3 tiles (8 rows unlike the 4 x 6 tile, so
+        /* F16 and BF16 pack 6 x 4 tiles (6 rows unlike the 4 x 6 tile, so
          * their pairs ran through two unpacked tiles each), F32 4 x 6 */
         for (int t = 0; t < N_TYPES; t++) {
-            const int want_r = types[t] == LORC_TYPE_F32 ? 4 : 8, want_c = types[t] == LORC_TYPE_F32 ? 6 : 3;
+            const int want_r = types[t] == LORC_TYPE_F32 ? 4 : 6, want_c = types[t] == LORC_TYPE_F32 ? 6 : 4;
             CHECK_MSG(lorc_packed_rows(&k.type[types[t]]) == want_r && lorc_packed_cols(&k.type[types[t]]) == want_c,
                       "avx512 %s: packed tile %dx%d, want %dx%d", lorc_type_name(types[t]),
                       lorc_packed_rows(&k.type[types[t]]), lorc_packed_cols(&k.type[types[t]]), want_r, want_c);

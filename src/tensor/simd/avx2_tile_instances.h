@@ -40,24 +40,24 @@
         inst[nc - 1][nr - 1](LORC_TILE_PASS);                                                                \
     }
 
-#define LORC_TILE_ROW_OF_8(NAME, BODY, NC) \
+#define LORC_TILE_ROW_OF_6(NAME, BODY, NC) \
     LORC_TILE_ROW_OF_4(NAME, BODY, NC)     \
     LORC_TILE_INSTANCE(NAME, BODY, 5, NC)  \
-    LORC_TILE_INSTANCE(NAME, BODY, 6, NC)  \
-    LORC_TILE_INSTANCE(NAME, BODY, 7, NC)  \
-    LORC_TILE_INSTANCE(NAME, BODY, 8, NC)
+    LORC_TILE_INSTANCE(NAME, BODY, 6, NC)
 
-/* Defines NAME(LORC_TILE_ARGS) for nr in 1..8, nc in 1..3. */
-#define LORC_TILE_8x3(NAME, BODY)                                                                             \
-    LORC_TILE_ROW_OF_8(NAME, BODY, 1)                                                                         \
-    LORC_TILE_ROW_OF_8(NAME, BODY, 2)                                                                         \
-    LORC_TILE_ROW_OF_8(NAME, BODY, 3)                                                                         \
-    static void NAME(LORC_TILE_ARGS) {                                                                        \
-        static void (*const inst[3][8])(LORC_TILE_ARGS) = {                                                   \
-            {NAME##_1x1, NAME##_2x1, NAME##_3x1, NAME##_4x1, NAME##_5x1, NAME##_6x1, NAME##_7x1, NAME##_8x1}, \
-            {NAME##_1x2, NAME##_2x2, NAME##_3x2, NAME##_4x2, NAME##_5x2, NAME##_6x2, NAME##_7x2, NAME##_8x2}, \
-            {NAME##_1x3, NAME##_2x3, NAME##_3x3, NAME##_4x3, NAME##_5x3, NAME##_6x3, NAME##_7x3, NAME##_8x3}}; \
-        inst[nc - 1][nr - 1](LORC_TILE_PASS);                                                                 \
+/* Defines NAME(LORC_TILE_ARGS) for nr in 1..6, nc in 1..4. */
+#define LORC_TILE_6x4(NAME, BODY)                                                                 \
+    LORC_TILE_ROW_OF_6(NAME, BODY, 1)                                                             \
+    LORC_TILE_ROW_OF_6(NAME, BODY, 2)                                                             \
+    LORC_TILE_ROW_OF_6(NAME, BODY, 3)                                                             \
+    LORC_TILE_ROW_OF_6(NAME, BODY, 4)                                                             \
+    static void NAME(LORC_TILE_ARGS) {                                                            \
+        static void (*const inst[4][6])(LORC_TILE_ARGS) = {                                       \
+            {NAME##_1x1, NAME##_2x1, NAME##_3x1, NAME##_4x1, NAME##_5x1, NAME##_6x1},             \
+            {NAME##_1x2, NAME##_2x2, NAME##_3x2, NAME##_4x2, NAME##_5x2, NAME##_6x2},             \
+            {NAME##_1x3, NAME##_2x3, NAME##_3x3, NAME##_4x3, NAME##_5x3, NAME##_6x3},             \
+            {NAME##_1x4, NAME##_2x4, NAME##_3x4, NAME##_4x4, NAME##_5x4, NAME##_6x4}};            \
+        inst[nc - 1][nr - 1](LORC_TILE_PASS);                                                     \
     }
 
 /* Defines NAME(LORC_TILE_ARGS) for nr in 1..4, nc in 1..6. */

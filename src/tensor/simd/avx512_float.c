@@ -14,15 +14,16 @@
  * 16-value step — step s holds row 0's 16 values, then row 1's, ... — so
  * the packed tile reads one sequential stream; the last step is
  * zero-filled. F16 and BF16 stay 16-bit
- * in the pack and are converted in the tile. Their packed tile is 8 weight
- * rows x 3 activation rows (24 accumulators again): the 3 activation rows
- * (24 KB at n = 2048) stay in L1 while the chunk's packed tiles stream past
- * them from L2, where the 6 rows of the 4 x 6 tile (48 KB) did not fit and
- * came from L2 for every tile. On Zen 5, F16 at n = 2048, one core: 96
- * against 72 GMAC/s (a throwaway microbenchmark; the FMA peak is ~112);
- * pp512 of the F16 TinyLlama +3-14%. F32 weights stay 4 x 6: 8 rows of
- * them a step (512 bytes) are more than L2 streams in time (35-38 against
- * 46-58 GMAC/s in kernel_tile_bench). */
+ * in the pack and are converted in the tile. Their packed tile is 6 weight
+ * rows x 4 activation rows (24 accumulators again): each conversion feeds 4
+ * FMAs, and the 4 activation rows (32 KB at n = 2048) mostly stay in L1
+ * while the chunk's packed tiles stream past them from L2. The 6 activation
+ * rows of the 4 x 6 tile (48 KB) did not; 8 x 3 kept 3 rows in L1 but
+ * converted each weight vector for only 3 FMAs. Zen 5, pp512 of the F16
+ * TinyLlama, 2 threads, builds alternating (4 rounds): 8 x 3 139-145, 6 x 4
+ * 149-151, 5 x 5 147-150 tok/s (the FMA peak is ~106 GMAC/s a core). F32
+ * weights stay 4 x 6: 8 rows of them a step (512 bytes) are more than L2
+ * streams in time (35-38 against 46-58 GMAC/s in kernel_tile_bench). */
 #include "avx2_float_legacy.h"
 
 #if defined(__x86_64__)
@@ -31,7 +32,7 @@
 #define AI static inline __attribute__((always_inline))
 
 enum { KIND_F32, KIND_F16, KIND_BF16 };
-enum { TILE_R = 4, TILE_C = 6, HALF_PACK_R = 8, HALF_PACK_C = 3, STEP = 16 };
+enum { TILE_R = 4, TILE_C = 6, HALF_PACK_R = 6, HALF_PACK_C = 4, STEP = 16 };
 
 /* The packed tile's shape: weight rows, activation rows. */
 AI int pack_rows(int kind) { return kind == KIND_F32 ? TILE_R : HALF_PACK_R; }
@@ -141,8 +142,8 @@ LORC_TILE_4x6(tile16_f32, F32_BODY)
 LORC_TILE_4x6(tile16_f16, F16_BODY)
 LORC_TILE_4x6(tile16_bf16, BF16_BODY)
 LORC_TILE_4x6(tile16_f32_packed, F32_PACKED_BODY)
-LORC_TILE_8x3(tile16_f16_packed, F16_PACKED_BODY)
-LORC_TILE_8x3(tile16_bf16_packed, BF16_PACKED_BODY)
+LORC_TILE_6x4(tile16_f16_packed, F16_PACKED_BODY)
+LORC_TILE_6x4(tile16_bf16_packed, BF16_PACKED_BODY)
 
 /* Packing only moves bytes, so F16 and BF16 (both 2 bytes) share one. */
 static void pack16_4_bytes(int64_t n, const void *w, size_t w_stride, int nr, void *dst) {
