@@ -53,6 +53,8 @@
 #define _mm512_fmadd_ps simde_mm512_fmadd_ps
 #undef _mm512_loadu_ps
 #define _mm512_loadu_ps simde_mm512_loadu_ps
+#undef _mm512_storeu_ps
+#define _mm512_storeu_ps simde_mm512_storeu_ps
 #undef _mm512_loadu_si512
 #define _mm512_loadu_si512 simde_mm512_loadu_si512
 #undef _mm512_mul_ps

@@ -219,8 +219,74 @@ static void scores_cols(int n_q, int hd, const float *q, const void *k, bool f16
     }
 }
 
+/* Attention's P·V for NQ queries x ND zmm of columns from column j, over
+ * n_t positions: the AVX2 kernel (avx2_vec.c) at twice the width. A head
+ * of 64 values is 4 registers, so each V row is loaded once and each
+ * weight broadcast once for the whole head (AVX2 walks the positions once
+ * per 16 columns). Each element still takes one fmadd per position in t
+ * order (as axpy's acc = p·v + acc): the bits of every other family's.
+ * `masked`: the last register is the row's tail (lanes `tail`). */
+enum { WR_QUERIES = 4, WR_REGS = 4 };
+AI void weighted_block16(int NQ, int ND, bool masked, __mmask16 tail, int n_t, const float *p, size_t p_stride,
+                         const float *v, size_t v_stride, float *const *out, int64_t j) {
+    __m512 acc[WR_QUERIES][WR_REGS];
+    LORC_UNROLL
+    for (int c = 0; c < NQ; c++)
+        LORC_UNROLL
+        for (int d = 0; d < ND; d++)
+            acc[c][d] = masked && d == ND - 1 ? _mm512_maskz_loadu_ps(tail, out[c] + j + 16 * d)
+                                              : _mm512_loadu_ps(out[c] + j + 16 * d);
+    for (int t = 0; t < n_t; t++) {
+        const float *vt = v + (size_t)t * v_stride + j;
+        __m512 vv[WR_REGS];
+        LORC_UNROLL
+        for (int d = 0; d < ND; d++)
+            vv[d] = masked && d == ND - 1 ? _mm512_maskz_loadu_ps(tail, vt + 16 * d) : _mm512_loadu_ps(vt + 16 * d);
+        LORC_UNROLL
+        for (int c = 0; c < NQ; c++) {
+            const __m512 pc = _mm512_set1_ps(p[(size_t)c * p_stride + (size_t)t]);
+            LORC_UNROLL
+            for (int d = 0; d < ND; d++) acc[c][d] = _mm512_fmadd_ps(pc, vv[d], acc[c][d]);
+        }
+    }
+    LORC_UNROLL
+    for (int c = 0; c < NQ; c++)
+        LORC_UNROLL
+        for (int d = 0; d < ND; d++) {
+            if (masked && d == ND - 1)
+                _mm512_mask_storeu_ps(out[c] + j + 16 * d, tail, acc[c][d]);
+            else
+                _mm512_storeu_ps(out[c] + j + 16 * d, acc[c][d]);
+        }
+}
+
+/* NQ queries over all n columns: 64 at a time, then 16, then the tail. */
+AI void weighted_queries16(int NQ, int n_t, const float *p, size_t p_stride, const float *v, size_t v_stride,
+                           float *const *out, int64_t n) {
+    int64_t j = 0;
+    for (; j + 16 * WR_REGS <= n; j += 16 * WR_REGS)
+        weighted_block16(NQ, WR_REGS, false, 0xffff, n_t, p, p_stride, v, v_stride, out, j);
+    for (; j + 16 <= n; j += 16) weighted_block16(NQ, 1, false, 0xffff, n_t, p, p_stride, v, v_stride, out, j);
+    if (j < n)
+        weighted_block16(NQ, 1, true, (__mmask16)((1u << (n - j)) - 1u), n_t, p, p_stride, v, v_stride, out, j);
+}
+
+static void weighted_rows_f32(int n_q, int n_t, const float *p, size_t p_stride, const float *v, size_t v_stride,
+                              float *const *out, int64_t n) {
+    int c = 0;
+    for (; c + WR_QUERIES <= n_q; c += WR_QUERIES)
+        weighted_queries16(WR_QUERIES, n_t, p + (size_t)c * p_stride, p_stride, v, v_stride, out + c, n);
+    switch (n_q - c) {
+    case 3: weighted_queries16(3, n_t, p + (size_t)c * p_stride, p_stride, v, v_stride, out + c, n); break;
+    case 2: weighted_queries16(2, n_t, p + (size_t)c * p_stride, p_stride, v, v_stride, out + c, n); break;
+    case 1: weighted_queries16(1, n_t, p + (size_t)c * p_stride, p_stride, v, v_stride, out + c, n); break;
+    default: break;
+    }
+}
+
 void lorc_kernels_fill_avx512_float(lorc_kernels *k) {
     k->vec.scores_cols = scores_cols;
+    k->vec.weighted_rows_f32 = weighted_rows_f32;
     use_tiles16(&k->type[LORC_TYPE_F32], tile16_f32, tile16_f32_packed, true);
     use_tiles16(&k->type[LORC_TYPE_F16], tile16_f16, tile16_f16_packed, false);
     use_tiles16(&k->type[LORC_TYPE_BF16], tile16_bf16, tile16_bf16_packed, false);
