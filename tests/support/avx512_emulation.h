@@ -155,6 +155,27 @@ static inline simde__m512 lorc_emu_cvtepi32_ps(simde__m512i a) {
 #undef _mm512_cvtepi32_ps
 #define _mm512_cvtepi32_ps lorc_emu_cvtepi32_ps
 
+/* vpmovzxbw / vpmovzxbd: each of the 32 / 16 bytes zero-extended. */
+static inline simde__m512i lorc_emu_cvtepu8_epi16(__m256i a) {
+    uint8_t b[32];
+    uint16_t w[32];
+    memcpy(b, &a, sizeof b);
+    for (int i = 0; i < 32; i++) w[i] = b[i];
+    return simde_mm512_loadu_si512(w);
+}
+#undef _mm512_cvtepu8_epi16
+#define _mm512_cvtepu8_epi16 lorc_emu_cvtepu8_epi16
+
+static inline simde__m512i lorc_emu_cvtepu8_epi32(__m128i a) {
+    uint8_t b[16];
+    uint32_t d[16];
+    memcpy(b, &a, sizeof b);
+    for (int i = 0; i < 16; i++) d[i] = b[i];
+    return simde_mm512_loadu_si512(d);
+}
+#undef _mm512_cvtepu8_epi32
+#define _mm512_cvtepu8_epi32 lorc_emu_cvtepu8_epi32
+
 /* vmovups with a write mask: only the lanes whose mask bit is set are
  * stored; memory under the other lanes is not touched. */
 static inline void lorc_emu_mask_storeu_ps(void *p, simde__mmask16 k, simde__m512 a) {

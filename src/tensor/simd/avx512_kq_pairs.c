@@ -10,7 +10,7 @@
  * both. Each half sums the same products into the same lanes as the AVX2
  * tile (exact integers), and the float step and the horizontal sum run on
  * each half as there: the same bits as the streaming tiles decode uses
- * (the AVX2 ones; for Q6_K with VNNI avx512_q6k.c, which folds to the
+ * (the AVX2 ones; for Q6_K with VNNI avx512_kq16.c, which folds to the
  * same lanes).
  *
  * Q5_K, Q6_K (q16_K256 activations): int16 weights q*sc (Q6_K (q-32)*sc)

@@ -1,5 +1,5 @@
 /* avx512_q4k.c — the AVX-512 VNNI tiles for Q4_K, the bulk of a Q4_K_M
- * file (its Q6_K: avx512_kq_pairs.c, avx512_q6k.c): the packed tile
+ * file (its Q6_K: avx512_kq_pairs.c, avx512_kq16.c): the packed tile
  * (prompts, batches) here, and the streaming tile (decode) further down.
  *
  * As avx512_legacy.c does for the legacy types: 16 weight rows in the 16
