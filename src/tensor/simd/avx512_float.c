@@ -1,5 +1,6 @@
 /* avx512_float.c — AVX-512 tiles for the float weight types F32, F16, BF16
- * (activations stay F32), decode and prompt alike.
+ * (activations stay F32), decode and prompt alike, and attention's two
+ * float kernels (Q·Kᵀ against K kept by dimension, P·V).
  *
  * The AVX2 tile (avx2_float.c) in ZMM registers: each pair's sum runs over
  * 16-value steps in order, a masked step for a tail, then one fixed
@@ -16,10 +17,10 @@
  * zero-filled. F16 and BF16 stay 16-bit
  * in the pack and are converted in the tile. Their packed tile is 6 weight
  * rows x 4 activation rows (24 accumulators again): each conversion feeds 4
- * FMAs, and the 4 activation rows (32 KB at n = 2048) mostly stay in L1
- * while the chunk's packed tiles stream past them from L2. The 6 activation
- * rows of the 4 x 6 tile (48 KB) did not; 8 x 3 kept 3 rows in L1 but
- * converted each weight vector for only 3 FMAs. Zen 5, pp512 of the F16
+ * FMAs, and the 4 activation rows (32 KB at n = 2048) fit in Zen 5's 48 KB
+ * L1 beside the chunk's packed tiles, which stream past them from L2. The
+ * 6 activation rows of the 4 x 6 tile (48 KB) did not; 8 x 3 kept 3 rows
+ * in L1 but converted each weight vector for only 3 FMAs. Zen 5, pp512 of the F16
  * TinyLlama, 2 threads, builds alternating (4 rounds): 8 x 3 139-145, 6 x 4
  * 149-151, 5 x 5 147-150 tok/s (the FMA peak is ~106 GMAC/s a core). F32
  * weights stay 4 x 6: 8 rows of them a step (512 bytes) are more than L2

@@ -109,7 +109,6 @@ static void q6_tile(int64_t n, const void *w, size_t w_stride, int nr, const voi
         lorc_avx2_tile_q6_K(n, w, w_stride, nr, x, x_stride, nc, y, y_stride);
 }
 
-
 /* ---------------------------------------------------------------- Q5_K */
 
 /* The qh shifts that bring the fifth bit of sub-blocks (s | s + 2) to bit 4
