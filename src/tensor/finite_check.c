@@ -10,6 +10,23 @@
 #include "../base/error.h"
 #include "types.h"
 
+int64_t lorc_half_row_scan(uint32_t type, const void *enc_row, int64_t n, int64_t *count, uint16_t *max_bits) {
+    const unsigned char *enc = enc_row;
+    const unsigned exp_mask = type == LORC_TYPE_F16 ? 0x7C00u : 0x7F80u;
+    unsigned top = 0;
+    int64_t bad = 0; /* branch-free, so the common all-finite pass vectorizes */
+    for (int64_t i = 0; i < n; i++) {
+        const unsigned v = (unsigned)enc[2 * i] | (unsigned)enc[2 * i + 1] << 8;
+        bad += (v & exp_mask) == exp_mask;
+        top = (v & 0x7FFFu) > top ? v & 0x7FFFu : top;
+    }
+    *max_bits = (uint16_t)top;
+    if (bad == 0) return -1;
+    *count += bad;
+    for (int64_t i = 0;; i++)
+        if ((((unsigned)enc[2 * i] | (unsigned)enc[2 * i + 1] << 8) & exp_mask) == exp_mask) return i;
+}
+
 /* The float types are checked on their bits (all-ones exponent = Inf/NaN),
  * which costs a fraction of decoding them; the block types are decoded into
  * `scratch` (ne0 floats). Returns the column of the first non-finite value
@@ -18,14 +35,9 @@ static int64_t scan_row(uint32_t type, const lorc_type_info *ti, const unsigned 
                         int64_t *count, float *first_value) {
     int64_t first = -1;
     if (type == LORC_TYPE_F16 || type == LORC_TYPE_BF16) {
-        const uint16_t exp_mask = type == LORC_TYPE_F16 ? 0x7C00 : 0x7F80;
-        int64_t bad = 0; /* branch-free, so the common all-finite pass vectorizes */
-        for (int64_t i = 0; i < n; i++) bad += ((enc[2 * i] | enc[2 * i + 1] << 8) & exp_mask) == exp_mask;
-        if (bad == 0) return -1;
-        for (int64_t i = 0; i < n && first < 0; i++)
-            if (((enc[2 * i] | enc[2 * i + 1] << 8) & exp_mask) == exp_mask) first = i;
-        ti->to_float(enc + 2 * first, first_value, 1);
-        *count += bad;
+        uint16_t top;
+        first = lorc_half_row_scan(type, enc, n, count, &top);
+        if (first >= 0) ti->to_float(enc + 2 * first, first_value, 1);
         return first;
     }
     const float *x = scratch;

@@ -29,4 +29,12 @@ lorc_status lorc_encode_row_checked(uint32_t type, float *values, void *dst, int
 lorc_status lorc_check_encoded_finite(uint32_t type, const void *data, int64_t ne0, int64_t n_rows,
                                       const char *tensor, lorc_error *err);
 
+/* One row of n F16 or BF16 values (`type`), checked on its bits without
+ * decoding: an all-ones exponent is Inf or NaN, and finite values order by
+ * magnitude as their bits without the sign. Adds the row's non-finite
+ * values to *count, sets *max_bits to the largest magnitude's bits (sign
+ * cleared), and returns the column of the first non-finite value, or -1.
+ * Any alignment. */
+int64_t lorc_half_row_scan(uint32_t type, const void *enc, int64_t n, int64_t *count, uint16_t *max_bits);
+
 #endif
