@@ -18,9 +18,16 @@ static int one_line_naming(const lorc_error *err, const char *path) {
     return strncmp(err->message, path, strlen(path)) == 0 && !strchr(err->message, '\n');
 }
 
+/* The scratch file, removed when the fuzzer exits so runs leave nothing behind. */
+static char path[64];
+
+static void remove_scratch(void) { remove(path); }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static char path[64];
-    if (!path[0]) snprintf(path, sizeof path, "/tmp/fuzz-kld-%ld.bin", (long)getpid());
+    if (!path[0]) {
+        snprintf(path, sizeof path, "/tmp/fuzz-kld-%ld.bin", (long)getpid());
+        atexit(remove_scratch);
+    }
     FILE *fp = fopen(path, "wb");
     if (!fp) abort();
     if (size && fwrite(data, 1, size, fp) != size) abort();

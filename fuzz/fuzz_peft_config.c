@@ -12,17 +12,25 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* peft_config_load reads <dir>/adapter_config.json: one scratch dir per
+ * process, removed when the fuzzer exits so runs leave nothing behind. */
+static char dir[64];
+static char path[96];
+
+static void remove_scratch(void) {
+    remove(path);
+    remove(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    /* peft_config_load reads <dir>/adapter_config.json: one scratch dir per process. */
-    static char dir[64];
     if (!dir[0]) {
         snprintf(dir, sizeof dir, "/tmp/fuzz-peft-%ld", (long)getpid());
+        snprintf(path, sizeof path, "%s/adapter_config.json", dir);
         char cmd[96];
         snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
         if (system(cmd) != 0) abort();
+        atexit(remove_scratch);
     }
-    char path[96];
-    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
     FILE *fp = fopen(path, "wb");
     if (!fp) abort();
     if (size && fwrite(data, 1, size, fp) != size) abort();
