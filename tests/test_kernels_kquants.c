@@ -344,16 +344,22 @@ static void check_nonfinite(const lorc_kernels *k, lorc_type t) {
     free(w), free(xq);
 }
 
-/* The AVX-512 family's packed tiles (VNNI): Q4_K's 16 rows in lanes, and
- * the others' row pairs. Each must give the AVX2 tile's bits (check_tile:
- * the extreme cases, every nr and nc of the tile; kc_check_packed: every
- * nr up to the packed rows, more blocks). */
+/* The AVX-512 family's tiles (VNNI): its own decode tile (one activation
+ * row) for each k-quant, and packed tiles, Q4_K's 16 rows in lanes and the
+ * others' row pairs. Each must give the AVX2 tile's bits (check_tile: the
+ * extreme cases, every nr and nc of the tile; kc_check_packed: every nr up
+ * to the packed rows, more blocks). */
 static void check_avx512_kquants(const lorc_kernels *e, const lorc_kernels *ref, const int64_t *lens, size_t n_lens) {
     const lorc_type_kernel *q4k = &e->type[LORC_TYPE_Q4_K];
     CHECK_MSG(lorc_packed_rows(q4k) == 16 && q4k->tile_rows == 8, "avx512 Q4_K: %d packed rows, tile of %d",
               lorc_packed_rows(q4k), q4k->tile_rows);
+    lorc_kernels avx2;
+    lorc_kernels_init(&avx2, &e->cpu, LORC_ISA_AVX2);
     for (size_t ti = 0; ti < N_KQ; ti++) {
         const lorc_type t = kq_types[ti];
+        /* its own decode tile for every k-quant (check_tile's nc = 1 sub-tiles
+         * then hold it to the AVX2 tile's bits) */
+        CHECK_MSG(e->type[t].tile != avx2.type[t].tile, "avx512 %s: the AVX2 tile", lorc_type_name(t));
         for (int kase = 0; kase < CASE_COUNT; kase++)
             for (size_t li = 0; li < n_lens; li++) check_tile(e, ref, t, kase, lens[li], (unsigned)(77 + 10 * kase + li));
         kc_check_packed(e, t, 4242 + ti);

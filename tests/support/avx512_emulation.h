@@ -81,6 +81,8 @@
 #define _mm512_shuffle_f32x4 simde_mm512_shuffle_f32x4
 #undef _mm512_add_ps
 #define _mm512_add_ps simde_mm512_add_ps
+#undef _mm512_rolv_epi64
+#define _mm512_rolv_epi64 simde_mm512_rolv_epi64
 #undef _mm512_permutex2var_epi8
 #define _mm512_permutex2var_epi8 simde_mm512_permutex2var_epi8
 #undef _mm512_mask_permutexvar_epi8
