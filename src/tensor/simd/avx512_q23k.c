@@ -64,13 +64,12 @@ AI __m256i q23_row_sums(bool q3, const uint8_t *qs, const uint8_t *hmask, __m256
     return _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
 }
 
-/* The rows of the tile after next, walked in address order: at block i
- * the lines of bytes [4 i bb, 4 (i + 1) bb) of their span. One tile ahead
- * (as avx512_kq16.c) read Q3_K from DRAM at 17.9 GB/s on one core, two
- * tiles ahead at 19.0, per row as the AVX2 tile at 18.4
- * (kernel_tile_bench 131072 2048). */
+/* The next tile's rows, walked in address order (as avx512_kq16.c): at
+ * block i the lines of bytes [4 i bb, 4 (i + 1) bb) of their span. Two
+ * tiles ahead read the same from DRAM (Q3_K 17.9-19.3 GB/s on one core
+ * either way, kernel_tile_bench 131072 2048). */
 AI void q23_prefetch_next(const uint8_t *w, size_t w_stride, int64_t i, size_t bb) {
-    lorc_kq_prefetch(w + (size_t)2 * ROWS * w_stride + (size_t)i * ROWS * bb, ROWS * bb);
+    lorc_kq_prefetch(w + (size_t)ROWS * w_stride + (size_t)i * ROWS * bb, ROWS * bb);
 }
 
 static void q2_tile_decode_zmm(int64_t nb, const uint8_t *w, size_t w_stride, int nr, const lorc_act_q8_K256 *a,
