@@ -97,8 +97,25 @@ static inline void lorc_kq_prefetch(const uint8_t *p, size_t bytes) {
         for (int r = 0; r < nr; r++)                                                                           \
             for (int c = 0; c < nc; c++) acc[r][c] = _mm256_setzero_ps();                                      \
         const int64_t nb = n / LORC_QK_K;                                                                      \
-        /* nc == 1 (decode) gets its own copy, compiled with the column      \
-         * count known: the unpacked weights then stay in registers. */        \
+        /* nc == 1 (decode) gets its own copies, compiled with the column    \
+         * count known: the unpacked weights then stay in registers; for a   \
+         * whole tile the rows' loop unrolls too, and so do the accumulators \
+         * (left in acc[][], GCC stores and reloads each one per row and     \
+         * super-block). */                                                  \
+        if (nc == 1 && nr == LORC_KQ_TILE_ROWS) {                                                              \
+            __m256 acc1[LORC_KQ_TILE_ROWS];                                                                    \
+            _Pragma("GCC unroll 4") for (int r = 0; r < LORC_KQ_TILE_ROWS; r++) acc1[r] = _mm256_setzero_ps(); \
+            for (int64_t i = 0; i < nb; i++)                                                                   \
+                _Pragma("GCC unroll 4") for (int r = 0; r < LORC_KQ_TILE_ROWS; r++) {                          \
+                    lorc_kq_prefetch((const uint8_t *)w + (size_t)(r + 2 * LORC_KQ_TILE_ROWS) * w_stride +     \
+                                         (size_t)i * sizeof(BLOCK_T),                                          \
+                                     sizeof(BLOCK_T));                                                         \
+                    BLOCK_FN((const BLOCK_T *)((const uint8_t *)w + (size_t)r * w_stride) + i,                 \
+                             (const uint8_t *)x + (size_t)i * sizeof(ACT_T), x_stride, 1, &acc1[r]);           \
+                }                                                                                              \
+            _Pragma("GCC unroll 4") for (int r = 0; r < LORC_KQ_TILE_ROWS; r++) y[r] = lorc_kq_hsum(acc1[r]);  \
+            return;                                                                                            \
+        }                                                                                                      \
         if (nc == 1)                                                                                           \
             for (int64_t i = 0; i < nb; i++)                                                                   \
                 for (int r = 0; r < nr; r++) {                                                                 \
