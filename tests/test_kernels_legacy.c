@@ -31,6 +31,14 @@ static void check_avx512(const lorc_kernels *k, const lorc_kernels *ref) {
     for (int i = 0; i < N_TYPES; i++)
         CHECK_MSG(lorc_packed_rows(&k->type[types[i]]) == 16, "avx512 %s: %d packed rows, want 16",
                   lorc_type_name(types[i]), lorc_packed_rows(&k->type[types[i]]));
+    /* its own decode tiles (the 4/5-bit types' need VBMI), which
+     * kc_check_tile's one-column sub-tiles hold to the AVX2 tiles' bits */
+    lorc_kernels avx2;
+    lorc_kernels_init(&avx2, &k->cpu, LORC_ISA_AVX2);
+    for (int i = 0; i < N_TYPES; i++)
+        if (types[i] == LORC_TYPE_Q8_0 || k->cpu.avx512vbmi)
+            CHECK_MSG(k->type[types[i]].tile != avx2.type[types[i]].tile, "avx512 %s: the AVX2 tile",
+                      lorc_type_name(types[i]));
     check_family(k, ref);
 }
 

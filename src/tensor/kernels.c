@@ -137,7 +137,7 @@ void lorc_kernels_init(lorc_kernels *k, const lorc_cpu_features *cpu, lorc_isa i
         lorc_kernels_fill_avx512_kq_pairs(k);
         lorc_kernels_fill_avx512_kq16(k);
         lorc_kernels_fill_avx512_q23k(k);
-        lorc_kernels_fill_avx512_q4_0(k);
+        lorc_kernels_fill_avx512_q45(k);
         lorc_kernels_fill_avx512_q8_0(k);
         lorc_kernels_fill_avx512_short(k);
     }

@@ -25,7 +25,7 @@ bool kc_avx512_emulated(lorc_kernels *k, const lorc_cpu_features *cpu) {
     lorc_emulated_fill_avx512_kq_pairs(k);
     lorc_emulated_fill_avx512_kq16(k);
     lorc_emulated_fill_avx512_q23k(k);
-    lorc_emulated_fill_avx512_q4_0(k);
+    lorc_emulated_fill_avx512_q45(k);
     lorc_emulated_fill_avx512_q8_0(k);
     lorc_emulated_fill_avx512_short(k);
     return true;

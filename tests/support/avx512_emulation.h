@@ -81,6 +81,20 @@
 #define _mm512_shuffle_f32x4 simde_mm512_shuffle_f32x4
 #undef _mm512_add_ps
 #define _mm512_add_ps simde_mm512_add_ps
+#undef _mm512_set_epi32
+#define _mm512_set_epi32 simde_mm512_set_epi32
+#undef _mm512_cmpge_epu8_mask
+#define _mm512_cmpge_epu8_mask simde_mm512_cmpge_epu8_mask
+#undef _mm512_mask_add_epi8
+#define _mm512_mask_add_epi8 simde_mm512_mask_add_epi8
+#undef _mm512_test_epi8_mask
+#define _mm512_test_epi8_mask simde_mm512_test_epi8_mask
+#undef _mm512_mask_blend_epi8
+#define _mm512_mask_blend_epi8 simde_mm512_mask_blend_epi8
+#undef _mm512_broadcast_i32x4
+#define _mm512_broadcast_i32x4 simde_mm512_broadcast_i32x4
+#undef _mm512_add_epi8
+#define _mm512_add_epi8 simde_mm512_add_epi8
 #undef _mm512_rolv_epi64
 #define _mm512_rolv_epi64 simde_mm512_rolv_epi64
 #undef _mm512_permutex2var_epi8

@@ -3,7 +3,7 @@
  * 8 rows and the 4/5-bit types' float step per block, shared by the AVX2
  * tiles (avx2_q45.c, avx2_legacy.c) and the AVX-512 ones, which pack 16
  * rows as two such halves (avx512_legacy.c) or decode Q4_0 and Q8_0
- * (avx512_q4_0.c, avx512_q8_0.c); Q8_0's float step per block too. Only
+ * (avx512_q45.c, avx512_q8_0.c); Q8_0's float step per block too. Only
  * included from files built with at least -mavx2 -mfma -mf16c on x86-64. */
 #ifndef LORC_TENSOR_SIMD_AVX2_LEGACY_PACK_H
 #define LORC_TENSOR_SIMD_AVX2_LEGACY_PACK_H
@@ -34,9 +34,15 @@ LORC_PACK_AI __m256 lorc_q45_block_step(int kind, __m256i isum, const lorc_avx2_
     return _mm256_fmadd_ps(m, _mm256_broadcast_ss((const float *)(const void *)xb->s), acc);
 }
 
-/* The AVX2 streaming tile of Q4_0 (avx2_q45.c), for the AVX-512 one to
- * hand several activation rows to. */
+/* The AVX2 streaming tiles of the 4/5-bit types (avx2_q45.c), for the
+ * AVX-512 ones (avx512_q45.c) to hand several activation rows to. */
 void lorc_avx2_tile_q4_0(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
+                         float *y, size_t y_stride);
+void lorc_avx2_tile_q4_1(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
+                         float *y, size_t y_stride);
+void lorc_avx2_tile_q5_0(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
+                         float *y, size_t y_stride);
+void lorc_avx2_tile_q5_1(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
                          float *y, size_t y_stride);
 
 /* Q8_0's float step of one block for 8 pairs, shared by its streaming

@@ -182,6 +182,9 @@ Q45_INSTANCES(q5_0, LORC_KIND_Q5_0)
 Q45_INSTANCES(q5_1, LORC_KIND_Q5_1)
 
 void lorc_avx2_tile_q4_0(LORC_TILE_ARGS) { tile_q4_0(LORC_TILE_PASS); }
+void lorc_avx2_tile_q4_1(LORC_TILE_ARGS) { tile_q4_1(LORC_TILE_PASS); }
+void lorc_avx2_tile_q5_0(LORC_TILE_ARGS) { tile_q5_0(LORC_TILE_PASS); }
+void lorc_avx2_tile_q5_1(LORC_TILE_ARGS) { tile_q5_1(LORC_TILE_PASS); }
 
 #define Q45_ENTRY(TYPE)                                                                                          \
     (lorc_type_kernel) {                                                                                         \

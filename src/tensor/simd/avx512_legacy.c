@@ -14,7 +14,7 @@
  * saturation can occur in either), and each lane then runs the AVX2 float
  * step — convert, dw * dx, FMA, in block order — so a pair computed here
  * equals the same pair in the streaming tiles decode uses (the AVX2 ones;
- * for Q4_0 with VBMI avx512_q4_0.c, with the same float step). That keeps
+ * for the 4/5-bit types with VBMI avx512_q45.c, with the same float step). That keeps
  * batch invariance, and lets the tests compare the two families bit for
  * bit.
  *
