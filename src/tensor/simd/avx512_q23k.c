@@ -72,54 +72,45 @@ AI void q23_prefetch_next(const uint8_t *w, size_t w_stride, int64_t i, size_t b
     lorc_kq_prefetch(w + (size_t)ROWS * w_stride + (size_t)i * ROWS * bb, ROWS * bb);
 }
 
-AI void q2_decode(int NR, int64_t nb, const uint8_t *w, size_t w_stride, const lorc_act_q8_K256 *a, float *y) {
+/* One row's super-block b into its accumulator: the AVX2 tile's min term
+ * (Q2_K) or offset (Q3_K: q - 4, 4 * sum of sc * per-16 sums) and its float
+ * steps (avx2_q23k.c). */
+AI __m256 q2_row(const lorc_block_q2_K *b, const __m512i av[4], __m256i bsums, float da, __m256 acc) {
     const __m128i low4 = _mm_set1_epi8(0x0f);
-    __m256 acc[ROWS];
-    _Pragma("GCC unroll 4")
-    for (int r = 0; r < NR; r++) acc[r] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        q23_prefetch_next(w, w_stride, i, sizeof(lorc_block_q2_K));
-        __m512i av[4];
-        q23_act_zmm(a[i].qs, av);
-        const __m256i bsums = lorc_kq_load(a[i].bsums);
-        const float da = lorc_kq_rd_f32(a[i].d);
-        _Pragma("GCC unroll 4")
-        for (int r = 0; r < NR; r++) {
-            const lorc_block_q2_K *b = (const lorc_block_q2_K *)(const void *)(w + (size_t)r * w_stride) + i;
-            const __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)b->scales);
-            const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, low4));
-            const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), low4));
-            const __m256i sum = q23_row_sums(false, b->qs, NULL, sc16, av);
-            /* the AVX2 tile's min term and float step (avx2_q23k.c) */
-            const __m256i msum = _mm256_madd_epi16(bsums, mins);
-            const float d = lorc_kq_half(b->d), dmin = lorc_kq_half(b->dmin);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(d * da), acc[r]);
-            acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dmin * da), acc[r]);
-        }
-    }
-    _Pragma("GCC unroll 4")
-    for (int r = 0; r < NR; r++) y[r] = lorc_kq_hsum(acc[r]);
+    const __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)b->scales);
+    const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, low4));
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), low4));
+    const __m256i sum = q23_row_sums(false, b->qs, NULL, sc16, av);
+    const __m256i msum = _mm256_madd_epi16(bsums, mins);
+    const float d = lorc_kq_half(b->d), dmin = lorc_kq_half(b->dmin);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(d * da), acc);
+    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dmin * da), acc);
 }
 
-AI void q3_decode(int NR, int64_t nb, const uint8_t *w, size_t w_stride, const lorc_act_q8_K256 *a, float *y) {
+AI __m256 q3_row(const lorc_block_q3_K *b, const __m512i av[4], __m256i bsums, float da, __m256 acc) {
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_sub_epi8(lorc_q3_scales_biased(b->scales), _mm_set1_epi8(32)));
+    const __m256i sum = q23_row_sums(true, b->qs, b->hmask, sc16, av);
+    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, sc16), 2);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sum, offset)), _mm256_set1_ps(lorc_kq_half(b->d) * da),
+                           acc);
+}
+
+AI void q23_decode(bool q3, int NR, int64_t nb, const uint8_t *w, size_t w_stride, const lorc_act_q8_K256 *a,
+                   float *y) {
+    const size_t bb = q3 ? sizeof(lorc_block_q3_K) : sizeof(lorc_block_q2_K);
     __m256 acc[ROWS];
     _Pragma("GCC unroll 4")
     for (int r = 0; r < NR; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        q23_prefetch_next(w, w_stride, i, sizeof(lorc_block_q3_K));
+        q23_prefetch_next(w, w_stride, i, bb);
         __m512i av[4];
         q23_act_zmm(a[i].qs, av);
         const __m256i bsums = lorc_kq_load(a[i].bsums);
         const float da = lorc_kq_rd_f32(a[i].d);
         _Pragma("GCC unroll 4")
         for (int r = 0; r < NR; r++) {
-            const lorc_block_q3_K *b = (const lorc_block_q3_K *)(const void *)(w + (size_t)r * w_stride) + i;
-            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_sub_epi8(lorc_q3_scales_biased(b->scales), _mm_set1_epi8(32)));
-            const __m256i sum = q23_row_sums(true, b->qs, b->hmask, sc16, av);
-            /* the AVX2 tile's offset (q - 4: 4 * sum of sc * per-16 sums) and float step */
-            const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, sc16), 2);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sum, offset)),
-                                     _mm256_set1_ps(lorc_kq_half(b->d) * da), acc[r]);
+            const void *b = w + (size_t)r * w_stride + (size_t)i * bb;
+            acc[r] = q3 ? q3_row(b, av, bsums, da, acc[r]) : q2_row(b, av, bsums, da, acc[r]);
         }
     }
     _Pragma("GCC unroll 4")
@@ -133,17 +124,17 @@ AI void q3_decode(int NR, int64_t nb, const uint8_t *w, size_t w_stride, const l
 static void q2_tile_decode_zmm(int64_t nb, const uint8_t *w, size_t w_stride, int nr, const lorc_act_q8_K256 *a,
                                float *y) {
     if (nr == ROWS)
-        q2_decode(ROWS, nb, w, w_stride, a, y);
+        q23_decode(false, ROWS, nb, w, w_stride, a, y);
     else
-        q2_decode(nr, nb, w, w_stride, a, y);
+        q23_decode(false, nr, nb, w, w_stride, a, y);
 }
 
 static void q3_tile_decode_zmm(int64_t nb, const uint8_t *w, size_t w_stride, int nr, const lorc_act_q8_K256 *a,
                                float *y) {
     if (nr == ROWS)
-        q3_decode(ROWS, nb, w, w_stride, a, y);
+        q23_decode(true, ROWS, nb, w, w_stride, a, y);
     else
-        q3_decode(nr, nb, w, w_stride, a, y);
+        q23_decode(true, nr, nb, w, w_stride, a, y);
 }
 
 static void q2_tile(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
