@@ -117,46 +117,34 @@ AI void q23_decode(bool q3, int NR, int64_t nb, const uint8_t *w, size_t w_strid
     for (int r = 0; r < NR; r++) y[r] = lorc_kq_hsum(acc[r]);
 }
 
-/* A whole tile's row count known at compile time: the rows' loop unrolls
- * and the accumulators stay in registers (with nr known only at run time
- * GCC keeps them in memory, a store and a reload per row and super-block:
- * 19% of a Q3_K decode's samples). */
-static void q2_tile_decode_zmm(int64_t nb, const uint8_t *w, size_t w_stride, int nr, const lorc_act_q8_K256 *a,
-                               float *y) {
-    if (nr == ROWS)
-        q23_decode(false, ROWS, nb, w, w_stride, a, y);
-    else
-        q23_decode(false, nr, nb, w, w_stride, a, y);
-}
+/* Each type's decode tile (a whole tile's row count known at compile
+ * time: the rows' loop unrolls and the accumulators stay in registers;
+ * with nr known only at run time GCC keeps them in memory, a store and a
+ * reload per row and super-block, 19% of a Q3_K decode's samples), and its
+ * tile entry, which hands several activation rows to the AVX2 tile. */
+#define Q23_TILE(TYPE, Q3)                                                                                       \
+    static void decode_##TYPE(int64_t nb, const uint8_t *w, size_t w_stride, int nr, const lorc_act_q8_K256 *a, \
+                              float *y) {                                                                        \
+        if (nr == ROWS)                                                                                          \
+            q23_decode(Q3, ROWS, nb, w, w_stride, a, y);                                                         \
+        else                                                                                                     \
+            q23_decode(Q3, nr, nb, w, w_stride, a, y);                                                           \
+    }                                                                                                            \
+    static void tile_##TYPE(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,  \
+                            int nc, float *y, size_t y_stride) {                                                 \
+        if (nc == 1)                                                                                             \
+            decode_##TYPE(n / LORC_QK_K, w, w_stride, nr, x, y);                                                 \
+        else                                                                                                     \
+            lorc_avx2_tile_##TYPE(n, w, w_stride, nr, x, x_stride, nc, y, y_stride);                             \
+    }
 
-static void q3_tile_decode_zmm(int64_t nb, const uint8_t *w, size_t w_stride, int nr, const lorc_act_q8_K256 *a,
-                               float *y) {
-    if (nr == ROWS)
-        q23_decode(true, ROWS, nb, w, w_stride, a, y);
-    else
-        q23_decode(true, nr, nb, w, w_stride, a, y);
-}
-
-static void q2_tile(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
-                    float *y, size_t y_stride) {
-    if (nc == 1)
-        q2_tile_decode_zmm(n / LORC_QK_K, w, w_stride, nr, x, y);
-    else
-        lorc_avx2_tile_q2_K(n, w, w_stride, nr, x, x_stride, nc, y, y_stride);
-}
-
-static void q3_tile(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc,
-                    float *y, size_t y_stride) {
-    if (nc == 1)
-        q3_tile_decode_zmm(n / LORC_QK_K, w, w_stride, nr, x, y);
-    else
-        lorc_avx2_tile_q3_K(n, w, w_stride, nr, x, x_stride, nc, y, y_stride);
-}
+Q23_TILE(q2_K, false)
+Q23_TILE(q3_K, true)
 
 void lorc_kernels_fill_avx512_q23k(lorc_kernels *k) {
     if (!k->cpu.avx512vnni) return; /* vpdpwssd: without VNNI the AVX2 tiles stay */
-    k->type[LORC_TYPE_Q2_K].tile = q2_tile;
-    k->type[LORC_TYPE_Q3_K].tile = q3_tile;
+    k->type[LORC_TYPE_Q2_K].tile = tile_q2_K;
+    k->type[LORC_TYPE_Q3_K].tile = tile_q3_K;
 }
 
 #else
