@@ -63,7 +63,9 @@ AI __m512i span_index(__m512i offset, int span_bytes, bool whole) {
     return _mm512_mask_add_epi8(offset, past, offset, _mm512_set1_epi8((char)(128 - span_bytes)));
 }
 
-/* The span's index vectors, made once per tile call. */
+/* The span's index vectors, from the block layout alone (q45_span makes
+ * them; they do not change from span to span, and the compiler lifts
+ * them out of the spans' loop). */
 typedef struct {
     __m512i quant; /* byte 16 k + j: block k's quant byte j */
     __m512i d, m;  /* bytes 16 k + 2 r + h: byte h of block k's d (m) */
