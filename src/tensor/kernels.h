@@ -201,7 +201,7 @@ void lorc_kernels_fill_avx512_q4k(lorc_kernels *k);     /* Q4_K (packed and deco
 void lorc_kernels_fill_avx512_kq_pairs(lorc_kernels *k); /* Q2_K, Q3_K, Q5_K, Q6_K */
 void lorc_kernels_fill_avx512_kq16(lorc_kernels *k);     /* Q5_K, Q6_K decode */
 void lorc_kernels_fill_avx512_q23k(lorc_kernels *k);     /* Q2_K, Q3_K decode */
-void lorc_kernels_fill_avx512_q45(lorc_kernels *k);     /* Q4_0 decode */
+void lorc_kernels_fill_avx512_q45(lorc_kernels *k);      /* Q4_0, Q4_1, Q5_0, Q5_1 decode */
 void lorc_kernels_fill_avx512_q8_0(lorc_kernels *k);     /* Q8_0 decode */
 void lorc_kernels_fill_avx512_short(lorc_kernels *k);    /* F16 short rows (LoRA B), decode */
 void lorc_kernels_fill_neon_float(lorc_kernels *k);   /* F32, F16, BF16 + vec dot, axpy */

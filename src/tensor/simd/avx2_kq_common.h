@@ -89,47 +89,45 @@ static inline void lorc_kq_prefetch(const uint8_t *p, size_t bytes) {
 }
 
 /* One super-block (index i) of one weight row against nc activation rows:
- * acc[c] += this super-block's contribution to pair (row, c). */
+ * acc[c] += this super-block's contribution to pair (row, c).
+ *
+ * nc == 1 (decode) runs NAME##_decode, compiled with the column count
+ * known: the unpacked weights then stay in registers. For a whole tile
+ * (NR a constant) the rows' loop unrolls too, and so do the accumulators;
+ * with NR known only at run time GCC keeps them in memory, a store and a
+ * reload per row and super-block. */
 #define LORC_KQ_TILE(NAME, BLOCK_T, ACT_T, BLOCK_FN)                                                          \
+    static inline __attribute__((always_inline)) void NAME##_decode(int NR, int64_t nb, const void *w,       \
+                                                                    size_t w_stride, const void *x, float *y) { \
+        __m256 acc[LORC_KQ_TILE_ROWS];                                                                         \
+        _Pragma("GCC unroll 4") for (int r = 0; r < NR; r++) acc[r] = _mm256_setzero_ps();                     \
+        for (int64_t i = 0; i < nb; i++)                                                                       \
+            _Pragma("GCC unroll 4") for (int r = 0; r < NR; r++) {                                             \
+                lorc_kq_prefetch((const uint8_t *)w + (size_t)(r + 2 * LORC_KQ_TILE_ROWS) * w_stride +         \
+                                     (size_t)i * sizeof(BLOCK_T),                                              \
+                                 sizeof(BLOCK_T));                                                             \
+                BLOCK_FN((const BLOCK_T *)((const uint8_t *)w + (size_t)r * w_stride) + i,                     \
+                         (const uint8_t *)x + (size_t)i * sizeof(ACT_T), 0, 1, &acc[r]);                       \
+            }                                                                                                  \
+        _Pragma("GCC unroll 4") for (int r = 0; r < NR; r++) y[r] = lorc_kq_hsum(acc[r]);                      \
+    }                                                                                                          \
     void NAME(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int nc, float *y, \
               size_t y_stride) {                                                                               \
+        const int64_t nb = n / LORC_QK_K;                                                                      \
+        if (nc == 1) {                                                                                         \
+            if (nr == LORC_KQ_TILE_ROWS)                                                                       \
+                NAME##_decode(LORC_KQ_TILE_ROWS, nb, w, w_stride, x, y);                                       \
+            else                                                                                               \
+                NAME##_decode(nr, nb, w, w_stride, x, y);                                                      \
+            return;                                                                                            \
+        }                                                                                                      \
         __m256 acc[LORC_KQ_TILE_ROWS][LORC_KQ_TILE_COLS];                                                       \
         for (int r = 0; r < nr; r++)                                                                           \
             for (int c = 0; c < nc; c++) acc[r][c] = _mm256_setzero_ps();                                      \
-        const int64_t nb = n / LORC_QK_K;                                                                      \
-        /* nc == 1 (decode) gets its own copies, compiled with the column    \
-         * count known: the unpacked weights then stay in registers; for a   \
-         * whole tile the rows' loop unrolls too, and so do the accumulators \
-         * (left in acc[][], GCC stores and reloads each one per row and     \
-         * super-block). */                                                  \
-        if (nc == 1 && nr == LORC_KQ_TILE_ROWS) {                                                              \
-            __m256 acc1[LORC_KQ_TILE_ROWS];                                                                    \
-            _Pragma("GCC unroll 4") for (int r = 0; r < LORC_KQ_TILE_ROWS; r++) acc1[r] = _mm256_setzero_ps(); \
-            for (int64_t i = 0; i < nb; i++)                                                                   \
-                _Pragma("GCC unroll 4") for (int r = 0; r < LORC_KQ_TILE_ROWS; r++) {                          \
-                    lorc_kq_prefetch((const uint8_t *)w + (size_t)(r + 2 * LORC_KQ_TILE_ROWS) * w_stride +     \
-                                         (size_t)i * sizeof(BLOCK_T),                                          \
-                                     sizeof(BLOCK_T));                                                         \
-                    BLOCK_FN((const BLOCK_T *)((const uint8_t *)w + (size_t)r * w_stride) + i,                 \
-                             (const uint8_t *)x + (size_t)i * sizeof(ACT_T), x_stride, 1, &acc1[r]);           \
-                }                                                                                              \
-            _Pragma("GCC unroll 4") for (int r = 0; r < LORC_KQ_TILE_ROWS; r++) y[r] = lorc_kq_hsum(acc1[r]);  \
-            return;                                                                                            \
-        }                                                                                                      \
-        if (nc == 1)                                                                                           \
-            for (int64_t i = 0; i < nb; i++)                                                                   \
-                for (int r = 0; r < nr; r++) {                                                                 \
-                    lorc_kq_prefetch((const uint8_t *)w + (size_t)(r + 2 * LORC_KQ_TILE_ROWS) * w_stride +     \
-                                         (size_t)i * sizeof(BLOCK_T),                                          \
-                                     sizeof(BLOCK_T));                                                         \
-                    BLOCK_FN((const BLOCK_T *)((const uint8_t *)w + (size_t)r * w_stride) + i,                 \
-                             (const uint8_t *)x + (size_t)i * sizeof(ACT_T), x_stride, 1, acc[r]);             \
-                }                                                                                              \
-        else                                                                                                   \
-            for (int64_t i = 0; i < nb; i++)                                                                   \
-                for (int r = 0; r < nr; r++)                                                                   \
-                    BLOCK_FN((const BLOCK_T *)((const uint8_t *)w + (size_t)r * w_stride) + i,                 \
-                             (const uint8_t *)x + (size_t)i * sizeof(ACT_T), x_stride, nc, acc[r]);            \
+        for (int64_t i = 0; i < nb; i++)                                                                       \
+            for (int r = 0; r < nr; r++)                                                                       \
+                BLOCK_FN((const BLOCK_T *)((const uint8_t *)w + (size_t)r * w_stride) + i,                     \
+                         (const uint8_t *)x + (size_t)i * sizeof(ACT_T), x_stride, nc, acc[r]);                \
         for (int c = 0; c < nc; c++)                                                                           \
             for (int r = 0; r < nr; r++) y[(size_t)c * y_stride + (size_t)r] = lorc_kq_hsum(acc[r][c]);       \
     }

@@ -2,8 +2,8 @@
  * block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), their packed-tile layout of
  * 8 rows and the 4/5-bit types' float step per block, shared by the AVX2
  * tiles (avx2_q45.c, avx2_legacy.c) and the AVX-512 ones, which pack 16
- * rows as two such halves (avx512_legacy.c) or decode Q4_0 and Q8_0
- * (avx512_q45.c, avx512_q8_0.c); Q8_0's float step per block too. Only
+ * rows as two such halves (avx512_legacy.c) or decode the 4/5-bit types
+ * and Q8_0 (avx512_q45.c, avx512_q8_0.c); Q8_0's float step per block too. Only
  * included from files built with at least -mavx2 -mfma -mf16c on x86-64. */
 #ifndef LORC_TENSOR_SIMD_AVX2_LEGACY_PACK_H
 #define LORC_TENSOR_SIMD_AVX2_LEGACY_PACK_H
