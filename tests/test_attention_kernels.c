@@ -8,14 +8,18 @@
  * take the 64-, 16-, 8- and tail-column paths); the fast families stay within
  * a rounding tolerance of the scalar reference. Also softmax_scaled_f32
  * (attention's scale folded into the softmax) against the two passes it
- * replaces, and scores_cols (Q·Kᵀ against K kept by dimension). Needs only the tensor layer, so it also builds for AArch64
- * (NEON). */
+ * replaces and against the scalar reference, and scores_cols (Q·Kᵀ
+ * against K kept by dimension). The AVX-512 family also with emulated
+ * instructions, so that machines without AVX-512 check it. Needs only the
+ * tensor layer (and the test support's kernel_check.c), so it also builds
+ * for AArch64 (NEON). */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "kernel_check.h" /* kc_avx512_emulated */
 #include "tensor/kernels.h"
 #include "testutil.h"
 
@@ -160,6 +164,38 @@ static void test_softmax_scaled(const lorc_kernels *k) {
     CHECK_MSG(fabs(sum - 1.0) < 1e-6 && x[7] > x[6] && x[0] > 0, "%s: sum %.9g", lorc_isa_name(k->isa), sum);
 }
 
+/* softmax_scaled_f32 against the scalar reference: short rows (every tail),
+ * long ones (a long context), -inf entries, a large spread; each value
+ * within a few ulp of the reference, the row summing to 1, the guards
+ * untouched. */
+static void test_softmax_reference(const lorc_kernels *k, const lorc_kernels *ref) {
+    enum { LONG = 5003 };
+    static float x[LONG + 2], y[LONG + 2];
+    static const int lens[] = {1, 2, 7, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 100, 1000, LONG};
+    const float scales[] = {0.125f, 1.0f, 3.7f};
+    uint64_t rng = 777;
+    int off = 0, bad_sum = 0, stray = 0;
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+        for (size_t si = 0; si < sizeof scales / sizeof *scales; si++) {
+            const int n = lens[li];
+            for (int i = 0; i < n + 2; i++) x[i] = uniform(&rng) * 20.0f;
+            for (int i = 3; i <= n; i += 5) x[i] = -INFINITY;
+            memcpy(y, x, (size_t)(n + 2) * sizeof(float));
+            k->vec.softmax_scaled_f32(x + 1, n, scales[si]);
+            ref->vec.softmax_scaled_f32(y + 1, n, scales[si]);
+            double sum = 0;
+            for (int i = 1; i <= n; i++) {
+                off += fabsf(x[i] - y[i]) > 1e-5f * y[i] + 1e-30f;
+                sum += x[i];
+            }
+            bad_sum += fabs(sum - 1.0) > 1e-5;
+            stray += x[0] != y[0] || x[n + 1] != y[n + 1];
+        }
+    CHECK_MSG(off == 0 && bad_sum == 0 && stray == 0,
+              "%s: softmax_scaled_f32 against the reference: %d values off, %d sums off, %d stray writes",
+              lorc_isa_name(k->isa), off, bad_sum, stray);
+}
+
 /* scores_cols (Q·Kᵀ against K kept by dimension): every family gives the
  * scalar reference's bits (one FMA per dimension, in order), for F16 and
  * F32 K, any number of queries and positions (the 16-, 8- and tail-position
@@ -215,6 +251,20 @@ static void test_scores_cols(const lorc_kernels *k, const lorc_kernels *ref) {
     CHECK_MSG(off == 0, "%s: %d scores are not the dot product", lorc_isa_name(k->isa), off);
 }
 
+static void check_family(const lorc_kernels *k, const lorc_kernels *ref) {
+    test_kernel(k, ref);
+    test_softmax_scaled(k);
+    test_softmax_reference(k, ref);
+    test_scores_cols(k, ref);
+}
+
+/* The AVX-512 family runs its own softmax, not the AVX2 one. */
+static void check_own_softmax(const lorc_kernels *k, const lorc_cpu_features *cpu) {
+    lorc_kernels avx2;
+    lorc_kernels_init(&avx2, cpu, LORC_ISA_AVX2);
+    CHECK(k->vec.softmax_scaled_f32 != avx2.vec.softmax_scaled_f32 && k->vec.softmax_f32 != avx2.vec.softmax_f32);
+}
+
 int main(void) {
     lorc_kernels ref;
     lorc_kernels_init_scalar(&ref);
@@ -228,14 +278,20 @@ int main(void) {
         CHECK(k.vec.weighted_rows_f32 != NULL);
         /* the fast families have their own kernel, not the reference */
         if (isa != LORC_ISA_SCALAR) CHECK(k.vec.weighted_rows_f32 != ref.vec.weighted_rows_f32);
-        test_kernel(&k, &ref);
-        test_softmax_scaled(&k);
-        test_scores_cols(&k, &ref);
+        check_family(&k, &ref);
         /* AVX2 and AVX-512 have their own Q·Kᵀ kernel, not the reference */
         if (isa == LORC_ISA_AVX2 || isa == LORC_ISA_AVX512) CHECK(k.vec.scores_cols != ref.vec.scores_cols);
+        if (isa == LORC_ISA_AVX512) check_own_softmax(&k, &cpu);
         families++;
     }
     CHECK(families >= 1);
     printf("weighted_rows_f32: %d kernel families checked\n", families);
+    /* the AVX-512 kernels with emulated instructions, on any x86-64 with AVX2 */
+    lorc_kernels emulated;
+    if (kc_avx512_emulated(&emulated, &cpu)) {
+        check_family(&emulated, &ref);
+        check_own_softmax(&emulated, &cpu);
+        printf("the AVX-512 family with emulated instructions checked\n");
+    }
     return test_finish("test_attention_kernels");
 }

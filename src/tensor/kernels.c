@@ -132,6 +132,7 @@ void lorc_kernels_init(lorc_kernels *k, const lorc_cpu_features *cpu, lorc_isa i
     }
     if (isa == LORC_ISA_AVX512) {
         lorc_kernels_fill_avx512_float(k);
+        lorc_kernels_fill_avx512_attention(k);
         lorc_kernels_fill_avx512_legacy(k);
         lorc_kernels_fill_avx512_q4k(k);
         lorc_kernels_fill_avx512_kq_pairs(k);

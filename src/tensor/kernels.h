@@ -197,6 +197,7 @@ void lorc_kernels_fill_avx2_vec(lorc_kernels *k);     /* attention's P·V, scale
  * decode tiles for Q4_K, Q6_K, Q4_0 (with VBMI), Q8_0 and short F16 rows */
 void lorc_kernels_fill_avx512_legacy(lorc_kernels *k); /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 */
 void lorc_kernels_fill_avx512_float(lorc_kernels *k);  /* F32, F16, BF16 */
+void lorc_kernels_fill_avx512_attention(lorc_kernels *k); /* Q·Kᵀ, softmax, P·V */
 void lorc_kernels_fill_avx512_q4k(lorc_kernels *k);     /* Q4_K (packed and decode) */
 void lorc_kernels_fill_avx512_kq_pairs(lorc_kernels *k); /* Q2_K, Q3_K, Q5_K, Q6_K */
 void lorc_kernels_fill_avx512_kq16(lorc_kernels *k);     /* Q5_K, Q6_K decode */

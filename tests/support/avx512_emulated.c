@@ -20,6 +20,7 @@ bool kc_avx512_emulated(lorc_kernels *k, const lorc_cpu_features *cpu) {
     k->cpu.avx512vnni = true;
     k->cpu.avx512vbmi = true;
     lorc_emulated_fill_avx512_float(k);
+    lorc_emulated_fill_avx512_attention(k);
     lorc_emulated_fill_avx512_legacy(k);
     lorc_emulated_fill_avx512_q4k(k);
     lorc_emulated_fill_avx512_kq_pairs(k);

@@ -10,6 +10,7 @@
 #define LORC_TESTS_AVX512_EMULATION_H
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include <simde/x86/avx512.h>
@@ -18,6 +19,7 @@
 #define __m512i simde__m512i
 #define __mmask16 simde__mmask16
 #define __mmask64 simde__mmask64
+#define __m512d simde__m512d
 
 #undef _mm512_castsi512_ps
 #define _mm512_castsi512_ps simde_mm512_castsi512_ps
@@ -252,5 +254,61 @@ static inline simde__m512 lorc_emu_cvtph_ps(__m256i a) {
 }
 #undef _mm512_cvtph_ps
 #define _mm512_cvtph_ps lorc_emu_cvtph_ps
+
+#undef _mm512_add_pd
+#define _mm512_add_pd simde_mm512_add_pd
+#undef _mm512_cmp_ps_mask
+#define _mm512_cmp_ps_mask simde_mm512_cmp_ps_mask
+#undef _mm512_mask_blend_ps
+#define _mm512_mask_blend_ps simde_mm512_mask_blend_ps
+#undef _mm512_mask_max_ps
+#define _mm512_mask_max_ps simde_mm512_mask_max_ps
+#undef _mm512_maskz_mov_ps
+#define _mm512_maskz_mov_ps simde_mm512_maskz_mov_ps
+#undef _mm512_max_ps
+#define _mm512_max_ps simde_mm512_max_ps
+#undef _mm512_min_ps
+#define _mm512_min_ps simde_mm512_min_ps
+#undef _mm512_roundscale_ps
+#define _mm512_roundscale_ps simde_mm512_roundscale_ps
+#undef _mm512_setzero_pd
+#define _mm512_setzero_pd simde_mm512_setzero_pd
+#undef _mm512_sub_ps
+#define _mm512_sub_ps simde_mm512_sub_ps
+#undef _mm512_castpd512_pd256
+#define _mm512_castpd512_pd256 simde_mm512_castpd512_pd256
+
+/* vcvtps2dq: each float to int32, rounded to nearest even (the default
+ * rounding mode, as lrintf) */
+static inline simde__m512i lorc_emu_cvtps_epi32(simde__m512 a) {
+    float f[16];
+    int32_t v[16];
+    memcpy(f, &a, sizeof f);
+    for (int i = 0; i < 16; i++) v[i] = (int32_t)lrintf(f[i]);
+    return simde_mm512_loadu_si512(v);
+}
+#undef _mm512_cvtps_epi32
+#define _mm512_cvtps_epi32 lorc_emu_cvtps_epi32
+
+/* vcvtps2pd: 8 floats to doubles (exact) */
+static inline simde__m512d lorc_emu_cvtps_pd(__m256 a) {
+    float f[8];
+    double d[8];
+    _mm256_storeu_ps(f, a);
+    for (int i = 0; i < 8; i++) d[i] = f[i];
+    return simde_mm512_loadu_pd(d);
+}
+#undef _mm512_cvtps_pd
+#define _mm512_cvtps_pd lorc_emu_cvtps_pd
+
+/* vpsrad: each int32 shifted right by n, copying the sign bit */
+static inline simde__m512i lorc_emu_srai_epi32(simde__m512i a, unsigned n) {
+    int32_t v[16];
+    memcpy(v, &a, sizeof v);
+    for (int i = 0; i < 16; i++) v[i] = v[i] < 0 ? ~(~v[i] >> n) : v[i] >> n;
+    return simde_mm512_loadu_si512(v);
+}
+#undef _mm512_srai_epi32
+#define _mm512_srai_epi32 lorc_emu_srai_epi32
 
 #endif

@@ -1,6 +1,6 @@
 /* avx512_float.c — AVX-512 tiles for the float weight types F32, F16, BF16
- * (activations stay F32), decode and prompt alike, and attention's two
- * float kernels (Q·Kᵀ against K kept by dimension, P·V).
+ * (activations stay F32), decode and prompt alike. Attention's float
+ * kernels are in avx512_attention.c.
  *
  * The AVX2 tile (avx2_float.c) in ZMM registers: each pair's sum runs over
  * 16-value steps in order, a masked step for a tail, then one fixed
@@ -169,125 +169,7 @@ static void use_tiles16(lorc_type_kernel *e, lorc_tile_fn tile, lorc_tile_fn til
     e->packed_cols = pack_cols(wide ? KIND_F32 : KIND_F16);
 }
 
-/* Scores of NC queries against 16 positions (m: the live ones) of K kept
- * by dimension: one accumulator per query, one FMA per dimension. */
-AI void scores_cols16(int NC, int hd, const float *q, const uint8_t *k, bool f16, size_t k_stride, __mmask16 m,
-                      float *s, size_t s_stride) {
-    __m512 acc[8];
-    LORC_UNROLL
-    for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
-    for (int d = 0; d < hd; d++) {
-        const uint8_t *p = k + (size_t)d * k_stride * (f16 ? 2 : 4);
-        /* plain loads for a whole page of 16 (masked ones are slower on Zen 5) */
-        const __m512 kv =
-            m == 0xffff ? (f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p))
-                               : _mm512_loadu_ps(p))
-                        : (f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)) : _mm512_maskz_loadu_ps(m, p));
-        LORC_UNROLL
-        for (int c = 0; c < NC; c++)
-            acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(q[(size_t)c * (size_t)hd + (size_t)d]), kv, acc[c]);
-    }
-    LORC_UNROLL
-    for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(s + (size_t)c * s_stride, m, acc[c]);
-}
-
-static void scores_cols(int n_q, int hd, const float *q, const void *k, bool f16, size_t k_stride, int n_t, float *s,
-                        size_t s_stride) {
-    const size_t eb = f16 ? 2 : 4;
-    for (int t0 = 0; t0 < n_t; t0 += 16) {
-        const int nt = n_t - t0 < 16 ? n_t - t0 : 16;
-        const __mmask16 m = (__mmask16)((1u << nt) - 1u);
-        const uint8_t *kt = (const uint8_t *)k + (size_t)t0 * eb;
-        for (int c0 = 0; c0 < n_q; c0 += 8) {
-            const float *qc = q + (size_t)c0 * (size_t)hd;
-            float *sc = s + (size_t)c0 * s_stride + (size_t)t0;
-            const int nc = n_q - c0 < 8 ? n_q - c0 : 8;
-            if (nc == 8 && nt == 16 && f16) { /* the common case, with its branches resolved */
-                scores_cols16(8, hd, qc, kt, true, k_stride, (__mmask16)0xffff, sc, s_stride);
-                continue;
-            }
-            switch (nc) {
-            case 8: scores_cols16(8, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
-            case 7: scores_cols16(7, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
-            case 6: scores_cols16(6, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
-            case 5: scores_cols16(5, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
-            case 4: scores_cols16(4, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
-            case 3: scores_cols16(3, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
-            case 2: scores_cols16(2, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
-            default: scores_cols16(1, hd, qc, kt, f16, k_stride, m, sc, s_stride); break;
-            }
-        }
-    }
-}
-
-/* Attention's P·V for NQ queries x ND zmm of columns from column j, over
- * n_t positions: the AVX2 kernel (avx2_vec.c) at twice the width. A head
- * of 64 values is 4 registers, so each V row is loaded once and each
- * weight broadcast once for the whole head (AVX2 walks the positions once
- * per 16 columns). Each element still takes one fmadd per position in t
- * order (as axpy's acc = p·v + acc): the bits of every other family's.
- * `masked`: the last register is the row's tail (lanes `tail`). */
-enum { WR_QUERIES = 4, WR_REGS = 4 };
-AI void weighted_block16(int NQ, int ND, bool masked, __mmask16 tail, int n_t, const float *p, size_t p_stride,
-                         const float *v, size_t v_stride, float *const *out, int64_t j) {
-    __m512 acc[WR_QUERIES][WR_REGS];
-    LORC_UNROLL
-    for (int c = 0; c < NQ; c++)
-        LORC_UNROLL
-        for (int d = 0; d < ND; d++)
-            acc[c][d] = masked && d == ND - 1 ? _mm512_maskz_loadu_ps(tail, out[c] + j + 16 * d)
-                                              : _mm512_loadu_ps(out[c] + j + 16 * d);
-    for (int t = 0; t < n_t; t++) {
-        const float *vt = v + (size_t)t * v_stride + j;
-        __m512 vv[WR_REGS];
-        LORC_UNROLL
-        for (int d = 0; d < ND; d++)
-            vv[d] = masked && d == ND - 1 ? _mm512_maskz_loadu_ps(tail, vt + 16 * d) : _mm512_loadu_ps(vt + 16 * d);
-        LORC_UNROLL
-        for (int c = 0; c < NQ; c++) {
-            const __m512 pc = _mm512_set1_ps(p[(size_t)c * p_stride + (size_t)t]);
-            LORC_UNROLL
-            for (int d = 0; d < ND; d++) acc[c][d] = _mm512_fmadd_ps(pc, vv[d], acc[c][d]);
-        }
-    }
-    LORC_UNROLL
-    for (int c = 0; c < NQ; c++)
-        LORC_UNROLL
-        for (int d = 0; d < ND; d++) {
-            if (masked && d == ND - 1)
-                _mm512_mask_storeu_ps(out[c] + j + 16 * d, tail, acc[c][d]);
-            else
-                _mm512_storeu_ps(out[c] + j + 16 * d, acc[c][d]);
-        }
-}
-
-/* NQ queries over all n columns: 64 at a time, then 16, then the tail. */
-AI void weighted_queries16(int NQ, int n_t, const float *p, size_t p_stride, const float *v, size_t v_stride,
-                           float *const *out, int64_t n) {
-    int64_t j = 0;
-    for (; j + 16 * WR_REGS <= n; j += 16 * WR_REGS)
-        weighted_block16(NQ, WR_REGS, false, 0xffff, n_t, p, p_stride, v, v_stride, out, j);
-    for (; j + 16 <= n; j += 16) weighted_block16(NQ, 1, false, 0xffff, n_t, p, p_stride, v, v_stride, out, j);
-    if (j < n)
-        weighted_block16(NQ, 1, true, (__mmask16)((1u << (n - j)) - 1u), n_t, p, p_stride, v, v_stride, out, j);
-}
-
-static void weighted_rows_f32(int n_q, int n_t, const float *p, size_t p_stride, const float *v, size_t v_stride,
-                              float *const *out, int64_t n) {
-    int c = 0;
-    for (; c + WR_QUERIES <= n_q; c += WR_QUERIES)
-        weighted_queries16(WR_QUERIES, n_t, p + (size_t)c * p_stride, p_stride, v, v_stride, out + c, n);
-    switch (n_q - c) {
-    case 3: weighted_queries16(3, n_t, p + (size_t)c * p_stride, p_stride, v, v_stride, out + c, n); break;
-    case 2: weighted_queries16(2, n_t, p + (size_t)c * p_stride, p_stride, v, v_stride, out + c, n); break;
-    case 1: weighted_queries16(1, n_t, p + (size_t)c * p_stride, p_stride, v, v_stride, out + c, n); break;
-    default: break;
-    }
-}
-
 void lorc_kernels_fill_avx512_float(lorc_kernels *k) {
-    k->vec.scores_cols = scores_cols;
-    k->vec.weighted_rows_f32 = weighted_rows_f32;
     use_tiles16(&k->type[LORC_TYPE_F32], tile16_f32, tile16_f32_packed, true);
     use_tiles16(&k->type[LORC_TYPE_F16], tile16_f16, tile16_f16_packed, false);
     use_tiles16(&k->type[LORC_TYPE_BF16], tile16_bf16, tile16_bf16_packed, false);
