@@ -58,6 +58,18 @@ static void scores_tiled(const lorc_type_kernel *e, int hd, const uint8_t *kc, s
     }
 }
 
+/* One head's slice of rows [0, nr) of a page as F32 rows of hd values
+ * at buf. */
+static void rows_to_f32(const lorc_vec_kernels *vk, lorc_type type, const uint8_t *rows, size_t row_bytes, int nr,
+                        int hd, float *buf) {
+    if (type == LORC_TYPE_F32) {
+        for (int t = 0; t < nr; t++) memcpy(buf + (size_t)t * (size_t)hd, rows + (size_t)t * row_bytes, (size_t)hd * 4);
+        return;
+    }
+    const lorc_to_float_fn to_float = type == LORC_TYPE_F16 ? vk->f16_to_f32 : lorc_type_get(type)->to_float;
+    for (int t = 0; t < nr; t++) to_float(rows + (size_t)t * row_bytes, buf + (size_t)t * (size_t)hd, hd);
+}
+
 /* One head's slice of rows [0, nr) of a page as F32: in place for F32
  * (*stride set to the row length in floats), else dequantized into buf. */
 static const float *rows_f32(const lorc_vec_kernels *vk, lorc_type type, const uint8_t *rows, size_t row_bytes,
@@ -66,8 +78,7 @@ static const float *rows_f32(const lorc_vec_kernels *vk, lorc_type type, const u
         *stride = row_bytes / sizeof(float);
         return (const float *)(const void *)rows;
     }
-    const lorc_to_float_fn to_float = type == LORC_TYPE_F16 ? vk->f16_to_f32 : lorc_type_get(type)->to_float;
-    for (int t = 0; t < nr; t++) to_float(rows + (size_t)t * row_bytes, buf + (size_t)t * (size_t)hd, hd);
+    rows_to_f32(vk, type, rows, row_bytes, nr, hd, buf);
     *stride = (size_t)hd;
     return buf;
 }
@@ -129,17 +140,25 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
         vk->softmax_scaled_f32(row, n_kv, scale);
         memset(OUTPUT(c), 0, (size_t)hd * sizeof(float));
     }
-    /* P·V: a page's V rows are made F32 once for all the block's queries,
-     * and the vec kernel adds each row into several queries' sums at once;
-     * every output still sums its rows in position order, one multiply-add
-     * per position. The block's rows are in increasing positions, so the
-     * queries that see position t are a suffix [c_first, n_q) that shrinks
-     * as t grows: a page splits into runs of positions with one suffix. */
+    /* P·V: the V rows of a chunk of pages are made F32 once for all the
+     * block's queries, and the vec kernel adds each row into several
+     * queries' sums at once; every output still sums its rows in position
+     * order, one multiply-add per position. The block's rows are in
+     * increasing positions, so the queries that see position t are a suffix
+     * [c_first, n_q) that shrinks as t grows: a chunk splits into runs of
+     * positions with one suffix. Chunks of several pages: with one page
+     * (16 positions) a call, loading and storing the sums took more time
+     * than the multiply-adds between. */
     int c_first = 0;
-    for (int pg = 0; pg < n_pg; pg++) {
-        const int t0 = pg * P, nr = n_kv_max - t0 < P ? n_kv_max - t0 : P;
-        size_t stride;
-        const float *v = rows_f32(vk, kv->type_v, V_ROWS(pg), kv->row_v, nr, hd, kvbuf, &stride);
+    const int chunk_pages = lorc_attn_v_pages(P);
+    for (int pg0 = 0; pg0 < n_pg; pg0 += chunk_pages) {
+        const int t0 = pg0 * P, nr = n_kv_max - t0 < chunk_pages * P ? n_kv_max - t0 : chunk_pages * P;
+        for (int pg = pg0; pg < n_pg && pg < pg0 + chunk_pages; pg++) {
+            const int rows = n_kv_max - pg * P < P ? n_kv_max - pg * P : P;
+            rows_to_f32(vk, kv->type_v, V_ROWS(pg), kv->row_v, rows, hd, kvbuf + (size_t)(pg - pg0) * P * hd);
+        }
+        const float *v = kvbuf;
+        const size_t stride = (size_t)hd;
         for (int t = t0; t < t0 + nr;) {
             while (N_KV(c_first) <= t) c_first++; /* t < n_kv_max = N_KV(n_q - 1): stops inside */
             const int run_end = N_KV(c_first) < t0 + nr ? N_KV(c_first) : t0 + nr;
@@ -169,7 +188,8 @@ static void attn_worker(void *user, int ith, int nth) {
     float *sc = ctx->scores + (size_t)ith * n_queries * (size_t)ctx->n_ctx;
     const size_t q_floats = (ctx->attn_qpack_bytes + sizeof(float) - 1) / sizeof(float);
     uint8_t *qp = (uint8_t *)(ctx->qpack + (size_t)ith * n_queries * q_floats);
-    float *kvbuf = ctx->kvbuf + (size_t)ith * (size_t)ctx->kv.page_tokens * (size_t)hp->head_dim;
+    float *kvbuf = ctx->kvbuf + (size_t)ith * (size_t)lorc_attn_v_pages(ctx->kv.page_tokens) *
+                                    (size_t)ctx->kv.page_tokens * (size_t)hp->head_dim;
     for (;;) {
         const int item = atomic_fetch_add_explicit(&jb->next, 1, memory_order_relaxed);
         if (item >= jb->n_items) return;

@@ -72,6 +72,7 @@ static bool alloc_arena(lorc_context *ctx) {
         sizes[n++] = s;                   /* qpack */
     sizes[n++] = vec * LORC_MAX_FUSED; /* vec */
     ok &= lorc_mul_u64((uint64_t)ctx->n_threads, (uint64_t)ctx->kv.page_tokens, &s) &&
+              lorc_mul_u64(s, (uint64_t)lorc_attn_v_pages(ctx->kv.page_tokens), &s) &&
               lorc_mul_u64(s, (uint64_t)hp->head_dim, &s),
         sizes[n++] = s; /* kvbuf */
     uint64_t total = 0;

@@ -19,6 +19,12 @@
 /* Query vectors (query rows × the GQA group's heads) one attention work
  * item scores against its KV head at once. */
 #define LORC_ATTN_QUERIES 32
+/* Positions of V an attention work item makes F32 at once (whole pages, at
+ * least one), so that P·V runs over them in one pass: 32 KB at head_dim 64. */
+#define LORC_ATTN_V_TOKENS 128
+static inline int lorc_attn_v_pages(int page_tokens) {
+    return page_tokens < LORC_ATTN_V_TOKENS ? LORC_ATTN_V_TOKENS / page_tokens : 1;
+}
 /* Products one lorc_matmul_multi dispatch holds in the forward pass (Q, K, V). */
 #define LORC_MAX_FUSED 3
 
@@ -49,7 +55,7 @@ struct lorc_context {
     float *scores;            /* [n_threads][attn_rows * group][n_ctx] attention weights */
     float *qpack;             /* [n_threads][attn_rows * group * attn_qpack_bytes] packed queries */
     float *vec;               /* [LORC_MAX_FUSED][max(n_embd, n_head*head_dim)] norm/bias weights as F32 */
-    float *kvbuf;             /* [n_threads][kv_page_tokens * head_dim] one head of a page's K or V rows as F32 */
+    float *kvbuf;             /* [n_threads][lorc_attn_v_pages * kv_page_tokens * head_dim] one head's K or V rows as F32 */
     lorc_kv_pool kv;          /* owned: the KV pages of every sequence, and the prefix cache */
     const lorc_lora_list **row_lora; /* owned [LORC_MAX_FUSED][n_batch]: per-row adapter lists of a dispatch's slots */
     int32_t *attn_block;      /* owned [n_batch + 1]: first batch row of each attention row block */
