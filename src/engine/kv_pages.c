@@ -166,7 +166,7 @@ static void store_k_cols(const lorc_kv_pool *p, lorc_from_float_fn to_k, const f
     }
 }
 
-void lorc_kv_store(lorc_context *ctx, const lorc_batch *b, int layer) {
+void lorc_kv_store(lorc_context *ctx, const lorc_batch *b, int layer, int i0, int i1) {
     const lorc_kv_pool *p = &ctx->kv;
     const lorc_hparams *hp = &ctx->model->hp;
     const int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
@@ -175,7 +175,7 @@ void lorc_kv_store(lorc_context *ctx, const lorc_batch *b, int layer) {
         p->type_k == LORC_TYPE_F16 ? ctx->kern.vec.f32_to_f16 : lorc_type_get(p->type_k)->from_float;
     const lorc_from_float_fn to_v =
         p->type_v == LORC_TYPE_F16 ? ctx->kern.vec.f32_to_f16 : lorc_type_get(p->type_v)->from_float;
-    for (int i = 0; i < b->n_tokens; i++) {
+    for (int i = i0; i < i1; i++) {
         const lorc_sequence *s = b->seqs[i];
         const int32_t id = s->pages[b->pos[i] / p->page_tokens];
         const int slot = b->pos[i] % p->page_tokens;

@@ -25,9 +25,10 @@ void lorc_kv_seq_clear(lorc_sequence *seq);
  * or nothing; records the rows' tokens and each sequence's identity state.
  * Called by lorc_forward after the batch checks, before any compute. */
 lorc_status lorc_kv_prepare(lorc_context *ctx, const lorc_batch *b, lorc_error *err);
-/* Writes ctx->k / ctx->v rows of `layer` into the batch rows' pages,
- * converted to the cache's element types. */
-void lorc_kv_store(lorc_context *ctx, const lorc_batch *b, int layer);
+/* Writes the ctx->k / ctx->v rows [i0, i1) of `layer` into those batch
+ * rows' pages, converted to the cache's element types (rows of different
+ * positions write different bytes: threads can take disjoint ranges). */
+void lorc_kv_store(lorc_context *ctx, const lorc_batch *b, int layer, int i0, int i1);
 /* The error of a step that needs `need` more pages than can be had. */
 lorc_status lorc_kv_full(const lorc_context *ctx, int64_t need, lorc_error *err);
 
