@@ -58,6 +58,21 @@ static void scores_tiled(const lorc_type_kernel *e, int hd, const uint8_t *kc, s
     }
 }
 
+/* KV pages ahead of the one in use asked into the cache: pages are
+ * separate allocations, so the hardware prefetchers stop at each page's
+ * edge, and decode at a long context waited on memory page after page. */
+enum { PREFETCH_PAGES = 2 };
+
+static inline void prefetch_bytes(const uint8_t *p, size_t bytes) {
+    const uintptr_t end = (uintptr_t)p + bytes;
+    for (uintptr_t a = (uintptr_t)p & ~(uintptr_t)63; a < end; a += 64) __builtin_prefetch((const void *)a);
+}
+
+/* rows [0, nr) of a page's head slice: nr pieces of `bytes` at `stride` */
+static inline void prefetch_rows(const uint8_t *p, int nr, size_t stride, size_t bytes) {
+    for (int t = 0; t < nr; t++) prefetch_bytes(p + (size_t)t * stride, bytes);
+}
+
 /* One head's slice of rows [0, nr) of a page as F32 rows of hd values
  * at buf. */
 static void rows_to_f32(const lorc_vec_kernels *vk, lorc_type type, const uint8_t *rows, size_t row_bytes, int nr,
@@ -102,6 +117,8 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
 #define N_KV(c) (b->pos[i0 + (c) / group] + 1)
 #define K_ROWS(pg) (lorc_kv_k(kv, s->pages[pg], jb->layer, 0) + (size_t)kvh * kv->head_k)
 #define V_ROWS(pg) (lorc_kv_v(kv, s->pages[pg], jb->layer, 0) + (size_t)kvh * kv->head_v)
+#define K_COLS(pg) lorc_kv_k_cols(kv, s->pages[pg], jb->layer, kvh)
+#define PAGE_ROWS(pg) (n_kv_max - (pg) * P < P ? n_kv_max - (pg) * P : P)
     const int n_pg = (n_kv_max + P - 1) / P;
 
     /* Q·Kᵀ page by page: a score is one FMA chain over the dimensions
@@ -111,10 +128,13 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
         /* the queries side by side as F32 rows (qp holds head_dim floats per query) */
         float *qf = (float *)(void *)qp;
         for (int c = 0; c < n_q; c++) memcpy(qf + (size_t)c * (size_t)hd, QUERY(c), (size_t)hd * sizeof(float));
+        const size_t k_block = (size_t)hd * (size_t)P * (kv->type_k == LORC_TYPE_F16 ? 2 : 4);
+        for (int pg = 0; pg < PREFETCH_PAGES && pg < n_pg; pg++) prefetch_bytes(K_COLS(pg), k_block);
         for (int pg = 0; pg < n_pg; pg++) {
             const int t0 = pg * P, nr = n_kv_max - t0 < P ? n_kv_max - t0 : P;
-            vk->scores_cols(n_q, hd, qf, lorc_kv_k_cols(kv, s->pages[pg], jb->layer, kvh), kv->type_k == LORC_TYPE_F16,
-                            (size_t)P, nr, sc + t0, (size_t)ctx->n_ctx);
+            if (pg + PREFETCH_PAGES < n_pg) prefetch_bytes(K_COLS(pg + PREFETCH_PAGES), k_block);
+            vk->scores_cols(n_q, hd, qf, K_COLS(pg), kv->type_k == LORC_TYPE_F16, (size_t)P, nr, sc + t0,
+                            (size_t)ctx->n_ctx);
         }
     } else if (ctx->attn_qpack_bytes) {
         const lorc_type_kernel *e = &ctx->kern.type[kv->type_k];
@@ -151,11 +171,14 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
      * than the multiply-adds between. */
     int c_first = 0;
     const int chunk_pages = lorc_attn_v_pages(P);
+    for (int pg = 0; pg < PREFETCH_PAGES && pg < n_pg; pg++)
+        prefetch_rows(V_ROWS(pg), PAGE_ROWS(pg), kv->row_v, kv->head_v);
     for (int pg0 = 0; pg0 < n_pg; pg0 += chunk_pages) {
         const int t0 = pg0 * P, nr = n_kv_max - t0 < chunk_pages * P ? n_kv_max - t0 : chunk_pages * P;
         for (int pg = pg0; pg < n_pg && pg < pg0 + chunk_pages; pg++) {
-            const int rows = n_kv_max - pg * P < P ? n_kv_max - pg * P : P;
-            rows_to_f32(vk, kv->type_v, V_ROWS(pg), kv->row_v, rows, hd, kvbuf + (size_t)(pg - pg0) * P * hd);
+            if (pg + PREFETCH_PAGES < n_pg)
+                prefetch_rows(V_ROWS(pg + PREFETCH_PAGES), PAGE_ROWS(pg + PREFETCH_PAGES), kv->row_v, kv->head_v);
+            rows_to_f32(vk, kv->type_v, V_ROWS(pg), kv->row_v, PAGE_ROWS(pg), hd, kvbuf + (size_t)(pg - pg0) * P * hd);
         }
         const float *v = kvbuf;
         const size_t stride = (size_t)hd;
@@ -177,6 +200,8 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
 #undef N_KV
 #undef K_ROWS
 #undef V_ROWS
+#undef K_COLS
+#undef PAGE_ROWS
 }
 
 static void attn_worker(void *user, int ith, int nth) {

@@ -102,7 +102,9 @@ int32_t lorc_kv_page_take(lorc_kv_pool *pool) {
         data = evict_lru(pool);
         if (!data) return -1;
     } else {
-        data = malloc(pool->page_bytes);
+        /* cache-line aligned: a head's slice of a row (128 bytes at
+         * head_dim 64, F16) then spans two lines, not three */
+        data = aligned_alloc(64, (pool->page_bytes + 63) & ~(size_t)63);
         if (!data) data = evict_lru(pool); /* out of memory: an idle page's buffer is as good */
         if (!data) return -1;
     }
