@@ -5,9 +5,9 @@
  * by dimension (kv_pool.h) and scored by the vec kernel scores_cols, 16
  * positions per FMA; Q8_0 K rows by the type's tile kernel (K rows play
  * the weight rows, the queries packed once into its activation format).
- * Then softmax, and
- * P·V over each page's V rows made F32 once per item, each row added into
- * several queries' sums at once (vec kernel weighted_rows_f32).
+ * Then softmax, and P·V over V made F32 once per item, a chunk of pages
+ * at a time, each row added into several queries' sums at once (vec kernel
+ * weighted_rows_f32). The pages two ahead are prefetched in both passes.
  *
  * Batch invariance: each (query, key) score is one tile pair (bit-identical
  * whatever the tile), each query's softmax covers exactly its own
