@@ -118,7 +118,7 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
 #define K_ROWS(pg) (lorc_kv_k(kv, s->pages[pg], jb->layer, 0) + (size_t)kvh * kv->head_k)
 #define V_ROWS(pg) (lorc_kv_v(kv, s->pages[pg], jb->layer, 0) + (size_t)kvh * kv->head_v)
 #define K_COLS(pg) lorc_kv_k_cols(kv, s->pages[pg], jb->layer, kvh)
-#define PAGE_ROWS(pg) (n_kv_max - (pg) * P < P ? n_kv_max - (pg) * P : P)
+#define PAGE_ROWS(pg) (n_kv_max - (pg) * P < P ? n_kv_max - (pg) * P : P) /* positions in page pg */
     const int n_pg = (n_kv_max + P - 1) / P;
 
     /* Q·Kᵀ page by page: a score is one FMA chain over the dimensions
@@ -131,7 +131,7 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
         const size_t k_block = (size_t)hd * (size_t)P * (kv->type_k == LORC_TYPE_F16 ? 2 : 4);
         for (int pg = 0; pg < PREFETCH_PAGES && pg < n_pg; pg++) prefetch_bytes(K_COLS(pg), k_block);
         for (int pg = 0; pg < n_pg; pg++) {
-            const int t0 = pg * P, nr = n_kv_max - t0 < P ? n_kv_max - t0 : P;
+            const int t0 = pg * P, nr = PAGE_ROWS(pg);
             if (pg + PREFETCH_PAGES < n_pg) prefetch_bytes(K_COLS(pg + PREFETCH_PAGES), k_block);
             vk->scores_cols(n_q, hd, qf, K_COLS(pg), kv->type_k == LORC_TYPE_F16, (size_t)P, nr, sc + t0,
                             (size_t)ctx->n_ctx);
@@ -140,12 +140,12 @@ static void attn_item(const attn_job *jb, int item, float *sc, uint8_t *qp, floa
         const lorc_type_kernel *e = &ctx->kern.type[kv->type_k];
         for (int c = 0; c < n_q; c++) e->act->from_float(QUERY(c), qp + (size_t)c * ctx->attn_qpack_bytes, hd);
         for (int pg = 0; pg < n_pg; pg++) {
-            const int t0 = pg * P, nr = n_kv_max - t0 < P ? n_kv_max - t0 : P;
+            const int t0 = pg * P, nr = PAGE_ROWS(pg);
             scores_tiled(e, hd, K_ROWS(pg), kv->row_k, nr, qp, ctx->attn_qpack_bytes, n_q, sc + t0, ctx->n_ctx);
         }
     } else {
         for (int pg = 0; pg < n_pg; pg++) {
-            const int t0 = pg * P, nr = n_kv_max - t0 < P ? n_kv_max - t0 : P;
+            const int t0 = pg * P, nr = PAGE_ROWS(pg);
             size_t stride;
             const float *k = rows_f32(vk, kv->type_k, K_ROWS(pg), kv->row_k, nr, hd, kvbuf, &stride);
             for (int c = 0; c < n_q; c++)
@@ -213,8 +213,7 @@ static void attn_worker(void *user, int ith, int nth) {
     float *sc = ctx->scores + (size_t)ith * n_queries * (size_t)ctx->n_ctx;
     const size_t q_floats = (ctx->attn_qpack_bytes + sizeof(float) - 1) / sizeof(float);
     uint8_t *qp = (uint8_t *)(ctx->qpack + (size_t)ith * n_queries * q_floats);
-    float *kvbuf = ctx->kvbuf + (size_t)ith * (size_t)lorc_attn_v_pages(ctx->kv.page_tokens) *
-                                    (size_t)ctx->kv.page_tokens * (size_t)hp->head_dim;
+    float *kvbuf = ctx->kvbuf + (size_t)ith * lorc_attn_kvbuf_floats(ctx->kv.page_tokens, hp->head_dim);
     for (;;) {
         const int item = atomic_fetch_add_explicit(&jb->next, 1, memory_order_relaxed);
         if (item >= jb->n_items) return;

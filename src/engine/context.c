@@ -71,9 +71,7 @@ static bool alloc_arena(lorc_context *ctx) {
               lorc_mul_u64(s, (ctx->attn_qpack_bytes + sizeof(float) - 1) / sizeof(float), &s),
         sizes[n++] = s;                   /* qpack */
     sizes[n++] = vec * LORC_MAX_FUSED; /* vec */
-    ok &= lorc_mul_u64((uint64_t)ctx->n_threads, (uint64_t)ctx->kv.page_tokens, &s) &&
-              lorc_mul_u64(s, (uint64_t)lorc_attn_v_pages(ctx->kv.page_tokens), &s) &&
-              lorc_mul_u64(s, (uint64_t)hp->head_dim, &s),
+    ok &= lorc_mul_u64((uint64_t)ctx->n_threads, lorc_attn_kvbuf_floats(ctx->kv.page_tokens, hp->head_dim), &s),
         sizes[n++] = s; /* kvbuf */
     uint64_t total = 0;
     for (int i = 0; i < n && ok; i++) ok &= lorc_add_u64(total, (sizes[i] + 15) & ~(uint64_t)15, &total);

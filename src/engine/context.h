@@ -25,6 +25,11 @@
 static inline int lorc_attn_v_pages(int page_tokens) {
     return page_tokens < LORC_ATTN_V_TOKENS ? LORC_ATTN_V_TOKENS / page_tokens : 1;
 }
+/* Floats of one thread's share of ctx->kvbuf: a chunk of V (lorc_attn_v_pages
+ * pages) of one head as F32; a page's K rows fit in it too. */
+static inline uint64_t lorc_attn_kvbuf_floats(int page_tokens, int head_dim) {
+    return (uint64_t)lorc_attn_v_pages(page_tokens) * (uint64_t)page_tokens * (uint64_t)head_dim;
+}
 /* Products one lorc_matmul_multi dispatch holds in the forward pass (Q, K, V). */
 #define LORC_MAX_FUSED 3
 
@@ -55,7 +60,7 @@ struct lorc_context {
     float *scores;            /* [n_threads][attn_rows * group][n_ctx] attention weights */
     float *qpack;             /* [n_threads][attn_rows * group * attn_qpack_bytes] packed queries */
     float *vec;               /* [LORC_MAX_FUSED][max(n_embd, n_head*head_dim)] norm/bias weights as F32 */
-    float *kvbuf;             /* [n_threads][lorc_attn_v_pages * kv_page_tokens * head_dim] one head's K or V rows as F32 */
+    float *kvbuf;             /* [n_threads][lorc_attn_kvbuf_floats] one head's K or V rows as F32 */
     lorc_kv_pool kv;          /* owned: the KV pages of every sequence, and the prefix cache */
     const lorc_lora_list **row_lora; /* owned [LORC_MAX_FUSED][n_batch]: per-row adapter lists of a dispatch's slots */
     int32_t *attn_block;      /* owned [n_batch + 1]: first batch row of each attention row block */
